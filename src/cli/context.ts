@@ -1,0 +1,56 @@
+import type { Readable } from 'node:stream';
+
+/** A writable text stream as the CLI sees it: process.stdout or a test buffer. */
+export interface TextSink {
+  write(text: string): unknown;
+  isTTY?: boolean;
+}
+
+/** What the CLI needs from the outside world, passed in so tests can run it in-process. */
+export interface CliIo {
+  stdout: TextSink;
+  stderr: TextSink;
+  env: Readonly<Record<string, string | undefined>>;
+  stdin?: Readable;
+}
+
+/** Per-run helpers handed to every command. */
+export interface CliContext {
+  io: CliIo;
+  /** Print a line (or lines) to stdout. */
+  out(text: string): void;
+  /** Print a line to stderr (progress, warnings). */
+  err(text: string): void;
+  /** Whether stdout gets ANSI colour (a TTY and no NO_COLOR). */
+  color: boolean;
+  /** Whether stderr is a TTY that wants progress output. */
+  progress: boolean;
+  /** The exit code the command wants; 0 unless it found problems (1). */
+  exitCode: number;
+}
+
+export function createContext(io: CliIo): CliContext {
+  const noColor = io.env['NO_COLOR'] !== undefined && io.env['NO_COLOR'] !== '';
+  const context: CliContext = {
+    io,
+    out: (text) => io.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
+    err: (text) => io.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
+    color: io.stdout.isTTY === true && !noColor,
+    progress: io.stderr.isTTY === true,
+    exitCode: 0,
+  };
+  return context;
+}
+
+const ANSI = { red: 31, green: 32, yellow: 33, blue: 34, magenta: 35, cyan: 36, gray: 90, bold: 1 } as const;
+export type ColorName = keyof typeof ANSI;
+
+/** Wraps text in an ANSI colour when `enabled`. */
+export function paint(enabled: boolean, color: ColorName, text: string): string {
+  return enabled ? `\u001b[${ANSI[color]}m${text}\u001b[0m` : text;
+}
+
+/** Pretty JSON with a trailing newline, the form every `--json` prints. */
+export function toJson(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
+}

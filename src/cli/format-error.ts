@@ -1,0 +1,29 @@
+import type { PortwardenError, SourceLocation } from '../errors.ts';
+
+function where(location: SourceLocation | undefined): string {
+  if (!location?.file) return '';
+  const parts = [location.file, location.line, location.col].filter((p) => p !== undefined);
+  return `${parts.join(':')}: `;
+}
+
+/**
+ * Renders an error the way every command prints one:
+ *   portwarden: error: policy.yaml:5:5: unknown key "interfacs" in zone "external"
+ *   hint: did you mean "interfaces"?
+ * `source`, when given, adds the offending line with a caret under the column.
+ */
+export function formatError(error: PortwardenError, source?: string): string {
+  const lines = [`portwarden: error: ${where(error.location)}${error.message}`];
+  const line = error.location?.line;
+  const col = error.location?.col;
+  const text = source !== undefined && line !== undefined ? source.split('\n')[line - 1] : undefined;
+  if (text !== undefined && col !== undefined) {
+    const gutter = String(line).length;
+    lines.push(
+      `  ${String(line)} | ${text}`,
+      `  ${' '.repeat(gutter)} | ${' '.repeat(Math.max(0, col - 1))}^`,
+    );
+  }
+  if (error.hint) lines.push(`hint: ${error.hint}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,107 @@
+/**
+ * The one error type of portwarden. Every failure a user can meet carries a code from the closed
+ * list below, a one-sentence message that quotes the bad value, an optional hint (the next step to
+ * try) and an optional location in a source file.
+ */
+
+/** What kind of failure a code is; it decides the CLI exit code. */
+export type ErrorCategory = 'usage' | 'environment' | 'internal';
+
+const CODES = {
+  // usage: bad input from the user (exit 2)
+  USAGE: 'usage',
+  PORT_SPEC_EMPTY: 'usage',
+  PORT_SPEC_INVALID: 'usage',
+  PORT_OUT_OF_RANGE: 'usage',
+  PORT_RANGE_REVERSED: 'usage',
+  PORT_UNKNOWN_NAME: 'usage',
+  PROTOCOL_UNKNOWN: 'usage',
+  TARGET_INVALID: 'usage',
+  TARGET_EMPTY: 'usage',
+  TARGET_TOO_MANY: 'usage',
+  FILE_UNREADABLE: 'usage',
+  POLICY_INVALID: 'usage',
+  RULESET_INVALID: 'usage',
+  OPTION_INVALID: 'usage',
+  FEATURE_UNSUPPORTED: 'usage',
+  // environment: the machine lacks something (exit 3)
+  NOT_ROOT: 'environment',
+  TOOL_MISSING: 'environment',
+  TOOL_FAILED: 'environment',
+  NETNS_UNAVAILABLE: 'environment',
+  NETNS_SETUP_FAILED: 'environment',
+  KERNEL_FEATURE_MISSING: 'environment',
+  PLATFORM_UNSUPPORTED: 'environment',
+  STATE_UNAVAILABLE: 'environment',
+  SOCKET_FAILED: 'environment',
+  // internal: a bug in portwarden (exit 4)
+  INTERNAL: 'internal',
+} as const satisfies Record<string, ErrorCategory>;
+
+/** The closed list of error codes. */
+export type ErrorCode = keyof typeof CODES;
+
+/** Where in a source file a problem is; line and col are 1-based. */
+export interface SourceLocation {
+  file?: string;
+  line?: number;
+  col?: number;
+  /** Path of keys inside a structured document, e.g. ['zones', 'external', 'inbound', 0]. */
+  path?: readonly (string | number)[];
+}
+
+export interface PortwardenErrorOptions {
+  hint?: string;
+  location?: SourceLocation;
+  cause?: unknown;
+}
+
+export class PortwardenError extends Error {
+  override readonly name = 'PortwardenError';
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  readonly location: SourceLocation | undefined;
+
+  constructor(code: ErrorCode, message: string, options: PortwardenErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.hint = options.hint;
+    this.location = options.location;
+  }
+
+  get category(): ErrorCategory {
+    return CODES[this.code];
+  }
+}
+
+export function isPortwardenError(value: unknown): value is PortwardenError {
+  return value instanceof PortwardenError;
+}
+
+/** Severity of a collected problem in user input. */
+export type Severity = 'error' | 'warning' | 'info';
+
+/** A problem found in user input; problems are collected and reported together, sorted by position. */
+export interface Diagnostic {
+  severity: Severity;
+  /** One of ErrorCode, or a code of the library that found it (yaml keeps its own, e.g. DUPLICATE_KEY). */
+  code: string;
+  message: string;
+  hint?: string;
+  location?: SourceLocation;
+}
+
+/** Exit codes of the CLI, as documented in README. */
+export const EXIT = { OK: 0, FINDINGS: 1, USAGE: 2, ENVIRONMENT: 3, INTERNAL: 4 } as const;
+
+export function exitCodeFor(error: unknown): number {
+  if (!isPortwardenError(error)) return EXIT.INTERNAL;
+  switch (error.category) {
+    case 'usage':
+      return EXIT.USAGE;
+    case 'environment':
+      return EXIT.ENVIRONMENT;
+    case 'internal':
+      return EXIT.INTERNAL;
+  }
+}

@@ -1,0 +1,71 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { VERSION } from '../../src/cli/version.ts';
+import { ROOT, runCli } from '../helpers/cli.ts';
+
+describe('portwarden explain (built binary)', () => {
+  it('explains a port in text', () => {
+    const result = runCli(['explain', '23']);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/^tcp\/23 {2}telnet/m);
+    expect(result.stdout).toMatch(/CRITICAL/);
+    expect(result.stdout).toMatch(/use instead: .*ssh/);
+    expect(result.stderr).toBe('');
+  });
+
+  it('prints the documented JSON shape', () => {
+    const result = runCli(['explain', '111', 'telnet', '--json']);
+    expect(result.status).toBe(0);
+    const parsed = JSON.parse(result.stdout) as { entries: Record<string, unknown>[] };
+    expect(parsed.entries.map((e) => `${String(e['protocol'])}/${String(e['port'])}`)).toEqual([
+      'tcp/111',
+      'udp/111',
+      'tcp/23',
+    ]);
+    for (const entry of parsed.entries) {
+      expect(Object.keys(entry)).toEqual(
+        expect.arrayContaining(['port', 'protocol', 'names', 'description', 'range', 'risk']),
+      );
+      expect(entry['risk']).toEqual(
+        expect.objectContaining({
+          level: expect.any(String),
+          reason: expect.any(String),
+          advice: expect.any(String),
+        }),
+      );
+    }
+  });
+
+  it('lists risky services', () => {
+    const result = runCli(['explain', '--risky', '--json']);
+    const parsed = JSON.parse(result.stdout) as { services: { id: string }[] };
+    expect(parsed.services.map((s) => s.id)).toEqual(
+      expect.arrayContaining(['telnet', 'finger', 'rpcbind', 'netbios', 'x11']),
+    );
+  });
+
+  it.each([
+    [['explain', '70000'], /^portwarden: error: port 70000 is out of range 0-65535 in "70000"\nhint: /],
+    [
+      ['explain', 'telnt'],
+      /^portwarden: error: unknown service name "telnt" in "telnt"\nhint: did you mean "telnet"\?/,
+    ],
+    [['explain', '--bogus'], /^portwarden: error: unknown option '--bogus'\nhint: /],
+    [['explian', '22'], /^portwarden: error: unknown command 'explian'\nhint: Did you mean explain\?/],
+    [['explain'], /^portwarden: error: explain needs a port/],
+  ])('rejects %j with exit 2 and no stack trace', (args, stderr) => {
+    const result = runCli(args);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(stderr);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(result.stdout).toBe('');
+  });
+
+  it('prints help and version with exit 0', () => {
+    expect(runCli(['--help']).status).toBe(0);
+    const version = runCli(['--version']);
+    expect(version.stdout.trim()).toBe(VERSION);
+    const pkg = JSON.parse(readFileSync(`${ROOT}/package.json`, 'utf8')) as { version: string };
+    expect(VERSION).toBe(pkg.version);
+  });
+});
