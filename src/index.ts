@@ -35,3 +35,19 @@ export {
 export type { PortSet } from './catalog/port-set.ts';
 export { explainPort, explainSpecs, riskyServices, compareRisk } from './catalog/explain.ts';
 export type { PortExplanation } from './catalog/explain.ts';
+export { listSockets, inventoryFromText } from './inventory/list.ts';
+export type { ListSocketsOptions } from './inventory/list.ts';
+export { parseProcNet, decodeProcAddress, isListening } from './inventory/parse-proc-net.ts';
+export { parseLsof, parseWindowsNetstat, parseTasklistCsv } from './inventory/parse-foreign.ts';
+export { parseCgroup, parseSystemdSocketUnits } from './inventory/owners.ts';
+export { exposureOf, fixFor, serviceOf } from './inventory/classify.ts';
+export { localInterfaces } from './inventory/read-proc.ts';
+export type {
+  Socket,
+  SocketOwner,
+  RawSocket,
+  Exposure,
+  Inventory,
+  LocalInterface,
+  DualStackSource,
+} from './inventory/types.ts';

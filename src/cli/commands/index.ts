@@ -1,6 +1,10 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
 import { registerExplain } from './explain.ts';
+import { registerPorts } from './ports.ts';
 
 /** Every CLI verb; each registers itself on the program. Add new verbs here. */
-export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] = [registerExplain];
+export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] = [
+  registerExplain,
+  registerPorts,
+];

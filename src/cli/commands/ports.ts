@@ -1,0 +1,157 @@
+import type { Command } from 'commander';
+import type { RiskLevel } from '../../catalog/types.ts';
+import type { Exposure, Inventory, Socket } from '../../inventory/types.ts';
+import { paint, toJson, type CliContext, type ColorName } from '../context.ts';
+import { formatTable } from '../table.ts';
+
+interface PortsOptions {
+  all?: boolean;
+  tcp?: boolean;
+  udp?: boolean;
+  exposed?: boolean;
+  netns?: string;
+  allNetns?: boolean;
+  json?: boolean;
+  fromFile?: string;
+  tasklist?: string;
+}
+
+const RISK_COLOR: Record<RiskLevel, ColorName> = {
+  critical: 'magenta',
+  high: 'red',
+  medium: 'yellow',
+  low: 'cyan',
+  info: 'gray',
+};
+
+const GROUP_TITLE: Record<Exposure, string> = {
+  all: 'Reachable on all interfaces',
+  address: 'Reachable on one address',
+  loopback: 'Loopback only',
+};
+
+function endpoint(address: string, port: number, family: 4 | 6): string {
+  const host = family === 6 && address.includes(':') ? `[${address}]` : address;
+  return `${host}:${port === 0 ? '*' : port}`;
+}
+
+function localColumn(s: Socket): string {
+  const base = endpoint(s.localAddress, s.localPort, s.v4Mapped ? 4 : s.family);
+  if (s.dualStack === true) return `${base} (v4+v6)`;
+  if (s.dualStack === false) return `${base} (v6 only)`;
+  if (s.v4Mapped) return `${base} (v6 socket)`;
+  return s.interface && !s.localAddress.includes('%') ? `${base} (${s.interface})` : base;
+}
+
+function processColumn(s: Socket): string {
+  if (s.processes.length === 0) return s.uid >= 0 ? `? (uid ${s.uid})` : '?';
+  return s.processes
+    .map((p) => `${p.name ?? '?'}[${p.pid}]${p.exeDeleted ? ' (exe deleted)' : ''}`)
+    .join(', ');
+}
+
+function ownerColumn(s: Socket): string {
+  const owners = new Set<string>();
+  for (const p of s.processes) {
+    if (p.container) owners.add(p.container);
+    else if (p.unit) owners.add(p.unit);
+    else if (p.user) owners.add(`user ${p.user}`);
+  }
+  return [...owners].join(', ');
+}
+
+function renderText(ctx: CliContext, inventory: Inventory, options: PortsOptions): string {
+  if (inventory.sockets.length === 0) {
+    return options.exposed ? 'No sockets reachable beyond loopback.' : 'No sockets found.';
+  }
+  const showNetns =
+    new Set(inventory.sockets.map((s) => s.netns)).size > 1 ||
+    inventory.sockets.some((s) => s.netns !== 'host');
+  const blocks: string[] = [];
+  for (const exposure of ['all', 'address', 'loopback'] as const) {
+    const group = inventory.sockets.filter((s) => s.exposure === exposure);
+    if (group.length === 0) continue;
+    const header = [
+      ...(showNetns ? ['NETNS'] : []),
+      'PROTO',
+      'LOCAL',
+      ...(options.all ? ['REMOTE'] : []),
+      'STATE',
+      'SERVICE',
+      'RISK',
+      'PROCESS',
+      'OWNER',
+    ];
+    const rows = group.map((s) => [
+      ...(showNetns ? [s.exposureScope === 'namespace' ? `${s.netns}*` : s.netns] : []),
+      s.protocol + (s.family === 6 && !s.v4Mapped ? '6' : ''),
+      localColumn(s),
+      ...(options.all
+        ? [
+            s.state === 'LISTEN' || s.state === 'UNCONN'
+              ? '*'
+              : endpoint(s.remoteAddress, s.remotePort, s.family),
+          ]
+        : []),
+      s.state,
+      s.service ?? '-',
+      s.risk ? paint(ctx.color, RISK_COLOR[s.risk], s.risk) : '-',
+      processColumn(s),
+      ownerColumn(s),
+    ]);
+    const title = paint(ctx.color, 'bold', `${GROUP_TITLE[exposure]} (${group.length})`);
+    blocks.push(`${title}\n${formatTable(header, rows)}`);
+    if (exposure !== 'loopback') {
+      const fixes = group
+        .filter((s) => s.fix && s.risk && s.risk !== 'info' && s.risk !== 'low')
+        .map((s) => `  ${s.protocol}/${s.localPort} ${s.service ?? ''}: ${s.fix ?? ''}`);
+      if (fixes.length > 0) blocks.push(`To stop the risky ones:\n${[...new Set(fixes)].join('\n')}`);
+    }
+  }
+  if (showNetns && inventory.sockets.some((s) => s.exposureScope === 'namespace')) {
+    blocks.push('* a namespace other than the host\'s: "all interfaces" means that namespace\'s interfaces');
+  }
+  if (inventory.dualStackSource === 'sysctl-assumed') {
+    blocks.push('note: v4+v6 of [::] sockets is assumed from net.ipv6.bindv6only (ss not available)');
+  }
+  return blocks.join('\n\n');
+}
+
+async function portsAction(ctx: CliContext, options: PortsOptions): Promise<void> {
+  const { listSockets, readListingFile } = await import('../../inventory/list.ts');
+  const inventory = await listSockets({
+    ...(options.all ? { all: true } : {}),
+    ...(options.tcp ? { tcp: true } : {}),
+    ...(options.udp ? { udp: true } : {}),
+    ...(options.exposed ? { exposedOnly: true } : {}),
+    ...(options.netns !== undefined ? { netns: options.netns } : {}),
+    ...(options.allNetns ? { allNetns: true } : {}),
+    ...(options.fromFile !== undefined ? { fromText: readListingFile(options.fromFile) } : {}),
+    ...(options.tasklist !== undefined ? { tasklistText: readListingFile(options.tasklist) } : {}),
+  });
+  if (options.json) {
+    ctx.out(toJson(inventory));
+    return;
+  }
+  ctx.out(renderText(ctx, inventory, options));
+  for (const warning of inventory.warnings) ctx.err(`portwarden: warning: ${warning}`);
+}
+
+export function registerPorts(program: Command, ctx: CliContext): void {
+  program
+    .command('ports')
+    .description('list listening TCP and bound UDP sockets with their owners and exposure (like ss -tulpn)')
+    .option('-a, --all', 'every socket and state with its remote end (like netstat -an)')
+    .option('-t, --tcp', 'TCP sockets only')
+    .option('-u, --udp', 'UDP sockets only')
+    .option('--exposed', 'only sockets reachable beyond loopback')
+    .option('--netns <name|pid>', 'another network namespace: an `ip netns` name or a pid inside it')
+    .option('--all-netns', 'every network namespace on the machine, labelled')
+    .option(
+      '--from-file <file>',
+      'read a captured listing: lsof -F (macOS), netstat -ano (Windows), /proc/net/tcp',
+    )
+    .option('--tasklist <file>', 'tasklist /fo csv output naming the pids of a Windows capture')
+    .option('--json', 'machine-readable output (schema in README)')
+    .action((options: PortsOptions) => portsAction(ctx, options));
+}
