@@ -1,65 +1,50 @@
-import { z } from 'zod';
 import data from './data/services.json' with { type: 'json' };
-import { MAX_PORT } from './ranges.ts';
-import { RISK_LEVELS, type CuratedService, type Protocol, type ProtocolPortRange } from './types.ts';
+import type { CuratedService, Protocol, ProtocolPortRange } from './types.ts';
 
-const NAME = /^[a-z0-9][a-z0-9-]*$/;
-const PORT_ITEM = /^(tcp|udp)\/(\d{1,5})(?:-(\d{1,5}))?$/;
-
-function parsePortItem(item: string, ctx: z.RefinementCtx): ProtocolPortRange {
-  const match = PORT_ITEM.exec(item);
-  const from = Number(match?.[2]);
-  const to = match?.[3] === undefined ? from : Number(match[3]);
-  const protocol: Protocol = match?.[1] === 'udp' ? 'udp' : 'tcp';
-  if (!match || from > to || to > MAX_PORT) {
-    ctx.addIssue({ code: 'custom', message: `bad port item "${item}" (want tcp/N or udp/N-M)` });
-  }
-  return { protocol, from, to };
-}
-
-const serviceSchema = z.strictObject({
-  id: z.string().regex(NAME),
-  name: z.string().min(1),
-  aliases: z.array(z.string().regex(NAME)),
-  ports: z.array(z.string().transform(parsePortItem)).min(1),
-  description: z.string().min(1),
-  risk: z.enum(RISK_LEVELS),
-  reason: z.string().min(1),
-  advice: z.string().min(1),
-  alternative: z.string().min(1).nullable(),
-  tags: z.array(z.string()),
-});
-
-const catalogSchema = z.strictObject({
-  services: z.array(serviceSchema),
-  groups: z.record(z.string().regex(NAME), z.array(z.string().regex(NAME)).min(1)),
-  top: z.strictObject({
-    tcp: z.array(z.number().int().min(1).max(MAX_PORT)),
-    udp: z.array(z.number().int().min(1).max(MAX_PORT)),
-  }),
-});
-
-/** The curated knowledge file, validated. */
+/** The curated knowledge file. Its shape is checked by curated-schema.ts in the test suite. */
 export interface CuratedCatalog {
   services: readonly CuratedService[];
   groups: ReadonlyMap<string, readonly string[]>;
   top: { tcp: readonly number[]; udp: readonly number[] };
 }
 
-/** Validates raw catalog data; throws a zod error naming the bad entry. Exported for tests. */
-export function parseCuratedCatalog(raw: unknown): CuratedCatalog {
-  const parsed = catalogSchema.parse(raw);
-  const services = parsed.services.map(({ risk, reason, ...rest }): CuratedService => ({
+interface RawService {
+  id: string;
+  name: string;
+  aliases: string[];
+  ports: string[];
+  description: string;
+  risk: string;
+  reason: string;
+  advice: string;
+  alternative: string | null;
+  tags: string[];
+}
+
+function portItem(item: string): ProtocolPortRange {
+  const [protocol, range = ''] = item.split('/');
+  const [from = '', to = from] = range.split('-');
+  return { protocol: protocol as Protocol, from: Number(from), to: Number(to) };
+}
+
+/** Converts the (test-validated) data file into the runtime shape without a schema library. */
+export function loadCuratedCatalog(raw: {
+  services: RawService[];
+  groups: Record<string, string[]>;
+  top: { tcp: number[]; udp: number[] };
+}): CuratedCatalog {
+  const services = raw.services.map(({ risk, reason, ports, ...rest }): CuratedService => ({
     ...rest,
-    risk: { level: risk, reason },
+    ports: ports.map(portItem),
+    risk: { level: risk as CuratedService['risk']['level'], reason },
   }));
-  return { services, groups: new Map(Object.entries(parsed.groups)), top: parsed.top };
+  return { services, groups: new Map(Object.entries(raw.groups)), top: raw.top };
 }
 
 let catalog: CuratedCatalog | undefined;
 
 export function curatedCatalog(): CuratedCatalog {
-  catalog ??= parseCuratedCatalog(data);
+  catalog ??= loadCuratedCatalog(data);
   return catalog;
 }
 
@@ -79,11 +64,49 @@ export function findCuratedService(name: string): CuratedService | undefined {
   return nameIndex().get(name.toLowerCase());
 }
 
+interface PortIndex {
+  /** "tcp/22" -> services, for ranges of up to WIDE ports. */
+  exact: Map<string, CuratedService[]>;
+  /** Services with a wider range, checked one by one. */
+  wide: { service: CuratedService; range: ProtocolPortRange }[];
+}
+
+const WIDE = 1024;
+let portIndex: PortIndex | undefined;
+
+function buildPortIndex(): PortIndex {
+  const exact = new Map<string, CuratedService[]>();
+  const wide: PortIndex['wide'] = [];
+  for (const service of curatedCatalog().services) {
+    for (const range of service.ports) {
+      if (range.to - range.from >= WIDE) {
+        wide.push({ service, range });
+        continue;
+      }
+      for (let port = range.from; port <= range.to; port++) {
+        const key = `${range.protocol}/${port}`;
+        const list = exact.get(key) ?? [];
+        if (!list.includes(service)) list.push(service);
+        exact.set(key, list);
+      }
+    }
+  }
+  return { exact, wide };
+}
+
+const serviceOrder = (a: CuratedService, b: CuratedService): number =>
+  curatedCatalog().services.indexOf(a) - curatedCatalog().services.indexOf(b);
+
 /** All curated services whose ports include this port and protocol, in file order. */
 export function findCuratedByPort(port: number, protocol: Protocol): CuratedService[] {
-  return curatedCatalog().services.filter((service) =>
-    service.ports.some((range) => range.protocol === protocol && range.from <= port && port <= range.to),
-  );
+  portIndex ??= buildPortIndex();
+  const found = [...(portIndex.exact.get(`${protocol}/${port}`) ?? [])];
+  for (const { service, range } of portIndex.wide) {
+    if (range.protocol === protocol && range.from <= port && port <= range.to && !found.includes(service)) {
+      found.push(service);
+    }
+  }
+  return portIndex.wide.length > 0 && found.length > 1 ? found.sort(serviceOrder) : found;
 }
 
 /** Every curated id, alias and group name (for suggestions). */

@@ -44,7 +44,13 @@ function getIndex(): IanaIndex {
 
 /** IANA's registration for a port and protocol, if any. */
 export function lookupIana(port: number, protocol: Protocol): IanaEntry | undefined {
-  return getIndex().byKey.get(`${port}/${protocol}`);
+  // The registry is keyed "port/protocol" already: no index needed for this direction.
+  const key = `${port}/${protocol}`;
+  if (index) return index.byKey.get(key);
+  const value = Object.hasOwn(registry, key) ? registry[key as keyof typeof registry] : undefined;
+  const [name, description] = value ?? [];
+  if (name === undefined || name === '') return undefined;
+  return { port, protocol, name, description: description ?? '' };
 }
 
 /** Every tcp/udp port IANA registers under a service name (e.g. "domain" -> tcp/53, udp/53). */

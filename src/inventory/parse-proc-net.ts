@@ -38,10 +38,10 @@ export interface DecodedAddress {
 }
 
 export function decodeProcAddress(hex: string, order: ByteOrder = 'LE'): DecodedAddress {
-  if (hex.length === 8) return { address: wordBytes(hex, 0, order).join('.'), v4Mapped: false };
-  if (hex.length !== 32 || !/^[0-9A-Fa-f]+$/.test(hex)) {
+  if ((hex.length !== 8 && hex.length !== 32) || !/^[0-9A-Fa-f]+$/.test(hex)) {
     throw new Error(`not a /proc/net address: "${hex}"`);
   }
+  if (hex.length === 8) return { address: wordBytes(hex, 0, order).join('.'), v4Mapped: false };
   const bytes = [0, 8, 16, 24].flatMap((at) => wordBytes(hex, at, order));
   const v6 = ipaddr.fromByteArray(bytes);
   if (v6.kind() === 'ipv6' && v6 instanceof ipaddr.IPv6 && v6.isIPv4MappedAddress()) {
@@ -50,22 +50,29 @@ export function decodeProcAddress(hex: string, order: ByteOrder = 'LE'): Decoded
   return { address: v6.toString(), v4Mapped: false };
 }
 
-function decodeEndpoint(field: string, order: ByteOrder): { address: DecodedAddress; port: number } {
-  const colon = field.indexOf(':');
-  if (colon < 0) throw new Error(`not a /proc/net endpoint: "${field}"`);
-  const port = parseInt(field.slice(colon + 1), 16);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`bad port in "${field}"`);
-  return { address: decodeProcAddress(field.slice(0, colon), order), port };
-}
-
 /** A socket row plus the mapped-address flag, which the socket type keeps separately. */
 export interface ProcNetRow extends RawSocket {
   v4Mapped: boolean;
 }
 
+const SPACE = 32;
+
+/** Index of the next non-space character at or after `at` (tabs never appear in /proc/net). */
+function skipSpaces(line: string, at: number): number {
+  while (at < line.length && line.charCodeAt(at) === SPACE) at++;
+  return at;
+}
+
+/** End (exclusive) of the token starting at `at`. */
+function tokenEnd(line: string, at: number): number {
+  const space = line.indexOf(' ', at);
+  return space < 0 ? line.length : space;
+}
+
 /**
  * Parses /proc/net/{tcp,tcp6,udp,udp6}. Malformed lines are skipped (the kernel never writes them,
- * but a captured file may be truncated); the header line is recognised and ignored.
+ * but a captured file may be truncated); the header line is recognised and ignored. The scan is
+ * index-based with a per-call address cache: 10,000 listeners on one address decode it once.
  */
 export function parseProcNet(
   text: string,
@@ -74,31 +81,66 @@ export function parseProcNet(
   order: ByteOrder = 'LE',
 ): ProcNetRow[] {
   const rows: ProcNetRow[] = [];
-  for (const line of text.split('\n')) {
-    const fields = line.trim().split(/\s+/);
-    if (fields.length < 10 || !fields[0]?.endsWith(':')) continue;
-    try {
-      const local = decodeEndpoint(fields[1] ?? '', order);
-      const remote = decodeEndpoint(fields[2] ?? '', order);
-      const code = parseInt(fields[3] ?? '', 16);
-      const uid = Number(fields[7]);
-      const inode = Number(fields[9]);
-      if (!Number.isInteger(uid) || !Number.isInteger(inode)) continue;
-      rows.push({
-        protocol,
-        family,
-        localAddress: local.address.address,
-        localPort: local.port,
-        remoteAddress: remote.address.address,
-        remotePort: remote.port,
-        state: stateName(protocol, code),
-        uid,
-        inode,
-        v4Mapped: local.address.v4Mapped,
-      });
-    } catch {
+  const cache = new Map<string, DecodedAddress | null>();
+  const decode = (hex: string): DecodedAddress | null => {
+    let hit = cache.get(hex);
+    if (hit === undefined) {
+      try {
+        hit = decodeProcAddress(hex, order);
+      } catch {
+        hit = null;
+      }
+      cache.set(hex, hit);
+    }
+    return hit;
+  };
+  let lineStart = 0;
+  while (lineStart < text.length) {
+    let lineEnd = text.indexOf('\n', lineStart);
+    if (lineEnd < 0) lineEnd = text.length;
+    const line = text.slice(lineStart, lineEnd);
+    lineStart = lineEnd + 1;
+    // Tokens: sl: local remote st tx:rx tr:when retrnsmt uid timeout inode ...
+    const tokens: string[] = [];
+    let at = skipSpaces(line, 0);
+    while (at < line.length && tokens.length < 10) {
+      const end = tokenEnd(line, at);
+      tokens.push(line.slice(at, end));
+      at = skipSpaces(line, end);
+    }
+    if (tokens.length < 10 || !tokens[0]?.endsWith(':')) continue;
+    const [, localText = '', remoteText = '', stText = '', , , , uidText = '', , inodeText = ''] = tokens;
+    const lc = localText.indexOf(':');
+    const rc = remoteText.indexOf(':');
+    if (lc < 0 || rc < 0) continue;
+    const local = decode(localText.slice(0, lc));
+    const remote = decode(remoteText.slice(0, rc));
+    const localPort = parseInt(localText.slice(lc + 1), 16);
+    const remotePort = parseInt(remoteText.slice(rc + 1), 16);
+    const uid = Number(uidText);
+    const inode = Number(inodeText);
+    if (
+      !local ||
+      !remote ||
+      !(localPort >= 0 && localPort <= 65535) ||
+      !(remotePort >= 0 && remotePort <= 65535) ||
+      !Number.isInteger(uid) ||
+      !Number.isInteger(inode)
+    ) {
       continue;
     }
+    rows.push({
+      protocol,
+      family,
+      localAddress: local.address,
+      localPort,
+      remoteAddress: remote.address,
+      remotePort,
+      state: stateName(protocol, parseInt(stText, 16)),
+      uid,
+      inode,
+      v4Mapped: local.v4Mapped,
+    });
   }
   return rows;
 }

@@ -1,10 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  curatedCatalog,
-  findCuratedByPort,
-  findCuratedService,
-  parseCuratedCatalog,
-} from '../../src/catalog/curated.ts';
+import { curatedCatalog, findCuratedByPort, findCuratedService } from '../../src/catalog/curated.ts';
+import { parseCuratedCatalog } from '../../src/catalog/curated-schema.ts';
 import { explainPort, explainSpecs, riskyServices } from '../../src/catalog/explain.ts';
 import { lookupIana } from '../../src/catalog/iana.ts';
 import { rangeCategory } from '../../src/catalog/ranges.ts';
@@ -139,6 +135,12 @@ describe('curated catalog', () => {
       top: { tcp: [], udp: [] },
     };
     expect(() => parseCuratedCatalog(bad)).toThrow(/tcp\/70000/);
+  });
+
+  it('ships a data file that passes the schema and loads identically without it', async () => {
+    const raw: unknown = (await import('../../src/catalog/data/services.json', { with: { type: 'json' } }))
+      .default;
+    expect(parseCuratedCatalog(raw)).toEqual(curatedCatalog());
   });
 });
 
