@@ -54,6 +54,8 @@ export interface PortwardenErrorOptions {
   hint?: string;
   location?: SourceLocation;
   cause?: unknown;
+  /** Every problem found in the input, when there were several (the message names the first). */
+  diagnostics?: readonly Diagnostic[];
 }
 
 export class PortwardenError extends Error {
@@ -61,12 +63,14 @@ export class PortwardenError extends Error {
   readonly code: ErrorCode;
   readonly hint: string | undefined;
   readonly location: SourceLocation | undefined;
+  readonly diagnostics: readonly Diagnostic[];
 
   constructor(code: ErrorCode, message: string, options: PortwardenErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.hint = options.hint;
     this.location = options.location;
+    this.diagnostics = options.diagnostics ?? [];
   }
 
   get category(): ErrorCategory {

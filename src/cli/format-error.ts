@@ -1,4 +1,4 @@
-import type { PortwardenError, SourceLocation } from '../errors.ts';
+import type { Diagnostic, PortwardenError, SourceLocation } from '../errors.ts';
 
 function where(location: SourceLocation | undefined): string {
   if (!location?.file) return '';
@@ -13,7 +13,25 @@ function where(location: SourceLocation | undefined): string {
  * `source`, when given, adds the offending line with a caret under the column.
  */
 export function formatError(error: PortwardenError, source?: string): string {
-  const lines = [`portwarden: error: ${where(error.location)}${error.message}`];
+  if (error.diagnostics.length > 0) {
+    return error.diagnostics.map((d) => formatDiagnostic(d, source)).join('');
+  }
+  return formatDiagnostic(
+    {
+      severity: 'error',
+      code: error.code,
+      message: error.message,
+      ...(error.hint ? { hint: error.hint } : {}),
+      ...(error.location ? { location: error.location } : {}),
+    },
+    source,
+  );
+}
+
+/** One collected problem in the same format; warnings say `warning:` instead of `error:`. */
+export function formatDiagnostic(diagnostic: Diagnostic, source?: string): string {
+  const error = diagnostic;
+  const lines = [`portwarden: ${diagnostic.severity}: ${where(error.location)}${error.message}`];
   const line = error.location?.line;
   const col = error.location?.col;
   const text = source !== undefined && line !== undefined ? source.split('\n')[line - 1] : undefined;

@@ -2,9 +2,11 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
 import { registerExplain } from './explain.ts';
 import { registerPorts } from './ports.ts';
+import { registerCompile } from './compile.ts';
 
 /** Every CLI verb; each registers itself on the program. Add new verbs here. */
 export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] = [
   registerExplain,
   registerPorts,
+  registerCompile,
 ];

@@ -1,0 +1,340 @@
+import type { PortRange } from '../catalog/types.ts';
+import type { Cidr, Verdict } from '../policy/types.ts';
+import type { Backend, CompileMeta, CompiledFile } from './backend.ts';
+import type { Ir, IrNat, IrRule, IrZoneChain } from './ir.ts';
+import { logPrefix } from './log-prefix.ts';
+
+/**
+ * nftables: one `inet portwarden` table, replaced atomically by `nft -f` (declare, delete, define
+ * in one transaction — never `flush ruleset`, which wipes Docker's and libvirt's tables, and never
+ * `flush table`, which keeps old set elements). Ports and addresses live in named interval sets,
+ * so the rule count grows with rules and zones, not with ports.
+ */
+
+const TABLE = 'portwarden';
+
+/** nft identifiers: letters, digits and `_`. */
+function ident(text: string): string {
+  return text.replace(/[^A-Za-z0-9_]/g, '_');
+}
+
+function quote(text: string): string {
+  return `"${text.replace(/["\\]/g, '')}"`;
+}
+
+function ranges(list: readonly PortRange[]): string {
+  return list.map((r) => (r.from === r.to ? String(r.from) : `${r.from}-${r.to}`)).join(', ');
+}
+
+interface SetDef {
+  name: string;
+  type: 'inet_service' | 'ipv4_addr' | 'ipv6_addr';
+  elements: string;
+}
+
+class NftWriter {
+  readonly sets: SetDef[] = [];
+  private readonly setNames = new Set<string>();
+
+  portSet(name: string, ports: readonly PortRange[]): string {
+    return this.addSet(name, 'inet_service', ranges(ports));
+  }
+
+  addressSet(name: string, family: 4 | 6, cidrs: readonly Cidr[]): string {
+    return this.addSet(name, family === 4 ? 'ipv4_addr' : 'ipv6_addr', cidrs.map((c) => c.text).join(', '));
+  }
+
+  private addSet(name: string, type: SetDef['type'], elements: string): string {
+    const id = ident(name);
+    if (!this.setNames.has(id)) {
+      this.setNames.add(id);
+      this.sets.push({ name: id, type, elements });
+    }
+    return `@${id}`;
+  }
+}
+
+/** `ip saddr @x` / `ip6 daddr @y` alternatives for a membership list; [''] when it is empty. */
+function membership(w: NftWriter, name: string, side: 'saddr' | 'daddr', cidrs: readonly Cidr[]): string[] {
+  if (cidrs.length === 0) return [''];
+  const out: string[] = [];
+  for (const family of [4, 6] as const) {
+    const list = cidrs.filter((c) => c.family === family);
+    if (list.length > 0)
+      out.push(
+        `${family === 4 ? 'ip' : 'ip6'} ${side} ${w.addressSet(`${name}_${family === 4 ? 'v4' : 'v6'}`, family, list)} `,
+      );
+  }
+  return out;
+}
+
+function ruleLines(w: NftWriter, rule: IrRule): string[] {
+  const ports = w.portSet(rule.id, rule.ports);
+  const peers = rule.saddr.length > 0 ? rule.saddr : rule.daddr;
+  const side = rule.saddr.length > 0 ? 'saddr' : 'daddr';
+  const addr =
+    peers.length > 0 && rule.family !== null
+      ? `${rule.family === 4 ? 'ip' : 'ip6'} ${side} ${w.addressSet(`${rule.id}_peers`, rule.family, peers)} `
+      : '';
+  const log = rule.log ? `log prefix ${quote(`pw:ok:${rule.id}: `.slice(0, 28))} ` : '';
+  return [
+    `${addr}${rule.protocol} dport ${ports} counter ${log}accept comment ${quote(rule.comment.slice(0, 120))}`,
+  ];
+}
+
+function endOfChain(
+  ir: Ir,
+  direction: 'in' | 'out' | 'fwd',
+  zone: string,
+  verdict: Verdict | null,
+): string[] {
+  const lines: string[] = [];
+  if (ir.log)
+    lines.push(
+      `limit rate 5/second burst 10 packets log prefix ${quote(logPrefix(direction, zone))} level info`,
+    );
+  if (verdict === 'reject')
+    lines.push('meta l4proto tcp reject with tcp reset', 'reject with icmpx type port-unreachable');
+  return lines;
+}
+
+function zoneChain(w: NftWriter, ir: Ir, chain: IrZoneChain): string[] {
+  const side = chain.direction === 'in' ? 'saddr' : 'daddr';
+  const lines: string[] = [];
+  const members4 = chain.members.filter((c) => c.family === 4);
+  const members6 = chain.members.filter((c) => c.family === 6);
+  if (chain.members.length > 0) {
+    // Only addresses listed in `sources` belong to the zone; everything else falls back to the base chain.
+    const name = `${chain.direction}_${chain.zone}_members`;
+    if (members4.length > 0) lines.push(`ip ${side} != ${w.addressSet(`${name}_v4`, 4, members4)} return`);
+    else lines.push('meta nfproto ipv4 return');
+    if (members6.length > 0) lines.push(`ip6 ${side} != ${w.addressSet(`${name}_v6`, 6, members6)} return`);
+    else lines.push('meta nfproto ipv6 return');
+  }
+  for (const rule of chain.rules) lines.push(...ruleLines(w, rule));
+  lines.push(...endOfChain(ir, chain.direction, chain.zone, null));
+  return lines;
+}
+
+const ICMP_IN = ['destination-unreachable', 'time-exceeded', 'parameter-problem'];
+const ICMPV6_ESSENTIAL = [
+  'destination-unreachable',
+  'packet-too-big',
+  'time-exceeded',
+  'parameter-problem',
+  'nd-router-solicit',
+  'nd-router-advert',
+  'nd-neighbor-solicit',
+  'nd-neighbor-advert',
+];
+
+function essentials(ir: Ir, direction: 'in' | 'out'): string[] {
+  const echo = ir.icmpEcho ? ['echo-request'] : [];
+  const lines = [
+    direction === 'in' ? 'iif "lo" accept' : 'oif "lo" accept',
+    'ct state invalid drop',
+    'ct state established,related accept',
+  ];
+  if (direction === 'in' && ir.nat.some((n) => n.kind === 'dnat')) lines.push('ct status dnat accept');
+  lines.push(`icmp type { ${[...ICMP_IN, ...echo].join(', ')} } accept`);
+  lines.push(`icmpv6 type { ${[...ICMPV6_ESSENTIAL, ...echo].join(', ')} } accept`);
+  // Neighbour discovery and MLD report use link-local sources; without them IPv6 stops working.
+  lines.push(
+    'icmpv6 type { mld-listener-query, mld-listener-report, mld2-listener-report } ip6 saddr fe80::/10 accept',
+  );
+  return lines;
+}
+
+function programMatch(rule: Ir['programs'][number]): string {
+  switch (rule.program.kind) {
+    case 'unit':
+      // nft resolves the cgroup when the ruleset is loaded: reload after the unit (re)starts.
+      return `socket cgroupv2 level 2 ${quote(`system.slice/${rule.program.unit}`)} `;
+    case 'user':
+      return `meta skuid ${quote(rule.program.user)} `;
+    case 'path':
+      return '';
+  }
+}
+
+function natLines(nat: readonly IrNat[]): { pre: string[]; post: string[] } {
+  const pre: string[] = [];
+  const post: string[] = [];
+  for (const n of nat) {
+    if (n.kind === 'dnat') {
+      const target =
+        n.toFamily === 4 ? `ip to ${n.toAddress}:${n.toPort}` : `ip6 to [${n.toAddress}]:${n.toPort}`;
+      const family = n.toFamily === 4 ? 'meta nfproto ipv4 ' : 'meta nfproto ipv6 ';
+      for (const iface of n.interfaces) {
+        const src = n.saddr.filter((c) => c.family === n.toFamily).map((c) => c.text);
+        const from = src.length > 0 ? `${n.toFamily === 4 ? 'ip' : 'ip6'} saddr { ${src.join(', ')} } ` : '';
+        pre.push(
+          `iifname ${quote(iface)} ${family}${from}${n.protocol} dport ${n.port} dnat ${target} comment ${quote(n.comment)}`,
+        );
+      }
+    } else {
+      for (const iif of n.iif)
+        for (const oif of n.oif)
+          post.push(`iifname ${quote(iif)} oifname ${quote(oif)} masquerade comment ${quote(n.comment)}`);
+    }
+  }
+  return { pre, post };
+}
+
+function chainBlock(name: string, header: string | null, lines: readonly string[]): string {
+  const body = [...(header ? [header] : []), ...lines].map((l) => `\t\t${l}`).join('\n');
+  return `\tchain ${name} {\n${body}\n\t}`;
+}
+
+function policyWord(verdict: Verdict): string {
+  return verdict === 'accept' ? 'accept' : 'drop';
+}
+
+export function compileNftables(ir: Ir, meta: CompileMeta): string {
+  const w = new NftWriter();
+  const chains: string[] = [];
+  const notes: string[] = [];
+
+  // input
+  const input = essentials(ir, 'in');
+  for (const chain of ir.input) {
+    for (const iface of chain.interfaces) input.push(`iifname ${quote(iface)} jump in_${ident(chain.zone)}`);
+  }
+  input.push(...endOfChain(ir, 'in', '-', ir.defaults.input));
+  const zoneChains: string[] = [];
+  for (const chain of ir.input)
+    zoneChains.push(chainBlock(`in_${ident(chain.zone)}`, null, zoneChain(w, ir, chain)));
+
+  // output
+  const output = essentials(ir, 'out');
+  for (const rule of ir.programs) {
+    if (rule.program.kind === 'path') continue;
+    for (const line of ruleLines(w, rule)) output.push(programMatch(rule) + line);
+  }
+  for (const chain of ir.output) {
+    for (const iface of chain.interfaces)
+      output.push(`oifname ${quote(iface)} jump out_${ident(chain.zone)}`);
+  }
+  output.push(...endOfChain(ir, 'out', '-', ir.defaults.output));
+  for (const chain of ir.output)
+    zoneChains.push(chainBlock(`out_${ident(chain.zone)}`, null, zoneChain(w, ir, chain)));
+
+  // forward
+  const forward = ['ct state invalid drop', 'ct state established,related accept'];
+  if (ir.nat.some((n) => n.kind === 'dnat')) forward.push('ct status dnat accept');
+  if (ir.coexist.includes('docker')) {
+    notes.push(
+      "coexist docker: forwarded traffic of docker0 and br-* bridges is left to Docker's own rules.",
+    );
+    for (const iface of ['docker0', 'br-*'])
+      forward.push(`iifname ${quote(iface)} accept`, `oifname ${quote(iface)} accept`);
+  }
+  if (ir.coexist.includes('libvirt')) {
+    notes.push("coexist libvirt: forwarded traffic of virbr* bridges is left to libvirt's own rules.");
+    forward.push(`iifname "virbr*" accept`, `oifname "virbr*" accept`);
+  }
+  for (const route of ir.forward) {
+    const ports = w.portSet(route.id, route.ports);
+    for (const src of membership(w, `fwd_${route.fromZone}_members`, 'saddr', route.fromMembers)) {
+      for (const iif of route.iif) {
+        for (const oif of route.oif) {
+          forward.push(
+            `iifname ${quote(iif)} oifname ${quote(oif)} ${src}${route.protocol} dport ${ports} counter accept comment ${quote(route.comment)}`,
+          );
+        }
+      }
+    }
+  }
+  forward.push(...endOfChain(ir, 'fwd', '-', ir.defaults.forward));
+  if (ir.defaults.forward !== 'accept' && ir.coexist.length === 0) {
+    notes.push(
+      'forward policy drop: this also stops Docker/libvirt forwarding unless `coexist: [docker]` or `[libvirt]` is set.',
+    );
+  }
+
+  const { pre, post } = natLines(ir.nat);
+  for (const n of ir.nat) {
+    if (n.kind === 'dnat' && n.toLoopback) {
+      notes.push(
+        `${n.comment}: DNAT to 127.0.0.1 needs \`sysctl net.ipv4.conf.<iface>.route_localnet=1\` on ${n.interfaces.join(', ')}.`,
+      );
+    }
+  }
+  if (pre.some(Boolean) || post.some(Boolean)) {
+    if (pre.length > 0)
+      chains.push(
+        chainBlock('nat_prerouting', 'type nat hook prerouting priority dstnat; policy accept;', pre),
+      );
+    if (post.length > 0)
+      chains.push(
+        chainBlock('nat_postrouting', 'type nat hook postrouting priority srcnat; policy accept;', post),
+      );
+  }
+
+  const helpers: string[] = [];
+  if (ir.ftpHelper.inbound || ir.ftpHelper.outbound) {
+    notes.push(
+      'FTP: kernels no longer attach the ftp conntrack helper by themselves; it is attached to tcp/21 here, so active and passive data connections are accepted as related.',
+    );
+    helpers.push('\tct helper ftp_standard {\n\t\ttype "ftp" protocol tcp\n\t\tl3proto inet\n\t}');
+    if (ir.ftpHelper.inbound)
+      chains.push(
+        chainBlock('ftp_helper_in', 'type filter hook prerouting priority filter; policy accept;', [
+          'tcp dport 21 ct helper set "ftp_standard"',
+        ]),
+      );
+    if (ir.ftpHelper.outbound)
+      chains.push(
+        chainBlock('ftp_helper_out', 'type filter hook output priority filter; policy accept;', [
+          'tcp dport 21 ct helper set "ftp_standard"',
+        ]),
+      );
+  }
+  for (const p of ir.ftpPassive)
+    notes.push(`FTP passive data range ${p.range.from}-${p.range.to} is open inbound in zone "${p.zone}".`);
+  if (ir.programs.some((p) => p.program.kind === 'unit')) {
+    notes.push(
+      "per-unit rules match the unit's cgroup as it exists at load time: reload the ruleset after the unit restarts (`portwarden apply` does).",
+    );
+  }
+
+  const base = [
+    chainBlock(
+      'input',
+      `type filter hook input priority filter; policy ${policyWord(ir.defaults.input)};`,
+      input,
+    ),
+    chainBlock(
+      'output',
+      `type filter hook output priority filter; policy ${policyWord(ir.defaults.output)};`,
+      output,
+    ),
+    chainBlock(
+      'forward',
+      `type filter hook forward priority filter; policy ${policyWord(ir.defaults.forward)};`,
+      forward,
+    ),
+  ];
+  const sets = w.sets.map(
+    (s) => `\tset ${s.name} {\n\t\ttype ${s.type}\n\t\tflags interval\n\t\telements = { ${s.elements} }\n\t}`,
+  );
+  const header = [
+    '#!/usr/sbin/nft -f',
+    `# Generated by portwarden ${meta.version} from policy "${ir.policyName}" (${ir.policyFile}).`,
+    '# Load with `nft -f FILE`: it replaces table inet portwarden in one transaction and leaves every',
+    '# other table (Docker, libvirt, ...) as it is.',
+    ...notes.map((n) => `# ${n}`),
+  ];
+  const body = [...helpers, ...sets, ...base, ...zoneChains, ...chains].join('\n\n');
+  return `${header.join('\n')}\n\ntable inet ${TABLE}\ndelete table inet ${TABLE}\n\ntable inet ${TABLE} {\n${body}\n}\n`;
+}
+
+export const nftables: Backend = {
+  name: 'nftables',
+  description: 'nft -f script replacing table inet portwarden atomically (Linux, primary)',
+  extension: 'nft',
+  unsupported: {
+    'program-path': 'nftables cannot match a program by its executable path; use `unit:` or `user:`',
+  },
+  compile: (ir, meta): CompiledFile[] => [{ suffix: '', content: compileNftables(ir, meta) }],
+};

@@ -1,0 +1,548 @@
+import ipaddr from 'ipaddr.js';
+import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { ZodError } from 'zod';
+import { parsePortSpec } from '../catalog/port-spec.ts';
+import { mergeRanges, portSetHas, unionPortSets, type PortSet } from '../catalog/port-set.ts';
+import { isPortwardenError, PortwardenError, type Diagnostic, type SourceLocation } from '../errors.ts';
+import { suggestClosest } from '../suggest.ts';
+import { KNOWN_KEYS, policySchema, type PolicyDocument } from './schema.ts';
+import type { Cidr, Forward, Policy, PolicyRule, ProgramRule, Route, Zone } from './types.ts';
+
+type Path = readonly (string | number)[];
+
+/** The result of loading: a policy when there were no errors, and every problem found. */
+export interface LoadResult {
+  policy: Policy | null;
+  diagnostics: Diagnostic[];
+}
+
+class Locator {
+  constructor(
+    private readonly doc: Document,
+    private readonly lines: LineCounter,
+    private readonly file: string,
+  ) {}
+
+  /** The position of the node at `path`, or of its nearest existing ancestor. */
+  at(path: Path, key?: string): SourceLocation {
+    for (let depth = path.length; depth >= 0; depth--) {
+      const node = this.doc.getIn(path.slice(0, depth), true) as Node | undefined;
+      if (!node || !('range' in node) || !node.range) continue;
+      let offset = node.range[0];
+      if (depth === path.length && key !== undefined && isMap(node)) {
+        const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === key);
+        const keyNode = pair?.key;
+        if (isScalar(keyNode) && keyNode.range) offset = keyNode.range[0];
+      } else if (depth < path.length && isMap(node)) {
+        // The path runs past what exists (a missing key): point at the parent key's line.
+        offset = node.range[0];
+      }
+      const pos = this.lines.linePos(offset);
+      return { file: this.file, line: pos.line, col: pos.col, path: [...path] };
+    }
+    return { file: this.file, line: 1, col: 1, path: [...path] };
+  }
+}
+
+/** "zone \"external\", inbound rule 2" — where in the policy a path is, in words. */
+function describePath(path: Path): string {
+  const [top, second, third, fourth] = path;
+  if (top === 'zones' && typeof second === 'string') {
+    if ((third === 'inbound' || third === 'outbound') && typeof fourth === 'number') {
+      return `${third} rule ${fourth + 1} of zone "${second}"`;
+    }
+    if (typeof third === 'string' && path.length === 3) return `"${third}" of zone "${second}"`;
+    return `zone "${second}"`;
+  }
+  if ((top === 'forwards' || top === 'routing' || top === 'programs') && typeof second === 'number') {
+    const noun = top === 'forwards' ? 'forward' : top === 'routing' ? 'route' : 'program';
+    return `${noun} ${second + 1}`;
+  }
+  if (typeof top === 'string' && path.length === 1) return `"${top}"`;
+  return path.length === 0 ? 'the policy' : `"${path.join('.')}"`;
+}
+
+function knownKeysFor(path: Path): readonly string[] {
+  const [top, , third] = path;
+  if (path.length === 0) return KNOWN_KEYS['root'] ?? [];
+  if (top === 'zones' && path.length === 2) return KNOWN_KEYS['zone'] ?? [];
+  if (top === 'zones' && (third === 'inbound' || third === 'outbound') && path.length === 4)
+    return KNOWN_KEYS[third] ?? [];
+  if (top === 'zones' && third === 'ftp') return KNOWN_KEYS['ftp'] ?? [];
+  if (top === 'forwards') return KNOWN_KEYS['forward'] ?? [];
+  if (top === 'routing') return KNOWN_KEYS['route'] ?? [];
+  if (top === 'programs' && path.length === 2) return KNOWN_KEYS['program'] ?? [];
+  if (top === 'programs' && path.length === 4) return KNOWN_KEYS['outbound'] ?? [];
+  if (typeof top === 'string' && path.length === 1) return KNOWN_KEYS[top] ?? [];
+  return [];
+}
+
+function zodDiagnostics(error: ZodError, raw: unknown, at: Locator): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const issue of error.issues) {
+    const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+    const where = describePath(path);
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        const suggestion = suggestClosest(key, knownKeysFor(path));
+        out.push({
+          severity: 'error',
+          code: 'POLICY_UNKNOWN_KEY',
+          message: `unknown key "${key}" in ${where}`,
+          hint: suggestion
+            ? `did you mean "${suggestion}"?`
+            : `known keys here: ${knownKeysFor(path).join(', ')}`,
+          location: at.at(path, key),
+        });
+      }
+      continue;
+    }
+    const value = path.reduce<unknown>(
+      (node, key) =>
+        node !== null && typeof node === 'object'
+          ? (node as Record<string | number, unknown>)[key]
+          : undefined,
+      raw,
+    );
+    const field = String(path[path.length - 1] ?? 'value');
+    let message: string;
+    let hint: string | undefined;
+    if (value === undefined) {
+      const parent = describePath(path.slice(0, -1));
+      message = `${parent} needs "${field}"`;
+      hint = field === 'version' ? 'start the file with `version: 1`' : `add a "${field}:" key`;
+    } else if (issue.code === 'invalid_value') {
+      message = `${where} cannot be ${JSON.stringify(value)}`;
+      hint = `use one of: ${issue.values.map((v) => String(v)).join(', ')}`;
+    } else if (issue.code === 'invalid_type') {
+      const got = Array.isArray(value)
+        ? 'a list'
+        : value === null
+          ? 'empty'
+          : typeof value === 'object'
+            ? 'a mapping'
+            : `${typeof value} ${JSON.stringify(value)}`;
+      message = `${where} must be ${issue.expected === 'array' ? 'a list' : issue.expected === 'object' ? 'a mapping' : `a ${issue.expected}`}, not ${got}`;
+    } else if (issue.code === 'too_small') {
+      message = `${where} must not be empty`;
+    } else if (issue.code === 'invalid_union') {
+      message = `${where} must be a port spec string or a list of them, not ${JSON.stringify(value)}`;
+      hint = 'e.g. `allow: ssh, http` or `allow: [tcp/8080, udp/53]`';
+    } else {
+      message = `${where}: ${issue.message} (got ${JSON.stringify(value)})`;
+    }
+    out.push({
+      severity: 'error',
+      code: 'POLICY_INVALID',
+      message,
+      ...(hint ? { hint } : {}),
+      location: at.at(path),
+    });
+  }
+  // A misspelt key also makes the real key "missing": report the typo only.
+  return out.filter(
+    (d) =>
+      !(d.code === 'POLICY_INVALID' && / needs "/.test(d.message)) ||
+      !out.some(
+        (u) =>
+          u.code === 'POLICY_UNKNOWN_KEY' &&
+          u.hint?.includes(`"${/needs "([^"]+)"/.exec(d.message)?.[1] ?? ''}"`),
+      ),
+  );
+}
+
+function parseCidr(text: string): Cidr {
+  const trimmed = text.trim();
+  let address: ipaddr.IPv4 | ipaddr.IPv6;
+  let prefix: number;
+  if (trimmed.includes('/')) {
+    if (!ipaddr.isValidCIDR(trimmed)) throw new Error('not an address or CIDR block');
+    [address, prefix] = ipaddr.parseCIDR(trimmed);
+  } else {
+    if (!ipaddr.isValid(trimmed) || !/^[0-9a-fA-F:.]+$/.test(trimmed))
+      throw new Error('not an address or CIDR block');
+    address = ipaddr.parse(trimmed);
+    prefix = address.kind() === 'ipv4' ? 32 : 128;
+  }
+  const family = address.kind() === 'ipv4' ? 4 : 6;
+  // Canonical form: the network address (198.51.100.7/24 -> 198.51.100.0/24).
+  const network =
+    family === 4
+      ? ipaddr.IPv4.networkAddressFromCIDR(`${address.toString()}/${prefix}`)
+      : ipaddr.IPv6.networkAddressFromCIDR(`${address.toString()}/${prefix}`);
+  const host = prefix === (family === 4 ? 32 : 128);
+  return {
+    family,
+    address: network.toString(),
+    prefix,
+    text: host ? network.toString() : `${network.toString()}/${prefix}`,
+  };
+}
+
+function cidrContains(outer: Cidr, inner: Cidr): boolean {
+  if (outer.family !== inner.family || outer.prefix > inner.prefix) return false;
+  return ipaddr.parse(inner.address).match(ipaddr.parse(outer.address), outer.prefix);
+}
+
+function cidrsOverlap(a: Cidr, b: Cidr): boolean {
+  return cidrContains(a, b) || cidrContains(b, a);
+}
+
+function specText(spec: string | readonly (string | number)[]): string {
+  return typeof spec === 'string' ? spec : spec.map(String).join(', ');
+}
+
+class Normaliser {
+  readonly diagnostics: Diagnostic[] = [];
+  constructor(private readonly at: Locator) {}
+
+  error(code: string, message: string, path: Path, hint?: string): void {
+    this.diagnostics.push({
+      severity: 'error',
+      code,
+      message,
+      ...(hint ? { hint } : {}),
+      location: this.at.at(path),
+    });
+  }
+
+  ports(spec: string | readonly (string | number)[], path: Path): PortSet {
+    try {
+      // In a policy a bare number means TCP, as in nft and iptables rules; say udp/53 for UDP.
+      return parsePortSpec(specText(spec), { defaultProtocols: ['tcp'] });
+    } catch (error) {
+      if (!isPortwardenError(error)) throw error;
+      this.error(error.code, `${error.message} in ${describePath(path)}`, path, error.hint);
+      return { tcp: [], udp: [] };
+    }
+  }
+
+  cidrs(list: readonly string[] | undefined, path: Path): Cidr[] {
+    const out: Cidr[] = [];
+    (list ?? []).forEach((text, i) => {
+      try {
+        out.push(parseCidr(text));
+      } catch {
+        this.error(
+          'POLICY_BAD_ADDRESS',
+          `"${text}" is not an IPv4/IPv6 address or CIDR block`,
+          [...path, i],
+          'write e.g. 198.51.100.0/24, 203.0.113.5 or 2001:db8::/32',
+        );
+      }
+    });
+    return out;
+  }
+
+  rules(
+    list:
+      | readonly {
+          allow: string | readonly (string | number)[];
+          from?: string[];
+          to?: string[];
+          comment?: string | undefined;
+          log?: boolean | undefined;
+        }[]
+      | undefined,
+    path: Path,
+    peerKey: 'from' | 'to',
+  ): PolicyRule[] {
+    return (list ?? []).map((rule, i) => ({
+      ports: this.ports(rule.allow, [...path, i, 'allow']),
+      peers: this.cidrs(rule[peerKey], [...path, i, peerKey]),
+      spec: specText(rule.allow),
+      comment: rule.comment ?? null,
+      log: rule.log ?? false,
+      location: this.at.at([...path, i]),
+    }));
+  }
+}
+
+/** A zone is internal when declared so, when all its sources are private, or when named like a LAN. */
+function guessExposure(name: string, sources: readonly Cidr[]): 'external' | 'internal' {
+  if (sources.length > 0 && sources.every(isPrivate)) return 'internal';
+  return /^(internal|int|lan|private|trusted|home|office|mgmt|management|dmz-internal)$/i.test(name)
+    ? 'internal'
+    : 'external';
+}
+
+function normalise(
+  doc: PolicyDocument,
+  file: string,
+  at: Locator,
+): { policy: Policy; diagnostics: Diagnostic[] } {
+  const n = new Normaliser(at);
+  const zones: Zone[] = [];
+  const interfaceOwner = new Map<string, string>();
+  for (const [name, z] of Object.entries(doc.zones)) {
+    const path = ['zones', name];
+    z.interfaces.forEach((iface, i) => {
+      const owner = interfaceOwner.get(iface);
+      if (owner) {
+        n.error(
+          'POLICY_INTERFACE_TWICE',
+          `interface "${iface}" is in zone "${owner}" and zone "${name}"`,
+          [...path, 'interfaces', i],
+          'an interface belongs to one zone; split traffic by `sources` instead',
+        );
+      } else interfaceOwner.set(iface, name);
+    });
+    let ftpPassive = null;
+    if (z.ftp?.passive) {
+      const set = n.ports(`tcp/${z.ftp.passive}`, [...path, 'ftp', 'passive']);
+      ftpPassive = set.tcp.length === 1 ? (set.tcp[0] ?? null) : null;
+      if (set.tcp.length > 1)
+        n.error('POLICY_INVALID', `ftp.passive must be one port range like 50000-50100`, [
+          ...path,
+          'ftp',
+          'passive',
+        ]);
+    }
+    const sources = n.cidrs(z.sources, [...path, 'sources']);
+    zones.push({
+      name,
+      interfaces: z.interfaces,
+      sources,
+      exposure: z.exposure ?? guessExposure(name, sources),
+      inbound: n.rules(z.inbound, [...path, 'inbound'], 'from'),
+      outbound: n.rules(z.outbound, [...path, 'outbound'], 'to'),
+      ftpPassive,
+      location: at.at(path),
+    });
+  }
+  // Zones sharing sources would make a packet's zone ambiguous.
+  for (let i = 0; i < zones.length; i++) {
+    for (let j = i + 1; j < zones.length; j++) {
+      const a = zones[i];
+      const b = zones[j];
+      if (!a || !b) continue;
+      for (const sa of a.sources) {
+        const clash = b.sources.find((sb) => cidrsOverlap(sa, sb));
+        if (clash) {
+          n.error(
+            'POLICY_OVERLAPPING_SOURCES',
+            `sources ${sa.text} of zone "${a.name}" and ${clash.text} of zone "${b.name}" overlap`,
+            ['zones', b.name, 'sources'],
+            'give each zone distinct source ranges',
+          );
+        }
+      }
+    }
+  }
+  const zoneNames = zones.map((z) => z.name);
+  const checkZone = (name: string, path: Path): void => {
+    if (!zoneNames.includes(name)) {
+      const suggestion = suggestClosest(name, zoneNames);
+      n.error(
+        'POLICY_UNKNOWN_ZONE',
+        `unknown zone "${name}"`,
+        path,
+        suggestion ? `did you mean "${suggestion}"?` : `zones: ${zoneNames.join(', ')}`,
+      );
+    }
+  };
+  const forwards: Forward[] = [];
+  (doc.forwards ?? []).forEach((f, i) => {
+    const path = ['forwards', i];
+    checkZone(f.zone, [...path, 'zone']);
+    const listen = n.ports(f.listen, [...path, 'listen']);
+    const protocols = (['tcp', 'udp'] as const).filter((p) => listen[p].length > 0);
+    const single =
+      protocols.length === 1 &&
+      listen[protocols[0] ?? 'tcp'].length === 1 &&
+      listen[protocols[0] ?? 'tcp'][0]?.from === listen[protocols[0] ?? 'tcp'][0]?.to;
+    const protocol = protocols[0];
+    const listenPort = protocol ? listen[protocol][0]?.from : undefined;
+    if (!single || protocol === undefined || listenPort === undefined) {
+      if (protocols.length > 0)
+        n.error('POLICY_INVALID', `forward ${i + 1} must listen on exactly one port, like tcp/2525`, [
+          ...path,
+          'listen',
+        ]);
+      return;
+    }
+    const target = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+|[0-9a-fA-F:]+?))(?::(\d{1,5}))?$/.exec(f.to.trim());
+    const toAddress = target?.[1] ?? target?.[2];
+    if (
+      !target ||
+      !toAddress ||
+      !ipaddr.isValid(toAddress) ||
+      (target[2]?.includes(':') && target[3] !== undefined && !target[1])
+    ) {
+      n.error(
+        'POLICY_BAD_ADDRESS',
+        `forward target "${f.to}" is not address:port`,
+        [...path, 'to'],
+        'write 127.0.0.1:25, 198.51.100.5:8080 or [2001:db8::5]:8080',
+      );
+      return;
+    }
+    const toPort = target[3] === undefined ? listenPort : Number(target[3]);
+    if (toPort < 1 || toPort > 65535) {
+      n.error('PORT_OUT_OF_RANGE', `forward target port ${toPort} is outside 1-65535`, [...path, 'to']);
+      return;
+    }
+    const parsed = ipaddr.parse(toAddress);
+    const toFamily = parsed.kind() === 'ipv4' ? 4 : 6;
+    const toLoopback = parsed.range() === 'loopback';
+    if (toLoopback && toFamily === 6) {
+      n.error(
+        'FEATURE_UNSUPPORTED',
+        `forward ${i + 1} targets ::1, but the kernel cannot DNAT to IPv6 loopback`,
+        [...path, 'to'],
+        'forward to 127.0.0.1 or to a non-loopback address',
+      );
+      return;
+    }
+    forwards.push({
+      zone: f.zone,
+      protocol,
+      listenPort,
+      toAddress: parsed.toString(),
+      toFamily,
+      toPort,
+      toLoopback,
+      sources: n.cidrs(f.from, [...path, 'from']),
+      location: at.at(path),
+    });
+  });
+  const routing: Route[] = (doc.routing ?? []).map((r, i) => {
+    const path = ['routing', i];
+    checkZone(r.from, [...path, 'from']);
+    checkZone(r.to, [...path, 'to']);
+    if (r.from === r.to)
+      n.error('POLICY_INVALID', `route ${i + 1} goes from zone "${r.from}" to itself`, [...path, 'to']);
+    return {
+      from: r.from,
+      to: r.to,
+      ports: n.ports(r.allow, [...path, 'allow']),
+      masquerade: r.masquerade ?? false,
+      spec: specText(r.allow),
+      location: at.at(path),
+    };
+  });
+  const programs: ProgramRule[] = [];
+  (doc.programs ?? []).forEach((p, i) => {
+    const path = ['programs', i];
+    const given = (['unit', 'user', 'path'] as const).filter((k) => p[k] !== undefined);
+    if (given.length !== 1) {
+      n.error(
+        'POLICY_INVALID',
+        `program ${i + 1} needs exactly one of unit, user or path (has ${given.length === 0 ? 'none' : given.join(' and ')})`,
+        path,
+        'e.g. `unit: backup.service`',
+      );
+      return;
+    }
+    const match =
+      p.unit !== undefined
+        ? ({ kind: 'unit', unit: p.unit } as const)
+        : p.user !== undefined
+          ? ({ kind: 'user', user: p.user } as const)
+          : ({ kind: 'path', path: p.path ?? '' } as const);
+    programs.push({
+      match,
+      outbound: n.rules(p.outbound, [...path, 'outbound'], 'to'),
+      location: at.at(path),
+    });
+  });
+  const allPorts = unionPortSets(
+    ...zones.flatMap((z) => [...z.inbound, ...z.outbound].map((r) => r.ports)),
+    ...routing.map((r) => r.ports),
+  );
+  const policy: Policy = {
+    name: doc.name ?? file.replace(/^.*\//, '').replace(/\.ya?ml$/, ''),
+    file,
+    defaults: {
+      inbound: doc.defaults?.inbound ?? 'drop',
+      outbound: doc.defaults?.outbound ?? 'drop',
+      forward: doc.defaults?.forward ?? 'drop',
+      log: doc.defaults?.log ?? false,
+    },
+    icmpEcho: doc.icmp?.echo ?? true,
+    coexist: [...new Set(doc.coexist ?? [])],
+    zones,
+    forwards,
+    routing,
+    programs,
+    ftp: portSetHas(allPorts, 'tcp', 21),
+  };
+  return { policy, diagnostics: n.diagnostics };
+}
+
+const PRIVATE_RANGES = ['private', 'uniqueLocal', 'linkLocal', 'loopback'];
+
+/** RFC 1918, unique-local, link-local or loopback: addresses that cannot come from the Internet. */
+export function isPrivate(cidr: Cidr): boolean {
+  return PRIVATE_RANGES.includes(ipaddr.parse(cidr.address).range());
+}
+
+/**
+ * Parses and validates a policy file. Every problem is collected (YAML syntax, schema, semantics)
+ * and returned sorted by position; `policy` is null when any is an error.
+ */
+export function loadPolicy(text: string, file = 'policy.yaml'): LoadResult {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const at = new Locator(doc, lineCounter, file);
+  const diagnostics: Diagnostic[] = doc.errors.map((e) => {
+    const pos = lineCounter.linePos(e.pos[0]);
+    const key = /^[\w.-]+/.exec(text.slice(e.pos[0]))?.[0];
+    return {
+      severity: 'error' as const,
+      code: e.code === 'DUPLICATE_KEY' ? 'POLICY_DUPLICATE_KEY' : 'POLICY_YAML',
+      message:
+        e.code === 'DUPLICATE_KEY' && key
+          ? `duplicate key "${key}"`
+          : (e.message.split('\n')[0] ?? e.message),
+      hint:
+        e.code === 'DUPLICATE_KEY'
+          ? 'each key may appear once; merge the two entries'
+          : 'check indentation and quoting on this line',
+      location: { file, line: pos.line, col: pos.col },
+    };
+  });
+  if (diagnostics.length > 0) return { policy: null, diagnostics: sortDiagnostics(diagnostics) };
+  const raw: unknown = doc.toJS();
+  if (raw === null || raw === undefined) {
+    return {
+      policy: null,
+      diagnostics: [
+        {
+          severity: 'error',
+          code: 'POLICY_INVALID',
+          message: 'the policy file is empty',
+          hint: 'start with `version: 1` and a `zones:` mapping (see examples/)',
+          location: { file, line: 1, col: 1 },
+        },
+      ],
+    };
+  }
+  const parsed = policySchema.safeParse(raw);
+  if (!parsed.success)
+    return { policy: null, diagnostics: sortDiagnostics(zodDiagnostics(parsed.error, raw, at)) };
+  const { policy, diagnostics: semantic } = normalise(parsed.data, file, at);
+  const sorted = sortDiagnostics(semantic);
+  return { policy: sorted.some((d) => d.severity === 'error') ? null : policy, diagnostics: sorted };
+}
+
+function sortDiagnostics(list: Diagnostic[]): Diagnostic[] {
+  return [...list].sort(
+    (a, b) =>
+      (a.location?.line ?? 0) - (b.location?.line ?? 0) || (a.location?.col ?? 0) - (b.location?.col ?? 0),
+  );
+}
+
+/** loadPolicy for callers that want the policy or a thrown error (exit 2 with every diagnostic). */
+export function loadPolicyOrThrow(text: string, file = 'policy.yaml'): Policy {
+  const { policy, diagnostics } = loadPolicy(text, file);
+  if (policy) return policy;
+  const first = diagnostics.find((d) => d.severity === 'error');
+  throw new PortwardenError('POLICY_INVALID', first?.message ?? 'invalid policy', {
+    ...(first?.hint ? { hint: first.hint } : {}),
+    ...(first?.location ? { location: first.location } : {}),
+    diagnostics: diagnostics.filter((d) => d.severity === 'error'),
+  });
+}
+
+export { parseCidr, cidrContains, mergeRanges };

@@ -1,0 +1,99 @@
+import { z } from 'zod';
+
+/** What happens to traffic no rule allows. */
+export const VERDICTS = ['drop', 'reject', 'accept'] as const;
+export type Verdict = (typeof VERDICTS)[number];
+
+/** A list written as a YAML list or as one comma-separated string (`allow: ftp, http`). */
+const specList = z.union([z.string().min(1), z.array(z.union([z.string().min(1), z.number().int()])).min(1)]);
+const addressList = z.array(z.string().min(1)).min(1);
+const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,31}$/;
+
+const inboundRule = z.strictObject({
+  allow: specList,
+  from: addressList.optional(),
+  comment: z.string().optional(),
+  log: z.boolean().optional(),
+});
+
+const outboundRule = z.strictObject({
+  allow: specList,
+  to: addressList.optional(),
+  comment: z.string().optional(),
+  log: z.boolean().optional(),
+});
+
+const zone = z.strictObject({
+  interfaces: z.array(z.string().regex(/^[A-Za-z0-9_.:@-]{1,15}\*?$|^[A-Za-z0-9_.:@-]{0,14}\*$/)).min(1),
+  sources: addressList.optional(),
+  exposure: z.enum(['external', 'internal']).optional(),
+  inbound: z.array(inboundRule).optional(),
+  outbound: z.array(outboundRule).optional(),
+  ftp: z.strictObject({ passive: z.string().min(1) }).optional(),
+});
+
+const forward = z.strictObject({
+  zone: z.string(),
+  listen: z.string().min(1),
+  to: z.string().min(1),
+  from: addressList.optional(),
+  comment: z.string().optional(),
+});
+
+const route = z.strictObject({
+  from: z.string(),
+  to: z.string(),
+  allow: specList,
+  masquerade: z.boolean().optional(),
+  comment: z.string().optional(),
+});
+
+const program = z.strictObject({
+  unit: z.string().min(1).optional(),
+  user: z.string().min(1).optional(),
+  path: z.string().min(1).optional(),
+  outbound: z.array(outboundRule).min(1),
+  comment: z.string().optional(),
+});
+
+/** The policy file, version 1. Unknown keys are errors, so typos never pass silently. */
+export const policySchema = z.strictObject({
+  version: z.literal(1),
+  name: z.string().min(1).optional(),
+  description: z.string().optional(),
+  defaults: z
+    .strictObject({
+      inbound: z.enum(VERDICTS).optional(),
+      outbound: z.enum(VERDICTS).optional(),
+      forward: z.enum(VERDICTS).optional(),
+      log: z.boolean().optional(),
+    })
+    .optional(),
+  icmp: z.strictObject({ echo: z.boolean().optional() }).optional(),
+  coexist: z.array(z.enum(['docker', 'libvirt'])).optional(),
+  zones: z.record(z.string().regex(NAME, 'zone names are letters, digits, "_" and "-" (max 32)'), zone),
+  forwards: z.array(forward).optional(),
+  routing: z.array(route).optional(),
+  programs: z.array(program).optional(),
+});
+
+export type PolicyDocument = z.infer<typeof policySchema>;
+
+/** Every key the schema knows at each level, for "did you mean" on unknown keys. */
+export const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
+  root: Object.keys(policySchema.shape),
+  defaults: ['inbound', 'outbound', 'forward', 'log'],
+  icmp: ['echo'],
+  zone: Object.keys(zone.shape),
+  inbound: Object.keys(inboundRule.shape),
+  outbound: Object.keys(outboundRule.shape),
+  forward: Object.keys(forward.shape),
+  route: Object.keys(route.shape),
+  program: Object.keys(program.shape),
+  ftp: ['passive'],
+};
+
+/** JSON Schema of the policy file, for editors (yaml-language-server). */
+export function policyJsonSchema(): unknown {
+  return z.toJSONSchema(policySchema, { target: 'draft-2020-12' });
+}
