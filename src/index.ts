@@ -51,3 +51,18 @@ export type {
   LocalInterface,
   DualStackSource,
 } from './inventory/types.ts';
+export { loadPolicy, loadPolicyOrThrow, parseCidr } from './policy/load.ts';
+export type { LoadResult } from './policy/load.ts';
+export { policySchema, policyJsonSchema, VERDICTS } from './policy/schema.ts';
+export { lintPolicy } from './policy/lint.ts';
+export type { LintContext } from './policy/lint.ts';
+export { generateStarterPolicy } from './policy/init.ts';
+export type { StarterListener } from './policy/init.ts';
+export { expectedInbound, expectedOutbound, expectedRouted, expectedForwards, isZoneMember } from './policy/expect.ts';
+export type { Policy, Zone, PolicyRule, Cidr, Forward, Route, ProgramRule, ProgramMatch, Verdict } from './policy/types.ts';
+export { buildIr, irInterfaces } from './compile/ir.ts';
+export type { Ir, IrRule, IrZoneChain, IrRoute, IrNat, IrProgramRule } from './compile/ir.ts';
+export { BACKENDS, findBackend, compilePolicy } from './compile/registry.ts';
+export { featuresUsed } from './compile/backend.ts';
+export type { Backend, CompiledFile, Feature } from './compile/backend.ts';
+export { logPrefix, parseLogPrefix } from './compile/log-prefix.ts';

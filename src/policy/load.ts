@@ -503,7 +503,24 @@ export function loadPolicy(text: string, file = 'policy.yaml'): LoadResult {
     };
   });
   if (diagnostics.length > 0) return { policy: null, diagnostics: sortDiagnostics(diagnostics) };
-  const raw: unknown = doc.toJS();
+  let raw: unknown;
+  try {
+    // Aliases are bounded: a "billion laughs" document must not exhaust memory.
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    return {
+      policy: null,
+      diagnostics: [
+        {
+          severity: 'error',
+          code: 'POLICY_YAML',
+          message: (error as Error).message,
+          hint: 'remove or fix the YAML alias (*name) it names',
+          location: { file, line: 1, col: 1 },
+        },
+      ],
+    };
+  }
   if (raw === null || raw === undefined) {
     return {
       policy: null,

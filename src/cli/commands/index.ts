@@ -3,10 +3,12 @@ import type { CliContext } from '../context.ts';
 import { registerExplain } from './explain.ts';
 import { registerPorts } from './ports.ts';
 import { registerCompile } from './compile.ts';
+import { registerPolicy } from './policy.ts';
 
 /** Every CLI verb; each registers itself on the program. Add new verbs here. */
 export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] = [
   registerExplain,
   registerPorts,
   registerCompile,
+  registerPolicy,
 ];

@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { generateStarterPolicy } from '../../src/policy/init.ts';
+import { lintPolicy } from '../../src/policy/lint.ts';
+import { loadPolicy, loadPolicyOrThrow } from '../../src/policy/load.ts';
+
+const policy = (body: string) => loadPolicyOrThrow(`version: 1\n${body}`, 'p.yaml');
+
+describe('lintPolicy', () => {
+  it('warns about risky services on an external zone, with the catalog advice', () => {
+    const diags = lintPolicy(
+      policy('zones:\n  external:\n    interfaces: [eth0]\n    inbound:\n      - allow: telnet, http\n'),
+    );
+    expect(diags).toHaveLength(1);
+    expect(diags[0]).toMatchObject({
+      severity: 'warning',
+      code: 'LINT_RISKY_EXPOSED',
+      location: { line: 6 },
+    });
+    expect(diags[0]?.message).toMatch(/zone "external" .* allows Telnet \(critical risk\)/i);
+    expect(diags[0]?.hint).toMatch(/ssh/i);
+  });
+
+  it('does not warn when the zone is internal', () => {
+    expect(
+      lintPolicy(
+        policy(
+          'zones:\n  lan:\n    interfaces: [eth1]\n    sources: [10.0.0.0/8]\n    inbound:\n      - allow: netbios\n',
+        ),
+      ),
+    ).toEqual([]);
+  });
+
+  it('warns about a forward to a risky service', () => {
+    const diags = lintPolicy(
+      policy(
+        'zones:\n  wan:\n    interfaces: [eth0]\nforwards:\n  - zone: wan\n    listen: tcp/6380\n    to: 198.51.100.5:6379\n',
+      ),
+    );
+    expect(diags.map((d) => d.code)).toContain('LINT_RISKY_FORWARD');
+  });
+
+  it('warns that an SSH session would be cut off', () => {
+    const p = policy('zones:\n  wan:\n    interfaces: [eth0]\n    inbound:\n      - allow: https\n');
+    expect(
+      lintPolicy(p, { sshConnection: '203.0.113.9 50000 198.51.100.1 22' }).map((d) => d.code),
+    ).toContain('LINT_LOCKOUT');
+    expect(lintPolicy(p).map((d) => d.code)).not.toContain('LINT_LOCKOUT');
+  });
+
+  it('warns about open egress', () => {
+    expect(
+      lintPolicy(policy('defaults: { outbound: accept }\nzones:\n  z:\n    interfaces: [eth0]\n')).map(
+        (d) => d.code,
+      ),
+    ).toEqual(['LINT_EGRESS_OPEN']);
+  });
+});
+
+describe('generateStarterPolicy', () => {
+  const text = generateStarterPolicy(
+    [
+      { protocol: 'tcp', localPort: 22, exposure: 'all', interface: null, owner: 'sshd[812] ssh.service' },
+      { protocol: 'tcp', localPort: 23, exposure: 'all', interface: null, owner: 'inetd[90]' },
+      { protocol: 'tcp', localPort: 8080, exposure: 'address', interface: 'eth1', owner: 'java[77]' },
+      { protocol: 'udp', localPort: 161, exposure: 'address', interface: 'eth1', owner: 'snmpd[55]' },
+    ],
+    ['lo', 'eth0', 'eth1', 'docker0'],
+    'web1',
+  );
+
+  it('allows what listens now per interface and comments out risky services with the reason', () => {
+    expect(text).toContain(
+      '  eth0:\n    interfaces: [eth0]\n    inbound:\n      - allow: tcp/22   # ssh, sshd[812] ssh.service\n      # - allow: tcp/23',
+    );
+    expect(text).toMatch(/# - allow: tcp\/23 {3}# Telnet, critical: /);
+    expect(text).toContain('- allow: tcp/8080');
+    expect(text).toMatch(/# - allow: udp\/161 {3}# SNMP/i);
+    expect(text).not.toContain('docker0');
+  });
+
+  it('is a valid policy as written', () => {
+    const { policy: parsed, diagnostics } = loadPolicy(text, 'starter.yaml');
+    expect(diagnostics).toEqual([]);
+    expect(parsed?.zones.map((z) => z.name)).toEqual(['eth0', 'eth1']);
+  });
+});
