@@ -58,11 +58,49 @@ export { lintPolicy } from './policy/lint.ts';
 export type { LintContext } from './policy/lint.ts';
 export { generateStarterPolicy } from './policy/init.ts';
 export type { StarterListener } from './policy/init.ts';
-export { expectedInbound, expectedOutbound, expectedRouted, expectedForwards, isZoneMember } from './policy/expect.ts';
-export type { Policy, Zone, PolicyRule, Cidr, Forward, Route, ProgramRule, ProgramMatch, Verdict } from './policy/types.ts';
+export {
+  expectedInbound,
+  expectedOutbound,
+  expectedRouted,
+  expectedForwards,
+  isZoneMember,
+} from './policy/expect.ts';
+export type {
+  Policy,
+  Zone,
+  PolicyRule,
+  Cidr,
+  Forward,
+  Route,
+  ProgramRule,
+  ProgramMatch,
+  Verdict,
+} from './policy/types.ts';
 export { buildIr, irInterfaces } from './compile/ir.ts';
 export type { Ir, IrRule, IrZoneChain, IrRoute, IrNat, IrProgramRule } from './compile/ir.ts';
 export { BACKENDS, findBackend, compilePolicy } from './compile/registry.ts';
 export { featuresUsed } from './compile/backend.ts';
 export type { Backend, CompiledFile, Feature } from './compile/backend.ts';
 export { logPrefix, parseLogPrefix } from './compile/log-prefix.ts';
+export { auditHost, auditFromData } from './audit/run.ts';
+export type { AuditReport, AuditData, AuditOptions, Profile } from './audit/run.ts';
+export { FINDING_RULES, runFindingRules, SEVERITIES } from './audit/findings.ts';
+export type { Finding, FindingRule, AuditInput } from './audit/findings.ts';
+export { computeExposure, socketFamilies, ANYWHERE } from './audit/exposure.ts';
+export type { ExposureRow, ExposureCell, Reach } from './audit/exposure.ts';
+export {
+  parseNftJson,
+  parseIptablesSave,
+  evaluate,
+  evaluateInbound,
+  evaluateOutbound,
+  evaluateForward,
+  findDnatRules,
+  summarizeRuleset,
+  xtMatch,
+} from './audit/ruleset.ts';
+export type { Ruleset, Packet, Decision, DnatRule, RulesetSummary, Hook } from './audit/ruleset.ts';
+export { renderAuditText } from './audit/report-text.ts';
+export { renderAuditSarif } from './audit/report-sarif.ts';
+export { renderAuditHtml } from './audit/report-html.ts';
+export { readLiveRuleset } from './lab/read-ruleset.ts';

@@ -4,6 +4,7 @@ import { registerExplain } from './explain.ts';
 import { registerPorts } from './ports.ts';
 import { registerCompile } from './compile.ts';
 import { registerPolicy } from './policy.ts';
+import { registerAudit } from './audit.ts';
 
 /** Every CLI verb; each registers itself on the program. Add new verbs here. */
 export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] = [
@@ -11,4 +12,5 @@ export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] 
   registerPorts,
   registerCompile,
   registerPolicy,
+  registerAudit,
 ];
