@@ -39,6 +39,7 @@ export function createContext(io: CliIo): CliContext {
     progress: io.stderr.isTTY === true,
     exitCode: 0,
   };
+  setJsonIndent(io.stdout.isTTY === true ? 2 : 0);
   return context;
 }
 
@@ -50,7 +51,14 @@ export function paint(enabled: boolean, color: ColorName, text: string): string 
   return enabled ? `\u001b[${ANSI[color]}m${text}\u001b[0m` : text;
 }
 
-/** Pretty JSON with a trailing newline, the form every `--json` prints. */
+let indent = 2;
+
+/** Pretty JSON for people (a terminal), compact JSON for programs (a pipe): set once per run. */
+export function setJsonIndent(spaces: number): void {
+  indent = spaces;
+}
+
+/** JSON with a trailing newline, the form every `--json` prints. */
 export function toJson(value: unknown): string {
-  return `${JSON.stringify(value, null, 2)}\n`;
+  return `${JSON.stringify(value, null, indent)}\n`;
 }
