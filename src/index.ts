@@ -104,3 +104,19 @@ export { renderAuditText } from './audit/report-text.ts';
 export { renderAuditSarif } from './audit/report-sarif.ts';
 export { renderAuditHtml } from './audit/report-html.ts';
 export { readLiveRuleset } from './lab/read-ruleset.ts';
+export { scanTcp, parseFdLimit } from './scan/engine.ts';
+export type { ScanTcpOptions, HostResult, PortResult, TcpState } from './scan/engine.ts';
+export {
+  parseTarget,
+  countTarget,
+  expandSpec,
+  streamTargets,
+  parseTargetList,
+  specContains,
+} from './scan/targets.ts';
+export type { TargetSpec, Resolver } from './scan/targets.ts';
+export { connectProbe, classifyErrno } from './scan/tcp.ts';
+export type { Connector, ProbeOutcome } from './scan/tcp.ts';
+export { RttEstimator, CongestionWindow, RateLimiter, TEMPLATES } from './scan/timing.ts';
+export type { TimingTemplate } from './scan/timing.ts';
+export { renderScanText, renderScanJson, renderScanXml } from './scan/report.ts';

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { EXIT, exitCodeFor, isPortwardenError, PortwardenError } from '../errors.ts';
 import { COMMANDS } from './commands/index.ts';
+import { normalizeScanArgs } from './commands/scan.ts';
 import { createContext, type CliContext, type CliIo } from './context.ts';
 import { formatError } from './format-error.ts';
 import { VERSION } from './version.ts';
@@ -71,7 +72,7 @@ function reportError(error: unknown, ctx: CliContext, argv: readonly string[]): 
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const ctx = createContext(io);
   try {
-    await buildProgram(ctx).parseAsync([...argv], { from: 'user' });
+    await buildProgram(ctx).parseAsync(normalizeScanArgs(argv), { from: 'user' });
     return ctx.exitCode;
   } catch (error) {
     return reportError(error, ctx, argv);

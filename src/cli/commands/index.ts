@@ -5,6 +5,7 @@ import { registerPorts } from './ports.ts';
 import { registerCompile } from './compile.ts';
 import { registerPolicy } from './policy.ts';
 import { registerAudit } from './audit.ts';
+import { registerScan } from './scan.ts';
 
 /** Every CLI verb; each registers itself on the program. Add new verbs here. */
 export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] = [
@@ -13,4 +14,5 @@ export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] 
   registerCompile,
   registerPolicy,
   registerAudit,
+  registerScan,
 ];

@@ -1,0 +1,269 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { lookup } from 'node:dns/promises';
+import type { Command } from 'commander';
+import type { TargetSpec } from '../../scan/targets.ts';
+import { PortwardenError } from '../../errors.ts';
+import { toJson, type CliContext } from '../context.ts';
+import { VERSION } from '../version.ts';
+
+interface ScanOptions {
+  ports?: string;
+  top?: string;
+  inputList?: string;
+  exclude?: string;
+  excludeFile?: string;
+  timing: string;
+  retries?: string;
+  timeout?: string;
+  concurrency?: string;
+  rate?: string;
+  resolveAll?: boolean;
+  yes?: boolean;
+  json?: boolean;
+  xml?: string;
+  normal?: string;
+  allFormats?: string;
+  udp?: boolean;
+  banners?: boolean;
+}
+
+/** Above this many addresses a scan needs --yes: nobody scans a /8 by accident. */
+export const CONFIRM_OVER = 65_536n;
+
+/** nmap spellings accepted by `portwarden scan` (-oX, -iL, -p-, -T4, -Pn, ...). */
+export function normalizeScanArgs(argv: readonly string[]): string[] {
+  if (!argv.includes('scan')) return [...argv];
+  const map: Record<string, string[]> = {
+    '-oX': ['--xml'],
+    '-oN': ['--normal'],
+    '-oA': ['--all-formats'],
+    '-iL': ['--input-list'],
+    '-sU': ['--udp'],
+    '-sV': ['--banners'],
+    '-sT': [],
+    '-Pn': [],
+    '-n': [],
+    '-p-': ['-p', '-'],
+    '--max-retries': ['--retries'],
+    '--max-rate': ['--rate'],
+    '--top-ports': ['--top'],
+    '--excludefile': ['--exclude-file'],
+  };
+  return argv.flatMap((arg) => map[arg] ?? [arg]);
+}
+
+function integer(name: string, value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new PortwardenError(
+      'OPTION_INVALID',
+      `${name} "${value}" must be a whole number from ${min} to ${max}`,
+      {
+        hint: `e.g. ${name} ${Math.min(max, Math.max(min, 2))}`,
+      },
+    );
+  }
+  return n;
+}
+
+function readList(path: string, what: string): string {
+  try {
+    return readFileSync(path === '-' ? 0 : path, 'utf8');
+  } catch (error) {
+    throw new PortwardenError(
+      'FILE_UNREADABLE',
+      `cannot read ${what} "${path}": ${(error as Error).message}`,
+      { hint: 'check the path' },
+    );
+  }
+}
+
+function fdLimit(): number {
+  try {
+    const match = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return match?.[1] ? Number(match[1]) : 1024;
+  } catch {
+    return 1024;
+  }
+}
+
+async function resolveName(name: string): Promise<string[]> {
+  const results = await lookup(name, { all: true, verbatim: true });
+  return results.map((r) => r.address);
+}
+
+async function scanAction(ctx: CliContext, targetArgs: string[], options: ScanOptions): Promise<void> {
+  if (options.udp || options.banners) {
+    throw new PortwardenError(
+      'FEATURE_UNSUPPORTED',
+      `${options.udp ? 'UDP scanning (-sU)' : 'service detection (-sV)'} is not implemented yet`,
+      {
+        hint: 'this version scans TCP with connect(); drop the flag',
+      },
+    );
+  }
+  const { parseTarget, countTarget, parseTargetList, streamTargets } = await import('../../scan/targets.ts');
+  const { scanTcp } = await import('../../scan/engine.ts');
+  const { parsePortSpec } = await import('../../catalog/port-spec.ts');
+  const { curatedCatalog } = await import('../../catalog/curated.ts');
+  const { iteratePorts, portSetFromRanges, formatPortSet } = await import('../../catalog/port-set.ts');
+  const report = await import('../../scan/report.ts');
+
+  const texts = [
+    ...targetArgs,
+    ...(options.inputList ? parseTargetList(readList(options.inputList, 'target list')) : []),
+  ];
+  if (texts.length === 0) {
+    throw new PortwardenError('TARGET_EMPTY', 'no targets given', {
+      hint: 'name what to scan, e.g. `portwarden scan 127.0.0.1 -p 1-1024`',
+    });
+  }
+  const specs: TargetSpec[] = texts.map(parseTarget);
+  const exclude = [
+    ...(options.exclude ? options.exclude.split(',').filter(Boolean) : []),
+    ...(options.excludeFile ? parseTargetList(readList(options.excludeFile, 'exclude list')) : []),
+  ].map(parseTarget);
+  const total = specs.reduce((n, s) => n + countTarget(s), 0n);
+  if (total > CONFIRM_OVER && !options.yes) {
+    throw new PortwardenError('TARGET_TOO_MANY', `the targets cover ${total} addresses`, {
+      hint: 'scan only networks you own; add --yes if you really mean it',
+    });
+  }
+
+  let ports: number[];
+  if (options.top !== undefined) {
+    const n = integer('--top', options.top, 1, 65535) ?? 100;
+    ports = curatedCatalog().top.tcp.slice(0, n);
+  } else if (options.ports !== undefined) {
+    const set = parsePortSpec(options.ports, { defaultProtocols: ['tcp'] });
+    if (set.udp.length > 0) {
+      throw new PortwardenError(
+        'FEATURE_UNSUPPORTED',
+        `UDP ports in "${options.ports}" need a UDP scan, which is not implemented yet`,
+        { hint: 'scan TCP ports only, e.g. -p T:1-1024' },
+      );
+    }
+    ports = [...iteratePorts(set, 'tcp')];
+  } else {
+    // Default: the well-known range plus every curated service above it.
+    const curated = curatedCatalog().services.flatMap((s) =>
+      s.ports.filter((r) => r.protocol === 'tcp' && r.to - r.from < 1024),
+    );
+    ports = [...iteratePorts(portSetFromRanges([{ protocol: 'tcp', from: 1, to: 1023 }, ...curated]), 'tcp')];
+  }
+  const portText = formatPortSet(
+    portSetFromRanges(ports.map((p) => ({ protocol: 'tcp' as const, from: p, to: p }))),
+  ).replace(/^T:/, '');
+
+  const controller = new AbortController();
+  const onInterrupt = (): void => controller.abort();
+  process.once('SIGINT', onInterrupt);
+  const startedAt = Date.now();
+  let lastDraw = 0;
+  const progress = ctx.progress
+    ? (done: number, all: number): void => {
+        const t = Date.now();
+        if (t - lastDraw < 100 && done < all) return;
+        lastDraw = t;
+        const fraction = all === 0 ? 1 : done / all;
+        const eta = fraction > 0 ? ((t - startedAt) / fraction - (t - startedAt)) / 1000 : 0;
+        const bar = '#'.repeat(Math.round(fraction * 30)).padEnd(30, '.');
+        ctx.io.stderr.write(
+          `\r[${bar}] ${(fraction * 100).toFixed(0).padStart(3)}% ${done}/${all} ETA ${eta.toFixed(0)}s `,
+        );
+      }
+    : undefined;
+  let hosts;
+  try {
+    const timing = integer('-T', options.timing.replace(/^T/, ''), 0, 5) ?? 4;
+    const retries = integer('--retries', options.retries, 0, 50);
+    const timeoutMs = integer('--timeout', options.timeout, 1, 600_000);
+    const concurrency = integer('--concurrency', options.concurrency, 1, 100_000);
+    const rate = integer('--rate', options.rate, 1, 10_000_000);
+    hosts = await scanTcp(
+      streamTargets(specs, {
+        exclude,
+        resolve: resolveName,
+        ...(options.resolveAll ? { resolveAll: true } : {}),
+      }),
+      {
+        ports,
+        template: timing,
+        fdLimit: fdLimit(),
+        signal: controller.signal,
+        ...(retries !== undefined ? { retries } : {}),
+        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+        ...(concurrency !== undefined ? { concurrency } : {}),
+        ...(rate !== undefined ? { rate } : {}),
+        ...(progress ? { onProgress: progress } : {}),
+      },
+    );
+  } finally {
+    process.removeListener('SIGINT', onInterrupt);
+    if (ctx.progress) ctx.io.stderr.write('\r\u001b[K');
+  }
+  if (hosts.length === 0) {
+    throw new PortwardenError('TARGET_EMPTY', 'every target was excluded', {
+      hint: 'check --exclude / --exclude-file',
+    });
+  }
+  const summary = {
+    args: ['portwarden', 'scan', ...process.argv.slice(3)].join(' '),
+    startedAt,
+    endedAt: Date.now(),
+    version: VERSION,
+    ports: portText,
+    portCount: ports.length,
+    interrupted: controller.signal.aborted,
+  };
+  const write = (path: string, text: string): void => {
+    try {
+      writeFileSync(path, text);
+    } catch (error) {
+      throw new PortwardenError('FILE_UNREADABLE', `cannot write "${path}": ${(error as Error).message}`, {
+        hint: 'check the directory',
+      });
+    }
+  };
+  if (options.xml) write(options.xml, report.renderScanXml(hosts, summary));
+  if (options.normal) write(options.normal, `${report.renderScanText(hosts, summary)}\n`);
+  if (options.allFormats) {
+    write(`${options.allFormats}.xml`, report.renderScanXml(hosts, summary));
+    write(
+      `${options.allFormats}.json`,
+      `${JSON.stringify(report.renderScanJson(hosts, summary), null, 2)}\n`,
+    );
+    write(`${options.allFormats}.txt`, `${report.renderScanText(hosts, summary)}\n`);
+  }
+  ctx.out(
+    options.json ? toJson(report.renderScanJson(hosts, summary)) : report.renderScanText(hosts, summary),
+  );
+  if (controller.signal.aborted) ctx.exitCode = 130;
+}
+
+export function registerScan(program: Command, ctx: CliContext): void {
+  program
+    .command('scan')
+    .description("TCP connect scan of hosts you own: the attacker's view, nmap-style (-p, -T4, -oX, -iL)")
+    .argument('[targets...]', 'addresses, CIDR blocks (v4/v6), octet ranges (198.51.100.1-20), hostnames')
+    .option('-p, --ports <spec>', 'ports: 22,80,1000-2000, -p- for all, names (ssh,http)')
+    .option('--top <n>', 'the n most commonly exposed TCP ports from the catalog (also --top-ports)')
+    .option('--input-list <file>', 'targets from a file, - for stdin (also -iL)')
+    .option('--exclude <targets>', 'comma-separated targets to skip')
+    .option('--exclude-file <file>', 'targets to skip, from a file')
+    .option('-T, --timing <0-5>', 'timing template: 0 paranoid .. 3 normal, 4 aggressive, 5 insane', '4')
+    .option('--retries <n>', 'retransmissions of an unanswered probe (also --max-retries)')
+    .option('--timeout <ms>', 'fixed per-probe timeout instead of the adaptive one')
+    .option('--concurrency <n>', 'cap on probes in flight')
+    .option('--rate <n>', 'cap on probes per second (also --max-rate)')
+    .option('--resolve-all', 'scan every address a hostname resolves to, not only the first')
+    .option('--yes', `allow scans of more than ${CONFIRM_OVER} addresses`)
+    .option('--xml <file>', 'also write nmap-compatible XML (also -oX)')
+    .option('--normal <file>', 'also write the text report (also -oN)')
+    .option('--all-formats <base>', 'write BASE.xml, BASE.json and BASE.txt (also -oA)')
+    .option('--udp', 'UDP scan (-sU)')
+    .option('--banners', 'service detection (-sV)')
+    .option('--json', 'machine-readable output (schema in README)')
+    .action((targets: string[], options: ScanOptions) => scanAction(ctx, targets, options));
+}

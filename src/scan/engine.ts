@@ -1,0 +1,220 @@
+import { connectProbe, type Connector, type ProbeOutcome } from './tcp.ts';
+import { CongestionWindow, RateLimiter, RttEstimator, TEMPLATES, type TimingTemplate } from './timing.ts';
+
+/** nmap's state words for a TCP connect scan. */
+export type TcpState = 'open' | 'closed' | 'filtered';
+
+export interface PortResult {
+  protocol: 'tcp' | 'udp';
+  port: number;
+  state: TcpState | 'open|filtered';
+  /** nmap's reason: syn-ack, conn-refused, no-response, host-unreach, ... */
+  reason: string;
+}
+
+export interface HostResult {
+  address: string;
+  hostname: string | null;
+  ports: PortResult[];
+  startedAt: number;
+  endedAt: number;
+  timing: { srttMs: number | null; rttvarMs: number; timeoutMs: number };
+}
+
+export interface ScanTcpOptions {
+  ports: readonly number[];
+  /** -T0..-T5; default 4 (aggressive, the usual choice for local networks). */
+  template?: number;
+  retries?: number;
+  /** Cap on probes in flight (besides the congestion window and the fd limit). */
+  concurrency?: number;
+  /** Probes per second across the scan. */
+  rate?: number;
+  /** Fixed per-probe timeout in ms instead of the adaptive one. */
+  timeoutMs?: number;
+  /** Hosts scanned at the same time. */
+  hostGroup?: number;
+  /** File descriptors this process may open (soft RLIMIT_NOFILE); probes stay below it. */
+  fdLimit?: number;
+  signal?: AbortSignal;
+  connect?: Connector;
+  /** Called after every finished port with the totals so far. */
+  onProgress?: (done: number, total: number) => void;
+  now?: () => number;
+}
+
+interface Probe {
+  port: number;
+  attempt: number;
+}
+
+/** Shared across hosts: the global in-flight limit and its back-off after EMFILE. */
+class Budget {
+  inFlight = 0;
+  constructor(public limit: number) {}
+}
+
+function templateOf(options: ScanTcpOptions): TimingTemplate {
+  const base = TEMPLATES[options.template ?? 4] ?? TEMPLATES[4];
+  if (!base) throw new Error('timing templates missing');
+  return {
+    ...base,
+    ...(options.retries !== undefined ? { retries: options.retries } : {}),
+    ...(options.concurrency !== undefined ? { maxParallel: options.concurrency } : {}),
+    ...(options.rate !== undefined ? { rate: options.rate } : {}),
+    ...(options.timeoutMs !== undefined
+      ? {
+          initialTimeoutMs: options.timeoutMs,
+          minTimeoutMs: options.timeoutMs,
+          maxTimeoutMs: options.timeoutMs,
+        }
+      : {}),
+  };
+}
+
+function stateOf(outcome: ProbeOutcome): { state: TcpState; reason: string } | null {
+  switch (outcome.kind) {
+    case 'open':
+      return { state: 'open', reason: 'syn-ack' };
+    case 'closed':
+      return { state: 'closed', reason: outcome.reason };
+    case 'unreachable':
+      return { state: 'filtered', reason: outcome.reason };
+    default:
+      return null;
+  }
+}
+
+async function scanHost(
+  target: { address: string; hostname: string | null },
+  options: ScanTcpOptions,
+  template: TimingTemplate,
+  budget: Budget,
+  limiter: RateLimiter,
+  progress: { done: number; total: number },
+): Promise<HostResult> {
+  const connect = options.connect ?? connectProbe;
+  const now = options.now ?? (() => performance.now());
+  const rtt = new RttEstimator(template);
+  const window = new CongestionWindow(template.initialWindow, template.maxParallel);
+  const results = new Map<number, PortResult>();
+  const queue: Probe[] = options.ports.map((port) => ({ port, attempt: 0 }));
+  // Interleave ports like nmap does not scan in order: spread probes over the range.
+  let inFlight = 0;
+  const startedAt = Date.now();
+
+  await new Promise<void>((resolve) => {
+    let waking = false;
+    const settle = (probe: Probe, outcome: ProbeOutcome): void => {
+      inFlight--;
+      budget.inFlight--;
+      if (outcome.kind === 'resource') {
+        // Out of sockets or ports: never read as closed; retry the probe with fewer in flight.
+        budget.limit = Math.max(8, Math.floor(budget.limit * 0.8));
+        queue.unshift(probe);
+      } else if (outcome.kind === 'self-connect') {
+        queue.push(probe); // try again: the next attempt gets another source port
+      } else if (outcome.kind === 'timeout') {
+        if (probe.attempt < template.retries) queue.push({ port: probe.port, attempt: probe.attempt + 1 });
+        else finishPort(probe.port, { state: 'filtered', reason: 'no-response' });
+      } else {
+        rtt.sample(outcome.rttMs);
+        window.onAnswer();
+        if (probe.attempt > 0) window.onLoss(); // the first attempt was really lost on the way
+        const state = stateOf(outcome);
+        if (state) finishPort(probe.port, state);
+      }
+      pump();
+    };
+    const finishPort = (port: number, state: { state: TcpState; reason: string }): void => {
+      results.set(port, { protocol: 'tcp', port, ...state });
+      progress.done++;
+      options.onProgress?.(progress.done, progress.total);
+    };
+    const pump = (): void => {
+      if (options.signal?.aborted) {
+        queue.length = 0;
+      }
+      while (queue.length > 0 && inFlight < window.size && budget.inFlight < budget.limit) {
+        const delay = limiter.delay(now());
+        if (delay > 0) {
+          if (!waking) {
+            waking = true;
+            setTimeout(() => {
+              waking = false;
+              pump();
+            }, delay);
+          }
+          return;
+        }
+        const probe = queue.shift();
+        if (!probe) break;
+        inFlight++;
+        budget.inFlight++;
+        void connect(target.address, probe.port, rtt.timeout()).then(
+          (outcome) => settle(probe, outcome),
+          () => settle(probe, { kind: 'timeout' }),
+        );
+      }
+      if (queue.length === 0 && inFlight === 0) resolve();
+      else if (inFlight === 0 && !waking && queue.length > 0) {
+        // The global budget is held by other hosts: look again shortly.
+        waking = true;
+        setTimeout(() => {
+          waking = false;
+          pump();
+        }, 5);
+      }
+    };
+    pump();
+  });
+
+  return {
+    address: target.address,
+    hostname: target.hostname,
+    ports: [...results.values()].sort((a, b) => a.port - b.port),
+    startedAt,
+    endedAt: Date.now(),
+    timing: { srttMs: rtt.smoothed, rttvarMs: rtt.variance, timeoutMs: rtt.timeout() },
+  };
+}
+
+/**
+ * TCP connect scan (no raw sockets, works unprivileged). States as nmap defines them: open (the
+ * handshake completed), closed (RST: ECONNREFUSED), filtered (no answer after retries, or an ICMP
+ * unreachable). Hosts are scanned in groups; each has its own RTT estimate and congestion window;
+ * all share one in-flight budget below the file-descriptor limit.
+ */
+export async function scanTcp(
+  targets:
+    | AsyncIterable<{ address: string; hostname: string | null }>
+    | Iterable<{ address: string; hostname: string | null }>,
+  options: ScanTcpOptions,
+): Promise<HostResult[]> {
+  const template = templateOf(options);
+  const budget = new Budget(Math.max(8, Math.min(template.maxParallel, (options.fdLimit ?? 1024) - 64)));
+  const limiter = new RateLimiter(template.rate);
+  const group = Math.max(1, options.hostGroup ?? 8);
+  const hosts: HostResult[] = [];
+  const running = new Set<Promise<void>>();
+  const progress = { done: 0, total: 0 };
+  for await (const target of targets) {
+    if (options.signal?.aborted) break;
+    progress.total += options.ports.length;
+    const task: Promise<void> = scanHost(target, options, template, budget, limiter, progress).then((r) => {
+      hosts.push(r);
+      running.delete(task);
+    });
+    running.add(task);
+    if (running.size >= group) await Promise.race(running);
+  }
+  await Promise.all(running);
+  return hosts;
+}
+
+/** The soft RLIMIT_NOFILE of this process, from /proc/self/limits text ("Max open files"). */
+export function parseFdLimit(limitsText: string): number | null {
+  const match = /^Max open files\s+(\d+|unlimited)/m.exec(limitsText);
+  if (!match?.[1]) return null;
+  return match[1] === 'unlimited' ? 1 << 20 : Number(match[1]);
+}

@@ -1,0 +1,210 @@
+import { findCuratedByPort } from '../catalog/curated.ts';
+import { lookupIana } from '../catalog/iana.ts';
+import type { HostResult, PortResult } from './engine.ts';
+
+/** States with more ports than this are collapsed into extraPorts, as nmap does. */
+export const COLLAPSE_OVER = 25;
+
+export interface ScanSummary {
+  args: string;
+  startedAt: number;
+  endedAt: number;
+  version: string;
+  ports: string;
+  portCount: number;
+  interrupted: boolean;
+}
+
+/** The catalog's name for the port (curated first: `http`, not IANA's `www-http`), else IANA's. */
+function serviceName(p: PortResult): string {
+  return findCuratedByPort(p.port, p.protocol)[0]?.id ?? lookupIana(p.port, p.protocol)?.name ?? 'unknown';
+}
+
+interface Collapsed {
+  shown: PortResult[];
+  extra: { state: string; count: number; reasons: { reason: string; count: number }[]; ports: number[] }[];
+}
+
+/** Splits a host's ports into those shown and the states collapsed because they are too many. */
+export function collapse(host: HostResult, showAll = false): Collapsed {
+  const byState = new Map<string, PortResult[]>();
+  for (const p of host.ports) {
+    const list = byState.get(p.state);
+    if (list) list.push(p);
+    else byState.set(p.state, [p]);
+  }
+  const extra: Collapsed['extra'] = [];
+  const hidden = new Set<string>();
+  if (!showAll) {
+    for (const [state, list] of byState) {
+      if (list.length <= COLLAPSE_OVER || state === 'open') continue;
+      hidden.add(state);
+      const reasons = new Map<string, number>();
+      for (const p of list) reasons.set(p.reason, (reasons.get(p.reason) ?? 0) + 1);
+      extra.push({
+        state,
+        count: list.length,
+        reasons: [...reasons].map(([reason, count]) => ({ reason, count })),
+        ports: list.map((p) => p.port),
+      });
+    }
+  }
+  return { shown: host.ports.filter((p) => !hidden.has(p.state)), extra };
+}
+
+/** Compresses a sorted port list into nmap's "1-21,23-79" form. */
+export function compressPorts(ports: readonly number[]): string {
+  const out: string[] = [];
+  let start: number | undefined;
+  let prev: number | undefined;
+  for (const port of ports) {
+    if (start === undefined || prev === undefined) {
+      start = prev = port;
+      continue;
+    }
+    if (port === prev + 1) {
+      prev = port;
+      continue;
+    }
+    out.push(start === prev ? String(start) : `${start}-${prev}`);
+    start = prev = port;
+  }
+  if (start !== undefined && prev !== undefined)
+    out.push(start === prev ? String(start) : `${start}-${prev}`);
+  return out.join(',');
+}
+
+/** nmap's port table. */
+export function renderScanText(hosts: readonly HostResult[], summary: ScanSummary): string {
+  const lines = [`Starting portwarden ${summary.version} ( ${summary.args} )`];
+  for (const host of hosts) {
+    lines.push(
+      `portwarden scan report for ${host.hostname ? `${host.hostname} (${host.address})` : host.address}`,
+    );
+    if (host.timing.srttMs !== null)
+      lines.push(`Host is up (${(host.timing.srttMs / 1000).toFixed(5)}s latency).`);
+    const { shown, extra } = collapse(host);
+    for (const e of extra) {
+      lines.push(
+        `Not shown: ${e.count} ${e.state} tcp ports (${e.reasons.map((r) => (e.reasons.length > 1 ? `${r.count} ${r.reason}` : r.reason)).join(', ')})`,
+      );
+    }
+    if (shown.length === 0) {
+      lines.push(`All ${host.ports.length} scanned ports on ${host.address} are in ignored states.`);
+    } else {
+      const width = Math.max(9, ...shown.map((p) => `${p.port}/${p.protocol}`.length + 1));
+      lines.push(`${'PORT'.padEnd(width)} ${'STATE'.padEnd(13)} SERVICE`);
+      for (const p of shown)
+        lines.push(`${`${p.port}/${p.protocol}`.padEnd(width)} ${p.state.padEnd(13)} ${serviceName(p)}`);
+    }
+    lines.push('');
+  }
+  const seconds = ((summary.endedAt - summary.startedAt) / 1000).toFixed(2);
+  lines.push(
+    `portwarden done: ${hosts.length} IP address${hosts.length === 1 ? '' : 'es'} scanned in ${seconds} seconds${summary.interrupted ? ' (interrupted: partial results)' : ''}`,
+  );
+  return lines.join('\n');
+}
+
+/** The JSON document (schema in README): every shown port, the collapsed ones as extraPorts. */
+export function renderScanJson(hosts: readonly HostResult[], summary: ScanSummary, showAll = false): unknown {
+  return {
+    scanner: 'portwarden',
+    version: summary.version,
+    args: summary.args,
+    startedAt: new Date(summary.startedAt).toISOString(),
+    elapsedSeconds: (summary.endedAt - summary.startedAt) / 1000,
+    interrupted: summary.interrupted,
+    ports: summary.ports,
+    hosts: hosts.map((host) => {
+      const { shown, extra } = collapse(host, showAll);
+      return {
+        address: host.address,
+        family: host.address.includes(':') ? 6 : 4,
+        hostname: host.hostname,
+        ports: shown.map((p) => ({
+          protocol: p.protocol,
+          port: p.port,
+          state: p.state,
+          reason: p.reason,
+          service: serviceName(p),
+          banner: null,
+        })),
+        extraPorts: extra.map((e) => ({ state: e.state, count: e.count, reasons: e.reasons })),
+        timing: host.timing,
+      };
+    }),
+  };
+}
+
+function xmlEscape(text: string): string {
+  return text.replace(
+    /[<>&"']/g,
+    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] ?? c,
+  );
+}
+
+function timestr(ms: number): string {
+  return new Date(ms).toUTCString().replace(/^(\w+), (\d+) (\w+) (\d+) ([\d:]+) GMT$/, '$1 $3 $2 $5 $4');
+}
+
+/** nmap-compatible XML (nmaprun 1.05): ndiff and nmap.xsl read it. */
+export function renderScanXml(hosts: readonly HostResult[], summary: ScanSummary): string {
+  const start = Math.floor(summary.startedAt / 1000);
+  const end = Math.floor(summary.endedAt / 1000);
+  const out = [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    '<!DOCTYPE nmaprun>',
+    '<?xml-stylesheet href="file:///usr/share/nmap/nmap.xsl" type="text/xsl"?>',
+    `<!-- portwarden ${xmlEscape(summary.version)} scan initiated ${timestr(summary.startedAt)} as: ${xmlEscape(summary.args).replace(/--/g, '-&#45;')} -->`,
+    `<nmaprun scanner="portwarden" args="${xmlEscape(summary.args)}" start="${start}" startstr="${timestr(summary.startedAt)}" version="${xmlEscape(summary.version)}" xmloutputversion="1.05">`,
+    `<scaninfo type="connect" protocol="tcp" numservices="${summary.portCount}" services="${xmlEscape(summary.ports)}"/>`,
+    '<verbose level="0"/>',
+    '<debugging level="0"/>',
+  ];
+  for (const host of hosts) {
+    const { shown, extra } = collapse(host);
+    out.push(
+      `<host starttime="${Math.floor(host.startedAt / 1000)}" endtime="${Math.floor(host.endedAt / 1000)}"><status state="up" reason="user-set" reason_ttl="0"/>`,
+      `<address addr="${xmlEscape(host.address)}" addrtype="${host.address.includes(':') ? 'ipv6' : 'ipv4'}"/>`,
+      host.hostname
+        ? `<hostnames>\n<hostname name="${xmlEscape(host.hostname)}" type="user"/>\n</hostnames>`
+        : '<hostnames>\n</hostnames>',
+      '<ports>',
+    );
+    for (const e of extra) {
+      out.push(`<extraports state="${e.state}" count="${e.count}">`);
+      for (const r of e.reasons) {
+        const ports = compressPorts(
+          host.ports.filter((p) => p.state === e.state && p.reason === r.reason).map((p) => p.port),
+        );
+        out.push(
+          `<extrareasons reason="${xmlEscape(r.reason)}" count="${r.count}" proto="tcp" ports="${ports}"/>`,
+        );
+      }
+      out.push('</extraports>');
+    }
+    for (const p of shown) {
+      // Like nmap, a port with no known service name carries no <service> element.
+      const name = serviceName(p);
+      const service =
+        name === 'unknown' ? '' : `<service name="${xmlEscape(name)}" method="table" conf="3"/>`;
+      out.push(
+        `<port protocol="${p.protocol}" portid="${p.port}"><state state="${p.state}" reason="${xmlEscape(p.reason)}" reason_ttl="0"/>${service}</port>`,
+      );
+    }
+    const srtt = Math.round((host.timing.srttMs ?? 0) * 1000);
+    out.push(
+      '</ports>',
+      `<times srtt="${srtt}" rttvar="${Math.round(host.timing.rttvarMs * 1000)}" to="${Math.round(host.timing.timeoutMs * 1000)}"/>`,
+      '</host>',
+    );
+  }
+  const elapsed = ((summary.endedAt - summary.startedAt) / 1000).toFixed(2);
+  out.push(
+    `<runstats><finished time="${end}" timestr="${timestr(summary.endedAt)}" summary="portwarden done at ${timestr(summary.endedAt)}; ${hosts.length} IP address (${hosts.length} host up) scanned in ${elapsed} seconds" elapsed="${elapsed}" exit="${summary.interrupted ? 'error' : 'success'}"/><hosts up="${hosts.length}" down="0" total="${hosts.length}"/>`,
+    '</runstats>',
+    '</nmaprun>',
+  );
+  return `${out.join('\n')}\n`;
+}
