@@ -120,3 +120,5 @@ export type { Connector, ProbeOutcome } from './scan/tcp.ts';
 export { RttEstimator, CongestionWindow, RateLimiter, TEMPLATES } from './scan/timing.ts';
 export type { TimingTemplate } from './scan/timing.ts';
 export { renderScanText, renderScanJson, renderScanXml } from './scan/report.ts';
+export { scanTcpParallel } from './scan/parallel.ts';
+export { defaultConnector, FAST_CONNECT } from './scan/tcp-fast.ts';

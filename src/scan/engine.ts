@@ -1,4 +1,5 @@
-import { connectProbe, type Connector, type ProbeOutcome } from './tcp.ts';
+import type { Connector, ProbeOutcome } from './tcp.ts';
+import { defaultConnector } from './tcp-fast.ts';
 import { CongestionWindow, RateLimiter, RttEstimator, TEMPLATES, type TimingTemplate } from './timing.ts';
 
 /** nmap's state words for a TCP connect scan. */
@@ -48,6 +49,46 @@ interface Probe {
   attempt: number;
 }
 
+/** FIFO of probes with O(1) take (Array#shift is O(n): quadratic over 65,535 ports). */
+class ProbeQueue {
+  private head = 0;
+  private readonly urgent: Probe[] = [];
+
+  constructor(private items: Probe[]) {}
+
+  get length(): number {
+    return this.items.length - this.head + this.urgent.length;
+  }
+
+  push(probe: Probe): void {
+    this.items.push(probe);
+  }
+
+  /** Goes before everything else (a probe that never left because of EMFILE). */
+  retryFirst(probe: Probe): void {
+    this.urgent.push(probe);
+  }
+
+  shift(): Probe | undefined {
+    const urgent = this.urgent.pop();
+    if (urgent) return urgent;
+    const probe = this.items[this.head];
+    if (probe === undefined) return undefined;
+    this.head++;
+    if (this.head > 4096 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return probe;
+  }
+
+  clear(): void {
+    this.items = [];
+    this.head = 0;
+    this.urgent.length = 0;
+  }
+}
+
 /** Shared across hosts: the global in-flight limit and its back-off after EMFILE. */
 class Budget {
   inFlight = 0;
@@ -93,13 +134,12 @@ async function scanHost(
   limiter: RateLimiter,
   progress: { done: number; total: number },
 ): Promise<HostResult> {
-  const connect = options.connect ?? connectProbe;
+  const connect = options.connect ?? defaultConnector;
   const now = options.now ?? (() => performance.now());
   const rtt = new RttEstimator(template);
   const window = new CongestionWindow(template.initialWindow, template.maxParallel);
   const results = new Map<number, PortResult>();
-  const queue: Probe[] = options.ports.map((port) => ({ port, attempt: 0 }));
-  // Interleave ports like nmap does not scan in order: spread probes over the range.
+  const queue = new ProbeQueue(options.ports.map((port) => ({ port, attempt: 0 })));
   let inFlight = 0;
   const startedAt = Date.now();
 
@@ -111,7 +151,7 @@ async function scanHost(
       if (outcome.kind === 'resource') {
         // Out of sockets or ports: never read as closed; retry the probe with fewer in flight.
         budget.limit = Math.max(8, Math.floor(budget.limit * 0.8));
-        queue.unshift(probe);
+        queue.retryFirst(probe);
       } else if (outcome.kind === 'self-connect') {
         queue.push(probe); // try again: the next attempt gets another source port
       } else if (outcome.kind === 'timeout') {
@@ -132,9 +172,7 @@ async function scanHost(
       options.onProgress?.(progress.done, progress.total);
     };
     const pump = (): void => {
-      if (options.signal?.aborted) {
-        queue.length = 0;
-      }
+      if (options.signal?.aborted) queue.clear();
       while (queue.length > 0 && inFlight < window.size && budget.inFlight < budget.limit) {
         const delay = limiter.delay(now());
         if (delay > 0) {
@@ -192,6 +230,23 @@ export async function scanTcp(
   options: ScanTcpOptions,
 ): Promise<HostResult[]> {
   const template = templateOf(options);
+  // Every refused connect() creates an Error; capturing 65,535 stack traces costs ~0.8 s.
+  const stackTraceLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return await scanAll(targets, options, template);
+  } finally {
+    Error.stackTraceLimit = stackTraceLimit;
+  }
+}
+
+async function scanAll(
+  targets:
+    | AsyncIterable<{ address: string; hostname: string | null }>
+    | Iterable<{ address: string; hostname: string | null }>,
+  options: ScanTcpOptions,
+  template: TimingTemplate,
+): Promise<HostResult[]> {
   const budget = new Budget(Math.max(8, Math.min(template.maxParallel, (options.fdLimit ?? 1024) - 64)));
   const limiter = new RateLimiter(template.rate);
   const group = Math.max(1, options.hostGroup ?? 8);

@@ -104,7 +104,7 @@ async function scanAction(ctx: CliContext, targetArgs: string[], options: ScanOp
     );
   }
   const { parseTarget, countTarget, parseTargetList, streamTargets } = await import('../../scan/targets.ts');
-  const { scanTcp } = await import('../../scan/engine.ts');
+  const { scanTcpParallel } = await import('../../scan/parallel.ts');
   const { parsePortSpec } = await import('../../catalog/port-spec.ts');
   const { curatedCatalog } = await import('../../catalog/curated.ts');
   const { iteratePorts, portSetFromRanges, formatPortSet } = await import('../../catalog/port-set.ts');
@@ -181,7 +181,7 @@ async function scanAction(ctx: CliContext, targetArgs: string[], options: ScanOp
     const timeoutMs = integer('--timeout', options.timeout, 1, 600_000);
     const concurrency = integer('--concurrency', options.concurrency, 1, 100_000);
     const rate = integer('--rate', options.rate, 1, 10_000_000);
-    hosts = await scanTcp(
+    hosts = await scanTcpParallel(
       streamTargets(specs, {
         exclude,
         resolve: resolveName,
