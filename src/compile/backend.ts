@@ -3,6 +3,7 @@ import type { Ir } from './ir.ts';
 /** A feature of the IR that a backend may not be able to express. */
 export type Feature =
   | 'ipv6'
+  | 'ipv6-addresses'
   | 'port-forward'
   | 'masquerade'
   | 'routing'
@@ -41,6 +42,9 @@ export function featuresUsed(ir: Ir): { feature: Feature; where: string }[] {
   const allRules = [...ir.input, ...ir.output].flatMap((c) => c.rules.map((r) => ({ r, zone: c.zone })));
   const v6 = allRules.find(({ r }) => r.family === 6) ?? allRules.find(({ r }) => r.family === null);
   if (v6) used.push({ feature: 'ipv6', where: `zone "${v6.zone}" (rules without addresses cover IPv6 too)` });
+  const v6only = allRules.find(({ r }) => r.family === 6);
+  if (v6only)
+    used.push({ feature: 'ipv6-addresses', where: `zone "${v6only.zone}" rule "${v6only.r.comment}"` });
   for (const nat of ir.nat) {
     if (nat.kind === 'dnat') {
       used.push({ feature: 'port-forward', where: nat.comment });

@@ -4,9 +4,12 @@ import { featuresUsed, type Backend, type CompiledFile } from './backend.ts';
 import { buildIr } from './ir.ts';
 import { nftables } from './nftables.ts';
 import { iptables } from './iptables.ts';
+import { ipchains } from './ipchains.ts';
+import { pf } from './pf.ts';
+import { windows } from './windows.ts';
 
 /** Every compile target; add a backend here and the golden and conformance suites pick it up. */
-export const BACKENDS: readonly Backend[] = [nftables, iptables];
+export const BACKENDS: readonly Backend[] = [nftables, iptables, ipchains, pf, windows];
 
 export function findBackend(name: string): Backend {
   const backend = BACKENDS.find((b) => b.name === name);
