@@ -155,6 +155,9 @@ async function scanHost(
       } else if (outcome.kind === 'self-connect') {
         queue.push(probe); // try again: the next attempt gets another source port
       } else if (outcome.kind === 'timeout') {
+        // Silence is what a dropping firewall answers; it is loss only if a retransmission gets an
+        // answer (handled below), so it lets the window grow like an answer does.
+        window.onAnswer();
         if (probe.attempt < template.retries) queue.push({ port: probe.port, attempt: probe.attempt + 1 });
         else finishPort(probe.port, { state: 'filtered', reason: 'no-response' });
       } else {
