@@ -50,7 +50,9 @@ export function parseIptablesSave(text: string, family: 'ip' | 'ip6'): Map<strin
     const match = /^-A (\S+) (.*)$/.exec(line);
     if (!match?.[1] || !table) continue;
     const key = `${family} ${table} ${match[1]}`;
-    out.set(key, [...(out.get(key) ?? []), match[2] ?? '']);
+    const list = out.get(key);
+    if (list) list.push(match[2] ?? '');
+    else out.set(key, [match[2] ?? '']);
   }
   return out;
 }

@@ -43,6 +43,15 @@ export function createContext(io: CliIo): CliContext {
   return context;
 }
 
+/** The colour of each risk level / finding severity, the same in every command. */
+export const RISK_COLOR = {
+  critical: 'magenta',
+  high: 'red',
+  medium: 'yellow',
+  low: 'cyan',
+  info: 'gray',
+} as const;
+
 const ANSI = { red: 31, green: 32, yellow: 33, blue: 34, magenta: 35, cyan: 36, gray: 90, bold: 1 } as const;
 export type ColorName = keyof typeof ANSI;
 

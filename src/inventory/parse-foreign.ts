@@ -45,8 +45,11 @@ function normaliseAddress(address: string, family: 4 | 6): { address: string; v4
   return { address: zone ? `${text}%${zone}` : text, v4Mapped: false };
 }
 
-const LSOF_TCP_STATES: Readonly<Record<string, string>> = {
+/** TCP state words of lsof (BSD names) and Windows netstat, in netstat-on-Linux spelling. */
+const FOREIGN_TCP_STATES: Readonly<Record<string, string>> = {
   LISTEN: 'LISTEN',
+  LISTENING: 'LISTEN',
+  DELETE_TCB: 'CLOSE',
   ESTABLISHED: 'ESTABLISHED',
   SYN_SENT: 'SYN_SENT',
   SYN_RECEIVED: 'SYN_RECV',
@@ -82,7 +85,7 @@ export function parseLsof(text: string): ForeignSocket[] {
     const tcpState = /(?:^|\s)ST=(\S+)/.exec(file['T'] ?? '')?.[1];
     const state =
       protocol === 'tcp'
-        ? (LSOF_TCP_STATES[tcpState ?? ''] ?? tcpState ?? 'UNKNOWN')
+        ? (FOREIGN_TCP_STATES[tcpState ?? ''] ?? tcpState ?? 'UNKNOWN')
         : remote
           ? 'ESTABLISHED'
           : 'UNCONN';
@@ -143,22 +146,6 @@ export function parseLsof(text: string): ForeignSocket[] {
   flush();
   return [...sockets.values()];
 }
-
-const WINDOWS_STATES: Readonly<Record<string, string>> = {
-  LISTENING: 'LISTEN',
-  ESTABLISHED: 'ESTABLISHED',
-  SYN_SENT: 'SYN_SENT',
-  SYN_RECEIVED: 'SYN_RECV',
-  FIN_WAIT_1: 'FIN_WAIT1',
-  FIN_WAIT_2: 'FIN_WAIT2',
-  CLOSE_WAIT: 'CLOSE_WAIT',
-  CLOSING: 'CLOSING',
-  LAST_ACK: 'LAST_ACK',
-  TIME_WAIT: 'TIME_WAIT',
-  CLOSED: 'CLOSE',
-  BOUND: 'BOUND',
-  DELETE_TCB: 'CLOSE',
-};
 
 /** A process row of `tasklist /fo csv [/v]`. */
 export interface TasklistRow {
@@ -233,7 +220,7 @@ export function parseWindowsNetstat(
     const remote = splitHostPort(f[2] ?? '');
     if (!local) continue;
     const family: 4 | 6 = (f[1] ?? '').startsWith('[') ? 6 : 4;
-    const state = proto === 'TCP' ? (WINDOWS_STATES[f[3] ?? ''] ?? f[3] ?? 'UNKNOWN') : 'UNCONN';
+    const state = proto === 'TCP' ? (FOREIGN_TCP_STATES[f[3] ?? ''] ?? f[3] ?? 'UNKNOWN') : 'UNCONN';
     const pid = Number(proto === 'TCP' ? f[4] : f[3]);
     const localAddr = normaliseAddress(local.address, family);
     const task = processes.get(pid);

@@ -8,43 +8,31 @@ import { renderAuditSarif } from '../../src/audit/report-sarif.ts';
 import { renderAuditText } from '../../src/audit/report-text.ts';
 import { auditFromData } from '../../src/audit/run.ts';
 import type { Socket } from '../../src/inventory/types.ts';
+import { makeSocket } from '../helpers/socket.ts';
 import { loadPolicyOrThrow } from '../../src/policy/load.ts';
 
-const socket = (over: Partial<Socket>): Socket => ({
-  protocol: 'tcp',
-  family: 4,
-  localAddress: '0.0.0.0',
-  localPort: 23,
-  remoteAddress: '0.0.0.0',
-  remotePort: 0,
-  state: 'LISTEN',
-  uid: 0,
-  inode: 1,
-  exposure: 'all',
-  interface: null,
-  dualStack: null,
-  v4Mapped: false,
-  netns: 'host',
-  exposureScope: 'host',
-  processes: [
-    {
-      pid: 42,
-      startTime: 1,
-      name: 'inetd',
-      exe: '/usr/sbin/inetd (deleted)',
-      exeDeleted: true,
-      uid: 0,
-      user: 'root',
-      cmdline: 'inetd',
-      unit: 'inetd.service',
-      container: null,
-    },
-  ],
-  service: 'telnet',
-  risk: 'critical',
-  fix: 'systemctl disable --now inetd.service',
-  ...over,
-});
+const socket = (over: Partial<Socket>): Socket =>
+  makeSocket({
+    localPort: 23,
+    processes: [
+      {
+        pid: 42,
+        startTime: 1,
+        name: 'inetd',
+        exe: '/usr/sbin/inetd (deleted)',
+        exeDeleted: true,
+        uid: 0,
+        user: 'root',
+        cmdline: 'inetd',
+        unit: 'inetd.service',
+        container: null,
+      },
+    ],
+    service: 'telnet',
+    risk: 'critical',
+    fix: 'systemctl disable --now inetd.service',
+    ...over,
+  });
 
 const rulesetJson = readFileSync(new URL('../fixtures/rulesets/dual-homed.json', import.meta.url), 'utf8');
 const interfaces = [

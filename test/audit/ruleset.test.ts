@@ -12,7 +12,7 @@ import {
   xtMatch,
   type Packet,
 } from '../../src/audit/ruleset.ts';
-import type { Socket } from '../../src/inventory/types.ts';
+import { makeSocket } from '../helpers/socket.ts';
 
 const fixture = (name: string) =>
   parseNftJson(readFileSync(new URL(`../fixtures/rulesets/${name}`, import.meta.url), 'utf8'));
@@ -284,28 +284,8 @@ describe('hand-written rulesets', () => {
 });
 
 describe('computeExposure', () => {
-  const socket = (over: Partial<Socket>): Socket => ({
-    protocol: 'tcp',
-    family: 4,
-    localAddress: '0.0.0.0',
-    localPort: 80,
-    remoteAddress: '0.0.0.0',
-    remotePort: 0,
-    state: 'LISTEN',
-    uid: 0,
-    inode: 1,
-    exposure: 'all',
-    interface: null,
-    dualStack: null,
-    v4Mapped: false,
-    netns: 'host',
-    exposureScope: 'host',
-    processes: [],
-    service: 'http',
-    risk: null,
-    fix: null,
-    ...over,
-  });
+  const socket = makeSocket;
+
   const interfaces = [
     { name: 'lo', addresses: ['127.0.0.1', '::1'] },
     { name: 'eth0', addresses: ['198.51.100.1', '2001:db8::1'] },

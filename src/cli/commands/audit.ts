@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import type { Severity } from '../../audit/findings.ts';
 import { PortwardenError } from '../../errors.ts';
-import { paint, toJson, type CliContext, type ColorName } from '../context.ts';
+import { paint, RISK_COLOR, toJson, type CliContext } from '../context.ts';
 import { VERSION } from '../version.ts';
 import { readPolicyFile } from './policy-file.ts';
 
@@ -17,13 +17,6 @@ interface AuditOptions {
 
 const FORMATS = ['text', 'json', 'sarif', 'html'];
 const FAIL_ON = ['critical', 'high', 'medium', 'low', 'info', 'never'];
-const COLORS: Record<string, ColorName> = {
-  critical: 'magenta',
-  high: 'red',
-  medium: 'yellow',
-  low: 'cyan',
-  info: 'gray',
-};
 
 async function auditAction(
   ctx: CliContext,
@@ -63,7 +56,7 @@ async function auditAction(
   else {
     const { renderAuditText } = await import('../../audit/report-text.ts');
     text = renderAuditText(report, (severity, label) =>
-      paint(ctx.color && options.output === undefined, COLORS[severity] ?? 'bold', label),
+      paint(ctx.color && options.output === undefined, RISK_COLOR[severity as Severity] ?? 'bold', label),
     );
   }
   if (options.output !== undefined) {

@@ -3,15 +3,7 @@ import type { PortExplanation } from '../../catalog/explain.ts';
 import { describePortSet, portSetFromRanges } from '../../catalog/port-set.ts';
 import type { CuratedService, RiskLevel } from '../../catalog/types.ts';
 import { PortwardenError } from '../../errors.ts';
-import { paint, toJson, type CliContext, type ColorName } from '../context.ts';
-
-const RISK_COLOR: Record<RiskLevel, ColorName> = {
-  critical: 'magenta',
-  high: 'red',
-  medium: 'yellow',
-  low: 'cyan',
-  info: 'gray',
-};
+import { paint, RISK_COLOR, toJson, type CliContext } from '../context.ts';
 
 function riskLabel(ctx: CliContext, level: RiskLevel): string {
   return paint(ctx.color, RISK_COLOR[level], level.toUpperCase());

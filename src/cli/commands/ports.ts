@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
-import type { RiskLevel } from '../../catalog/types.ts';
 import type { Exposure, Inventory, Socket } from '../../inventory/types.ts';
-import { paint, toJson, type CliContext, type ColorName } from '../context.ts';
+import { paint, RISK_COLOR, toJson, type CliContext } from '../context.ts';
 import { formatTable } from '../table.ts';
 
 interface PortsOptions {
@@ -15,14 +14,6 @@ interface PortsOptions {
   fromFile?: string;
   tasklist?: string;
 }
-
-const RISK_COLOR: Record<RiskLevel, ColorName> = {
-  critical: 'magenta',
-  high: 'red',
-  medium: 'yellow',
-  low: 'cyan',
-  info: 'gray',
-};
 
 const GROUP_TITLE: Record<Exposure, string> = {
   all: 'Reachable on all interfaces',
