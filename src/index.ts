@@ -122,3 +122,7 @@ export type { TimingTemplate } from './scan/timing.ts';
 export { renderScanText, renderScanJson, renderScanXml } from './scan/report.ts';
 export { scanTcpParallel } from './scan/parallel.ts';
 export { defaultConnector, FAST_CONNECT } from './scan/tcp-fast.ts';
+export { scanUdp, udpProbe } from './scan/udp.ts';
+export type { UdpState, UdpPortResult, UdpScanOptions, UdpOutcome, UdpProber } from './scan/udp.ts';
+export { UDP_PAYLOADS, payloadFor, snmpGet, parseSnmpSysDescr } from './scan/udp-payloads.ts';
+export type { UdpPayload } from './scan/udp-payloads.ts';

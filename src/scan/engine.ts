@@ -9,8 +9,11 @@ export interface PortResult {
   protocol: 'tcp' | 'udp';
   port: number;
   state: TcpState | 'open|filtered';
-  /** nmap's reason: syn-ack, conn-refused, no-response, host-unreach, ... */
+  /** nmap's reason: syn-ack, conn-refused, no-response, host-unreach, udp-response, port-unreach, ... */
   reason: string;
+  /** What answered, when a probe could tell (UDP payload replies). */
+  service?: string;
+  banner?: string;
 }
 
 export interface HostResult {

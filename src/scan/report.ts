@@ -6,6 +6,8 @@ import type { HostResult, PortResult } from './engine.ts';
 export const COLLAPSE_OVER = 25;
 
 export interface ScanSummary {
+  /** Per protocol scanned: how many ports and which (nmap's scaninfo). */
+  protocols: { protocol: 'tcp' | 'udp'; count: number; services: string }[];
   args: string;
   startedAt: number;
   endedAt: number;
@@ -22,26 +24,35 @@ function serviceName(p: PortResult): string {
 
 interface Collapsed {
   shown: PortResult[];
-  extra: { state: string; count: number; reasons: { reason: string; count: number }[]; ports: number[] }[];
+  extra: {
+    protocol: 'tcp' | 'udp';
+    state: string;
+    count: number;
+    reasons: { reason: string; count: number }[];
+    ports: number[];
+  }[];
 }
 
 /** Splits a host's ports into those shown and the states collapsed because they are too many. */
 export function collapse(host: HostResult, showAll = false): Collapsed {
   const byState = new Map<string, PortResult[]>();
   for (const p of host.ports) {
-    const list = byState.get(p.state);
+    const key = `${p.protocol}|${p.state}`;
+    const list = byState.get(key);
     if (list) list.push(p);
-    else byState.set(p.state, [p]);
+    else byState.set(key, [p]);
   }
   const extra: Collapsed['extra'] = [];
   const hidden = new Set<string>();
   if (!showAll) {
-    for (const [state, list] of byState) {
+    for (const [key, list] of byState) {
+      const [protocol = 'tcp', state = ''] = key.split('|');
       if (list.length <= COLLAPSE_OVER || state === 'open') continue;
-      hidden.add(state);
+      hidden.add(key);
       const reasons = new Map<string, number>();
       for (const p of list) reasons.set(p.reason, (reasons.get(p.reason) ?? 0) + 1);
       extra.push({
+        protocol: protocol === 'udp' ? 'udp' : 'tcp',
         state,
         count: list.length,
         reasons: [...reasons].map(([reason, count]) => ({ reason, count })),
@@ -49,7 +60,7 @@ export function collapse(host: HostResult, showAll = false): Collapsed {
       });
     }
   }
-  return { shown: host.ports.filter((p) => !hidden.has(p.state)), extra };
+  return { shown: host.ports.filter((p) => !hidden.has(`${p.protocol}|${p.state}`)), extra };
 }
 
 /** Compresses a sorted port list into nmap's "1-21,23-79" form. */
@@ -86,7 +97,7 @@ export function renderScanText(hosts: readonly HostResult[], summary: ScanSummar
     const { shown, extra } = collapse(host);
     for (const e of extra) {
       lines.push(
-        `Not shown: ${e.count} ${e.state} tcp ports (${e.reasons.map((r) => (e.reasons.length > 1 ? `${r.count} ${r.reason}` : r.reason)).join(', ')})`,
+        `Not shown: ${e.count} ${e.state} ${e.protocol} ports (${e.reasons.map((r) => (e.reasons.length > 1 ? `${r.count} ${r.reason}` : r.reason)).join(', ')})`,
       );
     }
     if (shown.length === 0) {
@@ -94,8 +105,12 @@ export function renderScanText(hosts: readonly HostResult[], summary: ScanSummar
     } else {
       const width = Math.max(9, ...shown.map((p) => `${p.port}/${p.protocol}`.length + 1));
       lines.push(`${'PORT'.padEnd(width)} ${'STATE'.padEnd(13)} SERVICE`);
-      for (const p of shown)
-        lines.push(`${`${p.port}/${p.protocol}`.padEnd(width)} ${p.state.padEnd(13)} ${serviceName(p)}`);
+      for (const p of shown) {
+        const banner = p.banner ? `  ${p.banner}` : '';
+        lines.push(
+          `${`${p.port}/${p.protocol}`.padEnd(width)} ${p.state.padEnd(13)} ${p.service ?? serviceName(p)}${banner}`,
+        );
+      }
     }
     lines.push('');
   }
@@ -127,10 +142,15 @@ export function renderScanJson(hosts: readonly HostResult[], summary: ScanSummar
           port: p.port,
           state: p.state,
           reason: p.reason,
-          service: serviceName(p),
-          banner: null,
+          service: p.service ?? serviceName(p),
+          banner: p.banner ?? null,
         })),
-        extraPorts: extra.map((e) => ({ state: e.state, count: e.count, reasons: e.reasons })),
+        extraPorts: extra.map((e) => ({
+          protocol: e.protocol,
+          state: e.state,
+          count: e.count,
+          reasons: e.reasons,
+        })),
         timing: host.timing,
       };
     }),
@@ -158,7 +178,10 @@ export function renderScanXml(hosts: readonly HostResult[], summary: ScanSummary
     '<?xml-stylesheet href="file:///usr/share/nmap/nmap.xsl" type="text/xsl"?>',
     `<!-- portwarden ${xmlEscape(summary.version)} scan initiated ${timestr(summary.startedAt)} as: ${xmlEscape(summary.args).replace(/--/g, '-&#45;')} -->`,
     `<nmaprun scanner="portwarden" args="${xmlEscape(summary.args)}" start="${start}" startstr="${timestr(summary.startedAt)}" version="${xmlEscape(summary.version)}" xmloutputversion="1.05">`,
-    `<scaninfo type="connect" protocol="tcp" numservices="${summary.portCount}" services="${xmlEscape(summary.ports)}"/>`,
+    ...summary.protocols.map(
+      (p) =>
+        `<scaninfo type="${p.protocol === 'tcp' ? 'connect' : 'udp'}" protocol="${p.protocol}" numservices="${p.count}" services="${xmlEscape(p.services)}"/>`,
+    ),
     '<verbose level="0"/>',
     '<debugging level="0"/>',
   ];
@@ -176,17 +199,19 @@ export function renderScanXml(hosts: readonly HostResult[], summary: ScanSummary
       out.push(`<extraports state="${e.state}" count="${e.count}">`);
       for (const r of e.reasons) {
         const ports = compressPorts(
-          host.ports.filter((p) => p.state === e.state && p.reason === r.reason).map((p) => p.port),
+          host.ports
+            .filter((p) => p.protocol === e.protocol && p.state === e.state && p.reason === r.reason)
+            .map((p) => p.port),
         );
         out.push(
-          `<extrareasons reason="${xmlEscape(r.reason)}" count="${r.count}" proto="tcp" ports="${ports}"/>`,
+          `<extrareasons reason="${xmlEscape(r.reason)}" count="${r.count}" proto="${e.protocol}" ports="${ports}"/>`,
         );
       }
       out.push('</extraports>');
     }
     for (const p of shown) {
       // Like nmap, a port with no known service name carries no <service> element.
-      const name = serviceName(p);
+      const name = p.service ?? serviceName(p);
       const service =
         name === 'unknown' ? '' : `<service name="${xmlEscape(name)}" method="table" conf="3"/>`;
       out.push(

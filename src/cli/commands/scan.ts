@@ -88,20 +88,22 @@ function fdLimit(): number {
   }
 }
 
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
+
 async function resolveName(name: string): Promise<string[]> {
   const results = await lookup(name, { all: true, verbatim: true });
   return results.map((r) => r.address);
 }
 
 async function scanAction(ctx: CliContext, targetArgs: string[], options: ScanOptions): Promise<void> {
-  if (options.udp || options.banners) {
-    throw new PortwardenError(
-      'FEATURE_UNSUPPORTED',
-      `${options.udp ? 'UDP scanning (-sU)' : 'service detection (-sV)'} is not implemented yet`,
-      {
-        hint: 'this version scans TCP with connect(); drop the flag',
-      },
-    );
+  if (options.banners) {
+    throw new PortwardenError('FEATURE_UNSUPPORTED', 'service detection (-sV) is not implemented yet', {
+      hint: 'this version scans TCP with connect(); drop the flag',
+    });
   }
   const { parseTarget, countTarget, parseTargetList, streamTargets } = await import('../../scan/targets.ts');
   const { scanTcpParallel } = await import('../../scan/parallel.ts');
@@ -131,20 +133,21 @@ async function scanAction(ctx: CliContext, targetArgs: string[], options: ScanOp
     });
   }
 
+  // -sU alone makes bare port numbers UDP, as in nmap; T:/U: prefixes choose per item.
+  const udpOnly = options.udp === true;
   let ports: number[];
+  let udpPorts: number[] = [];
   if (options.top !== undefined) {
     const n = integer('--top', options.top, 1, 65535) ?? 100;
-    ports = curatedCatalog().top.tcp.slice(0, n);
+    ports = udpOnly ? [] : curatedCatalog().top.tcp.slice(0, n);
+    udpPorts = udpOnly ? curatedCatalog().top.udp.slice(0, n) : [];
   } else if (options.ports !== undefined) {
-    const set = parsePortSpec(options.ports, { defaultProtocols: ['tcp'] });
-    if (set.udp.length > 0) {
-      throw new PortwardenError(
-        'FEATURE_UNSUPPORTED',
-        `UDP ports in "${options.ports}" need a UDP scan, which is not implemented yet`,
-        { hint: 'scan TCP ports only, e.g. -p T:1-1024' },
-      );
-    }
+    const set = parsePortSpec(options.ports, { defaultProtocols: [udpOnly ? 'udp' : 'tcp'] });
     ports = [...iteratePorts(set, 'tcp')];
+    udpPorts = [...iteratePorts(set, 'udp')];
+  } else if (udpOnly) {
+    ports = [];
+    udpPorts = [...curatedCatalog().top.udp];
   } else {
     // Default: the well-known range plus every curated service above it.
     const curated = curatedCatalog().services.flatMap((s) =>
@@ -152,9 +155,14 @@ async function scanAction(ctx: CliContext, targetArgs: string[], options: ScanOp
     );
     ports = [...iteratePorts(portSetFromRanges([{ protocol: 'tcp', from: 1, to: 1023 }, ...curated]), 'tcp')];
   }
-  const portText = formatPortSet(
-    portSetFromRanges(ports.map((p) => ({ protocol: 'tcp' as const, from: p, to: p }))),
-  ).replace(/^T:/, '');
+  const listText = (list: number[], protocol: 'tcp' | 'udp'): string =>
+    formatPortSet(portSetFromRanges(list.map((p) => ({ protocol, from: p, to: p })))).replace(/^[TU]:/, '');
+  const portText = [
+    ports.length > 0 ? `T:${listText(ports, 'tcp')}` : '',
+    udpPorts.length > 0 ? `U:${listText(udpPorts, 'udp')}` : '',
+  ]
+    .filter(Boolean)
+    .join(',');
 
   const controller = new AbortController();
   const onInterrupt = (): void => controller.abort();
@@ -181,27 +189,57 @@ async function scanAction(ctx: CliContext, targetArgs: string[], options: ScanOp
     const timeoutMs = integer('--timeout', options.timeout, 1, 600_000);
     const concurrency = integer('--concurrency', options.concurrency, 1, 100_000);
     const rate = integer('--rate', options.rate, 1, 10_000_000);
-    hosts = await scanTcpParallel(
-      streamTargets(specs, {
-        exclude,
-        resolve: resolveName,
-        ...(options.resolveAll ? { resolveAll: true } : {}),
-      }),
-      {
-        ports,
-        template: timing,
-        fdLimit: fdLimit(),
-        signal: controller.signal,
-        ...(retries !== undefined ? { retries } : {}),
-        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-        ...(concurrency !== undefined ? { concurrency } : {}),
-        ...(rate !== undefined ? { rate } : {}),
-        ...(progress ? { onProgress: progress } : {}),
-      },
-    );
+    hosts =
+      ports.length === 0
+        ? []
+        : await scanTcpParallel(
+            streamTargets(specs, {
+              exclude,
+              resolve: resolveName,
+              ...(options.resolveAll ? { resolveAll: true } : {}),
+            }),
+            {
+              ports,
+              template: timing,
+              fdLimit: fdLimit(),
+              signal: controller.signal,
+              ...(retries !== undefined ? { retries } : {}),
+              ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+              ...(concurrency !== undefined ? { concurrency } : {}),
+              ...(rate !== undefined ? { rate } : {}),
+              ...(progress ? { onProgress: progress } : {}),
+            },
+          );
   } finally {
     process.removeListener('SIGINT', onInterrupt);
     if (ctx.progress) ctx.io.stderr.write('\r\u001b[K');
+  }
+  if (udpPorts.length > 0 && !controller.signal.aborted) {
+    const { scanUdp } = await import('../../scan/udp.ts');
+    const targetsUdp =
+      ports.length > 0
+        ? hosts.map((h) => ({ address: h.address, hostname: h.hostname }))
+        : await collect(
+            streamTargets(specs, {
+              exclude,
+              resolve: resolveName,
+              ...(options.resolveAll ? { resolveAll: true } : {}),
+            }),
+          );
+    for (const target of targetsUdp) {
+      const udp = await scanUdp(target.address, udpPorts, { signal: controller.signal });
+      const host = hosts.find((h) => h.address === target.address);
+      if (host) host.ports.push(...udp);
+      else
+        hosts.push({
+          address: target.address,
+          hostname: target.hostname,
+          ports: udp,
+          startedAt,
+          endedAt: Date.now(),
+          timing: { srttMs: null, rttvarMs: 0, timeoutMs: 1000 },
+        });
+    }
   }
   if (hosts.length === 0) {
     throw new PortwardenError('TARGET_EMPTY', 'every target was excluded', {
@@ -214,7 +252,15 @@ async function scanAction(ctx: CliContext, targetArgs: string[], options: ScanOp
     endedAt: Date.now(),
     version: VERSION,
     ports: portText,
-    portCount: ports.length,
+    portCount: ports.length + udpPorts.length,
+    protocols: [
+      ...(ports.length > 0
+        ? [{ protocol: 'tcp' as const, count: ports.length, services: listText(ports, 'tcp') }]
+        : []),
+      ...(udpPorts.length > 0
+        ? [{ protocol: 'udp' as const, count: udpPorts.length, services: listText(udpPorts, 'udp') }]
+        : []),
+    ],
     interrupted: controller.signal.aborted,
   };
   const write = (path: string, text: string): void => {
