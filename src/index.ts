@@ -126,3 +126,7 @@ export { scanUdp, udpProbe } from './scan/udp.ts';
 export type { UdpState, UdpPortResult, UdpScanOptions, UdpOutcome, UdpProber } from './scan/udp.ts';
 export { UDP_PAYLOADS, payloadFor, snmpGet, parseSnmpSysDescr } from './scan/udp-payloads.ts';
 export type { UdpPayload } from './scan/udp-payloads.ts';
+export { detectService } from './scan/service-detect.ts';
+export type { ServiceInfo } from './scan/service-detect.ts';
+export { MATCH_RULES, matchService } from './scan/service-rules.ts';
+export type { MatchRule, Match } from './scan/service-rules.ts';

@@ -11,9 +11,14 @@ export interface PortResult {
   state: TcpState | 'open|filtered';
   /** nmap's reason: syn-ack, conn-refused, no-response, host-unreach, udp-response, port-unreach, ... */
   reason: string;
-  /** What answered, when a probe could tell (UDP payload replies). */
+  /** What answered, when a probe could tell (UDP payload replies, -sV). */
   service?: string;
   banner?: string;
+  product?: string;
+  version?: string;
+  extraInfo?: string;
+  tunnel?: 'ssl';
+  tls?: { version: string; subject: string; notAfter: string; selfSigned: boolean };
 }
 
 export interface HostResult {

@@ -106,7 +106,10 @@ export function renderScanText(hosts: readonly HostResult[], summary: ScanSummar
       const width = Math.max(9, ...shown.map((p) => `${p.port}/${p.protocol}`.length + 1));
       lines.push(`${'PORT'.padEnd(width)} ${'STATE'.padEnd(13)} SERVICE`);
       for (const p of shown) {
-        const banner = p.banner ? `  ${p.banner}` : '';
+        const described = [p.product, p.version, p.extraInfo ? `(${p.extraInfo})` : undefined]
+          .filter(Boolean)
+          .join(' ');
+        const banner = described ? `  ${described}` : p.banner ? `  ${p.banner}` : '';
         lines.push(
           `${`${p.port}/${p.protocol}`.padEnd(width)} ${p.state.padEnd(13)} ${p.service ?? serviceName(p)}${banner}`,
         );
@@ -144,6 +147,10 @@ export function renderScanJson(hosts: readonly HostResult[], summary: ScanSummar
           reason: p.reason,
           service: p.service ?? serviceName(p),
           banner: p.banner ?? null,
+          ...(p.product ? { product: p.product } : {}),
+          ...(p.version ? { version: p.version } : {}),
+          ...(p.extraInfo ? { extraInfo: p.extraInfo } : {}),
+          ...(p.tls ? { tls: p.tls } : {}),
         })),
         extraPorts: extra.map((e) => ({
           protocol: e.protocol,
@@ -212,8 +219,21 @@ export function renderScanXml(hosts: readonly HostResult[], summary: ScanSummary
     for (const p of shown) {
       // Like nmap, a port with no known service name carries no <service> element.
       const name = p.service ?? serviceName(p);
+      const probed =
+        p.product !== undefined ||
+        p.version !== undefined ||
+        p.tunnel !== undefined ||
+        p.banner !== undefined;
+      const attrs = [
+        p.product ? ` product="${xmlEscape(p.product)}"` : '',
+        p.version ? ` version="${xmlEscape(p.version)}"` : '',
+        p.extraInfo ? ` extrainfo="${xmlEscape(p.extraInfo)}"` : '',
+        p.tunnel ? ` tunnel="${p.tunnel}"` : '',
+      ].join('');
       const service =
-        name === 'unknown' ? '' : `<service name="${xmlEscape(name)}" method="table" conf="3"/>`;
+        name === 'unknown' && !probed
+          ? ''
+          : `<service name="${xmlEscape(name)}"${attrs} method="${probed ? 'probed' : 'table'}" conf="${probed ? 10 : 3}"/>`;
       out.push(
         `<port protocol="${p.protocol}" portid="${p.port}"><state state="${p.state}" reason="${xmlEscape(p.reason)}" reason_ttl="0"/>${service}</port>`,
       );

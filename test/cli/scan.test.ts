@@ -70,7 +70,6 @@ describe('portwarden scan on loopback', () => {
     [['scan', '10.0.0.0/8', '-p', '22'], /the targets cover 16777216 addresses/],
     [['scan', '127.0.0.1', '-p', '70000'], /70000/],
     [['scan', '127.0.0.1', '-T', '9'], /-T "9" must be a whole number from 0 to 5/],
-    [['scan', '127.0.0.1', '-sV'], /service detection \(-sV\) is not implemented yet/],
   ])('%j exits 2 with one clear error', (args, message) => {
     const result = runCli(args);
     expect(result.status).toBe(2);

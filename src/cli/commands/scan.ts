@@ -100,11 +100,6 @@ async function resolveName(name: string): Promise<string[]> {
 }
 
 async function scanAction(ctx: CliContext, targetArgs: string[], options: ScanOptions): Promise<void> {
-  if (options.banners) {
-    throw new PortwardenError('FEATURE_UNSUPPORTED', 'service detection (-sV) is not implemented yet', {
-      hint: 'this version scans TCP with connect(); drop the flag',
-    });
-  }
   const { parseTarget, countTarget, parseTargetList, streamTargets } = await import('../../scan/targets.ts');
   const { scanTcpParallel } = await import('../../scan/parallel.ts');
   const { parsePortSpec } = await import('../../catalog/port-spec.ts');
@@ -240,6 +235,29 @@ async function scanAction(ctx: CliContext, targetArgs: string[], options: ScanOp
           timing: { srttMs: null, rttvarMs: 0, timeoutMs: 1000 },
         });
     }
+  }
+  if (options.banners && !controller.signal.aborted) {
+    const { detectService } = await import('../../scan/service-detect.ts');
+    const jobs = hosts.flatMap((h) =>
+      h.ports.filter((p) => p.protocol === 'tcp' && p.state === 'open').map((p) => ({ host: h, port: p })),
+    );
+    const workers = Array.from({ length: Math.min(16, jobs.length) }, async () => {
+      for (let job = jobs.shift(); job; job = jobs.shift()) {
+        const info = await detectService(job.host.address, job.port.port, { signal: controller.signal });
+        if (!info) continue;
+        Object.assign(
+          job.port,
+          { service: info.name },
+          info.banner ? { banner: info.banner } : {},
+          info.product ? { product: info.product } : {},
+          info.version ? { version: info.version } : {},
+          info.extraInfo ? { extraInfo: info.extraInfo } : {},
+          info.tunnel ? { tunnel: info.tunnel } : {},
+          info.tls ? { tls: info.tls } : {},
+        );
+      }
+    });
+    await Promise.all(workers);
   }
   if (hosts.length === 0) {
     throw new PortwardenError('TARGET_EMPTY', 'every target was excluded', {
