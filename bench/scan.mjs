@@ -5,14 +5,16 @@
 //   2. a namespace target over a veth pair, no firewall, -p-      vs the same
 //   3. the same target, nft input policy drop except a few open and a few reject ports, -p-
 //                                                                  vs nmap -sT -n -Pn -T4 --max-retries 1 -p-
-// Usage: node bench/scan.mjs [cases=1,2,3]
+//   4. UDP: 100 ports on the namespace target (10 open with DNS/NTP/SNMP-like responders, 60 closed,
+//      30 dropped by nft)                                          vs nmap -sU -n -Pn -T4 --max-retries 1
+// Usage: node bench/scan.mjs [cases=1,2,3,4]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const CASES = (process.argv[2] ?? '1,2,3').split(',').map(Number);
+const CASES = (process.argv[2] ?? '1,2,3,4').split(',').map(Number);
 const BIN = fileURLToPath(new URL('../bin/portwarden.js', import.meta.url));
 const LISTEN = fileURLToPath(new URL('../test/fixtures/servers/listen.mjs', import.meta.url));
 const TAG = `pwbs${process.pid % 10000}`;
@@ -84,7 +86,7 @@ if (CASES.includes(1)) {
   await listen(null, OPEN, '127.0.0.1');
   await compare('1. loopback, -p-', null, '127.0.0.1', []);
 }
-if (CASES.includes(2) || CASES.includes(3)) {
+if (CASES.includes(2) || CASES.includes(3) || CASES.includes(4)) {
   sh(['ip', 'netns', 'add', SCANNER]);
   sh(['ip', 'netns', 'add', TARGET]);
   sh([
@@ -121,5 +123,64 @@ if (CASES.includes(2) || CASES.includes(3)) {
     );
     sh(['ip', 'netns', 'exec', TARGET, 'nft', '-f', rules]);
     await compare('3. veth, drop policy, -p-', SCANNER, '198.51.100.2', ['--max-retries', '1']);
+  }
+  if (CASES.includes(4)) {
+    spawnSync('ip', ['netns', 'exec', TARGET, 'nft', 'flush', 'ruleset']);
+    const open = [53, 123, 161, ...Array.from({ length: 7 }, (_, i) => 30000 + i)];
+    const closed = Array.from({ length: 60 }, (_, i) => 31000 + i);
+    const dropped = Array.from({ length: 30 }, (_, i) => 32000 + i);
+    const rules = join(dir, 'udp.nft');
+    writeFileSync(
+      rules,
+      `table inet bench {\n chain input { type filter hook input priority 0; policy accept; udp dport 32000-32029 drop; }\n}\n`,
+    );
+    sh(['ip', 'netns', 'exec', TARGET, 'nft', '-f', rules]);
+    const responder = `const d=require('dgram');for(const p of ${JSON.stringify(open)}){const s=d.createSocket('udp4');s.on('message',(m,r)=>{let b=Buffer.from(m);if(p===53&&b.length>=12)b[2]|=0x80;else if(p===123){b=Buffer.alloc(48);b[0]=0x24;}else if(!b.length)b=Buffer.from('hi');s.send(b,r.port,r.address)});s.bind(p)}setTimeout(()=>console.log('ready'),200);setInterval(()=>{},1<<30)`;
+    const child = spawn('ip', ['netns', 'exec', TARGET, process.execPath, '-e', responder], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    children.push(child);
+    await new Promise((resolve) => child.stdout.once('data', resolve));
+    const ports = [...open, ...closed, ...dropped].join(',');
+    const pwXml = join(dir, 'udp-pw.xml');
+    const nmXml = join(dir, 'udp-nmap.xml');
+    const pw = run('portwarden', SCANNER, [
+      process.execPath,
+      BIN,
+      'scan',
+      '198.51.100.2',
+      '-sU',
+      '-p',
+      ports,
+      '--xml',
+      pwXml,
+    ]);
+    const nm = run('nmap', SCANNER, [
+      'nmap',
+      '-sU',
+      '-n',
+      '-Pn',
+      '-T4',
+      '--max-retries',
+      '1',
+      '-p',
+      ports,
+      '198.51.100.2',
+      '-oX',
+      nmXml,
+    ]);
+    const truth = new Map([
+      ...open.map((p) => [p, 'open']),
+      ...closed.map((p) => [p, 'closed']),
+      ...dropped.map((p) => [p, 'open|filtered']),
+    ]);
+    const wrong = (xml) =>
+      [...truth].filter(
+        ([p, s]) =>
+          xmlStates(readFileSync(xml, 'utf8').replaceAll('protocol="udp"', 'protocol="tcp"')).get(p) !== s,
+      ).length;
+    console.log(
+      `4. veth, 100 UDP ports               portwarden ${pw.toFixed(2)} s   nmap ${nm.toFixed(2)} s   (${(nm / pw).toFixed(2)}x)   wrong states: portwarden ${wrong(pwXml)}, nmap ${wrong(nmXml)} of 100`,
+    );
   }
 }
