@@ -71,3 +71,6 @@ console.log(`portwarden audit           ${text.median.toFixed(0)} ms`);
 console.log(
   `portwarden audit --json    ${json.median.toFixed(0)} ms  (${report.exposure.length} exposure rows, ${report.findings.length} findings, method ${report.method})`,
 );
+
+// The socket-holding child keeps the event loop alive; leave explicitly so the exit handler cleans up.
+process.exit(0);

@@ -184,3 +184,6 @@ if (CASES.includes(2) || CASES.includes(3) || CASES.includes(4)) {
     );
   }
 }
+
+// Children keep the event loop alive; leave explicitly so the exit handler removes everything.
+process.exit(0);
