@@ -130,3 +130,7 @@ export { detectService } from './scan/service-detect.ts';
 export type { ServiceInfo } from './scan/service-detect.ts';
 export { MATCH_RULES, matchService } from './scan/service-rules.ts';
 export type { MatchRule, Match } from './scan/service-rules.ts';
+export { verifyPolicy } from './verify/run.ts';
+export type { VerifyOptions, VerifyResult } from './verify/run.ts';
+export { planLab, comparePorts } from './verify/plan.ts';
+export type { LabZone, Difference } from './verify/plan.ts';

@@ -6,6 +6,7 @@ import { registerCompile } from './compile.ts';
 import { registerPolicy } from './policy.ts';
 import { registerAudit } from './audit.ts';
 import { registerScan } from './scan.ts';
+import { registerVerify } from './verify.ts';
 
 /** Every CLI verb; each registers itself on the program. Add new verbs here. */
 export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] = [
@@ -15,4 +16,5 @@ export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] 
   registerPolicy,
   registerAudit,
   registerScan,
+  registerVerify,
 ];

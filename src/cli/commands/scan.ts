@@ -20,6 +20,7 @@ interface ScanOptions {
   resolveAll?: boolean;
   yes?: boolean;
   json?: boolean;
+  showAll?: boolean;
   xml?: string;
   normal?: string;
   allFormats?: string;
@@ -301,7 +302,9 @@ async function scanAction(ctx: CliContext, targetArgs: string[], options: ScanOp
     write(`${options.allFormats}.txt`, `${report.renderScanText(hosts, summary)}\n`);
   }
   ctx.out(
-    options.json ? toJson(report.renderScanJson(hosts, summary)) : report.renderScanText(hosts, summary),
+    options.json
+      ? toJson(report.renderScanJson(hosts, summary, options.showAll === true))
+      : report.renderScanText(hosts, summary),
   );
   if (controller.signal.aborted) ctx.exitCode = 130;
 }
@@ -329,5 +332,6 @@ export function registerScan(program: Command, ctx: CliContext): void {
     .option('--udp', 'UDP scan (-sU)')
     .option('--banners', 'service detection (-sV)')
     .option('--json', 'machine-readable output (schema in README)')
+    .option('--show-all', 'with --json: list every port instead of counting the common states in extraPorts')
     .action((targets: string[], options: ScanOptions) => scanAction(ctx, targets, options));
 }

@@ -1,0 +1,86 @@
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { PortwardenError } from '../../errors.ts';
+import { toJson, type CliContext } from '../context.ts';
+import { formatTable } from '../table.ts';
+import { VERSION } from '../version.ts';
+import { readPolicyFile } from './policy-file.ts';
+
+interface VerifyCliOptions {
+  backend: string;
+  ruleset?: string;
+  ports: string;
+  json?: boolean;
+}
+
+async function verifyAction(ctx: CliContext, file: string, options: VerifyCliOptions): Promise<void> {
+  if (options.backend !== 'nftables' && options.backend !== 'iptables') {
+    throw new PortwardenError('OPTION_INVALID', `--backend "${options.backend}" cannot be verified`, {
+      hint: 'use nftables or iptables',
+    });
+  }
+  const policy = await readPolicyFile(file);
+  let rulesetText: string | undefined;
+  if (options.ruleset !== undefined) {
+    try {
+      rulesetText = readFileSync(options.ruleset, 'utf8');
+    } catch (error) {
+      throw new PortwardenError(
+        'FILE_UNREADABLE',
+        `cannot read ruleset "${options.ruleset}": ${(error as Error).message}`,
+        { hint: 'check the path' },
+      );
+    }
+  }
+  const { parsePortSpec } = await import('../../catalog/port-spec.ts');
+  const ports = parsePortSpec(options.ports, { defaultProtocols: ['tcp'] });
+  if (ports.udp.length > 0) {
+    throw new PortwardenError('FEATURE_UNSUPPORTED', 'verify probes TCP ports only so far', {
+      hint: 'give TCP ports, e.g. --ports 1-1024',
+    });
+  }
+  const { verifyPolicy, checkVerifyTools } = await import('../../verify/run.ts');
+  await checkVerifyTools(options.backend);
+  const result = await verifyPolicy(policy, {
+    backend: options.backend,
+    ...(rulesetText !== undefined ? { rulesetText } : {}),
+    ports: options.ports,
+    version: VERSION,
+    ...(ctx.progress ? { onStep: (text: string) => ctx.err(`verify: ${text}`) } : {}),
+  });
+  if (options.json) {
+    ctx.out(toJson(result));
+  } else if (result.ok) {
+    ctx.out(
+      `${file}: the ${options.ruleset ? 'given' : 'compiled'} ${options.backend} ruleset lets through exactly what the policy allows (${result.probes} probes, TCP, IPv4 and IPv6, in and out of ${result.lab.length} zone(s))`,
+    );
+  } else {
+    ctx.out(
+      formatTable(
+        ['ZONE', 'DIRECTION', 'FAMILY', 'PROTO', 'PORTS', 'EXPECTED', 'OBSERVED'],
+        result.differences.map((d) => [
+          d.zone,
+          d.direction,
+          `IPv${d.family}`,
+          d.protocol,
+          d.ports,
+          d.expected,
+          d.observed,
+        ]),
+      ),
+    );
+  }
+  if (!result.ok) ctx.exitCode = 1;
+}
+
+export function registerVerify(program: Command, ctx: CliContext): void {
+  program
+    .command('verify')
+    .description('prove with real packets, in network namespaces, that a ruleset enforces the policy (root)')
+    .argument('<policy>', 'policy file (YAML)')
+    .option('--backend <backend>', 'nftables | iptables', 'nftables')
+    .option('--ruleset <file>', 'check this ruleset instead of the compiled one')
+    .option('--ports <spec>', 'TCP ports to probe in every zone and direction', '1-65535')
+    .option('--json', 'print {ok, differences, probes, lab}')
+    .action((file: string, options: VerifyCliOptions) => verifyAction(ctx, file, options));
+}
