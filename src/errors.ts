@@ -24,6 +24,9 @@ const CODES = {
   RULESET_INVALID: 'usage',
   OPTION_INVALID: 'usage',
   FEATURE_UNSUPPORTED: 'usage',
+  LOCKOUT: 'usage',
+  APPLY_PENDING: 'usage',
+  NOTHING_PENDING: 'usage',
   // environment: the machine lacks something (exit 3)
   NOT_ROOT: 'environment',
   TOOL_MISSING: 'environment',

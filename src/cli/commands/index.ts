@@ -7,6 +7,7 @@ import { registerPolicy } from './policy.ts';
 import { registerAudit } from './audit.ts';
 import { registerScan } from './scan.ts';
 import { registerVerify } from './verify.ts';
+import { registerApply } from './apply.ts';
 
 /** Every CLI verb; each registers itself on the program. Add new verbs here. */
 export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] = [
@@ -17,4 +18,5 @@ export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] 
   registerAudit,
   registerScan,
   registerVerify,
+  registerApply,
 ];

@@ -1,0 +1,211 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CompiledFile } from '../compile/backend.ts';
+import { PortwardenError } from '../errors.ts';
+import { runCommand } from '../lab/run.ts';
+
+/**
+ * Loading, snapshotting and restoring a ruleset in the current network namespace, touching only what
+ * portwarden owns: for nftables the `inet portwarden` table (other tables, Docker's included, are left
+ * alone, and a full `list ruleset` with iptables-nft rules in it could not be reloaded anyway); for
+ * iptables the tables the compiled files write (filter, plus nat/raw when used), per family.
+ */
+
+export type ApplyBackend = 'nftables' | 'iptables';
+
+/** A ruleset as files: for nftables one file, for iptables one per family (suffix .v4 / .v6). */
+export interface RulesetFiles {
+  backend: ApplyBackend;
+  files: { suffix: string; content: string }[];
+}
+
+const NFT_TABLE = ['inet', 'portwarden'] as const;
+const NFT_HEADER = `table ${NFT_TABLE.join(' ')}\ndelete table ${NFT_TABLE.join(' ')}\n`;
+
+function restoreTool(suffix: string): string {
+  return suffix === '.v6' ? 'ip6tables-restore' : 'iptables-restore';
+}
+
+function saveTool(suffix: string): string {
+  return suffix === '.v6' ? 'ip6tables-save' : 'iptables-save';
+}
+
+/** Tables an iptables-restore file writes (`*filter`, `*nat`, ...). */
+export function iptablesTables(content: string): string[] {
+  return [...content.matchAll(/^\*(\w+)\s*$/gm)].map((m) => m[1] ?? '').filter((t) => t !== '');
+}
+
+async function withFile<T>(content: string, use: (file: string) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'pw-apply-'));
+  try {
+    const file = join(dir, 'ruleset');
+    writeFileSync(file, content, { mode: 0o600 });
+    return await use(file);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function loadError(what: string, stderr: string): PortwardenError {
+  const first = stderr.trim().split('\n').slice(0, 3).join(' / ') || 'no error output';
+  return new PortwardenError('TOOL_FAILED', `${what}: ${first}`, {
+    hint: 'the ruleset was not loaded; the one in place is unchanged',
+  });
+}
+
+/** The nftables table as `nft list` prints it, or '' when it does not exist. */
+async function listNftTable(): Promise<string> {
+  const result = await runCommand('nft', ['list', 'table', ...NFT_TABLE], { allowFailure: true });
+  return result.status === 0 ? result.stdout : '';
+}
+
+/** Counters change with traffic: zeroed, so a diff shows only rule changes. */
+export function zeroNftCounters(listing: string): string {
+  return listing.replace(/counter packets \d+ bytes \d+/g, 'counter packets 0 bytes 0');
+}
+
+/** iptables-save of the given tables, without the timestamp comments and with zeroed counters. */
+async function saveIptables(suffix: string, tables: readonly string[]): Promise<string> {
+  const parts: string[] = [];
+  for (const table of tables) {
+    const result = await runCommand(saveTool(suffix), ['-t', table], { allowFailure: true });
+    // A table never used is empty in iptables-save: restoring it must empty it again.
+    parts.push(
+      result.status === 0 && result.stdout.includes(`*${table}`) ? result.stdout : emptyTable(table),
+    );
+  }
+  return normalizeIptablesSave(parts.join(''));
+}
+
+const BUILTIN_CHAINS: Record<string, string[]> = {
+  filter: ['INPUT', 'FORWARD', 'OUTPUT'],
+  nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'],
+  raw: ['PREROUTING', 'OUTPUT'],
+  mangle: ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'],
+};
+
+function emptyTable(table: string): string {
+  const chains = (BUILTIN_CHAINS[table] ?? []).map((c) => `:${c} ACCEPT [0:0]\n`).join('');
+  return `*${table}\n${chains}COMMIT\n`;
+}
+
+export function normalizeIptablesSave(text: string): string {
+  return text
+    .split('\n')
+    .filter((line) => !line.startsWith('#'))
+    .map((line) => line.replace(/\[\d+:\d+\]/, '[0:0]'))
+    .join('\n');
+}
+
+/**
+ * What restores portwarden's part of the live ruleset as it is now. For nftables a file that
+ * recreates the table exactly (or removes it when there was none), loaded in one transaction.
+ */
+export async function snapshot(
+  backend: ApplyBackend,
+  tablesBySuffix: Map<string, string[]>,
+): Promise<RulesetFiles> {
+  if (backend === 'nftables') {
+    return { backend, files: [{ suffix: '', content: NFT_HEADER + (await listNftTable()) }] };
+  }
+  const files: RulesetFiles['files'] = [];
+  for (const [suffix, tables] of tablesBySuffix)
+    files.push({ suffix, content: await saveIptables(suffix, tables) });
+  return { backend, files };
+}
+
+/** Checks a ruleset without loading it (`nft -c`, `iptables-restore --test`). */
+export async function checkRuleset(ruleset: RulesetFiles): Promise<void> {
+  for (const file of ruleset.files) {
+    await withFile(file.content, async (path) => {
+      const [tool, args] =
+        ruleset.backend === 'nftables'
+          ? ['nft', ['-c', '-f', path]]
+          : [restoreTool(file.suffix), ['--test', path]];
+      const result = await runCommand(tool, args, { allowFailure: true, timeoutMs: 60_000 });
+      if (result.status !== 0) throw loadError(`${tool} rejected the ruleset`, result.stderr);
+    });
+  }
+}
+
+async function loadOne(backend: ApplyBackend, file: { suffix: string; content: string }): Promise<void> {
+  await withFile(file.content, async (path) => {
+    const [tool, args] = backend === 'nftables' ? ['nft', ['-f', path]] : [restoreTool(file.suffix), [path]];
+    const result = await runCommand(tool, args, { allowFailure: true, timeoutMs: 60_000 });
+    if (result.status !== 0) throw loadError(`${tool} could not load the ruleset`, result.stderr);
+  });
+}
+
+/**
+ * Loads a ruleset; each file is one kernel transaction. When a later file fails (ip6tables after
+ * iptables), the earlier ones are put back from `previous`, so the result is all old or all new.
+ */
+export async function loadRuleset(ruleset: RulesetFiles, previous: RulesetFiles): Promise<void> {
+  const done: string[] = [];
+  try {
+    for (const file of ruleset.files) {
+      await loadOne(ruleset.backend, file);
+      done.push(file.suffix);
+    }
+  } catch (error) {
+    for (const suffix of done) {
+      const old = previous.files.find((f) => f.suffix === suffix);
+      if (old) await loadOne(previous.backend, old);
+    }
+    throw error;
+  }
+}
+
+/** portwarden's part of the live ruleset in the kernel's own normalized listing. */
+export async function listCurrent(
+  backend: ApplyBackend,
+  tablesBySuffix: Map<string, string[]>,
+): Promise<string> {
+  if (backend === 'nftables') return listNftTable();
+  const parts: string[] = [];
+  for (const [suffix, tables] of tablesBySuffix)
+    parts.push(`# ${saveTool(suffix)}\n${await saveIptables(suffix, tables)}`);
+  return parts.join('\n');
+}
+
+/**
+ * The new ruleset as the kernel would list it once loaded: loaded in a throw-away network namespace
+ * (`unshare -n`), listed and discarded, so a diff against listCurrent() compares like with like.
+ */
+export async function listAsLoaded(
+  ruleset: RulesetFiles,
+  tablesBySuffix: Map<string, string[]>,
+): Promise<string> {
+  const parts: string[] = [];
+  for (const file of ruleset.files) {
+    const text = await withFile(file.content, async (path) => {
+      const script =
+        ruleset.backend === 'nftables'
+          ? `nft -f "$1" && nft list table ${NFT_TABLE.join(' ')}`
+          : `${restoreTool(file.suffix)} "$1" && for t in ${(tablesBySuffix.get(file.suffix) ?? []).join(' ')}; do ${saveTool(file.suffix)} -t "$t"; done`;
+      const result = await runCommand('unshare', ['-n', 'sh', '-c', script, 'sh', path], {
+        allowFailure: true,
+      });
+      if (result.status !== 0) throw loadError('the new ruleset does not load', result.stderr);
+      return result.stdout;
+    });
+    parts.push(
+      ruleset.backend === 'nftables' ? text : `# ${saveTool(file.suffix)}\n${normalizeIptablesSave(text)}`,
+    );
+  }
+  return parts.join('\n');
+}
+
+/** The files of a compilation as a RulesetFiles. */
+export function fromCompiled(backend: ApplyBackend, compiled: readonly CompiledFile[]): RulesetFiles {
+  return { backend, files: compiled.map((c) => ({ suffix: c.suffix, content: c.content })) };
+}
+
+/** Which tables each iptables file writes (empty map for nftables). */
+export function tablesOf(ruleset: RulesetFiles): Map<string, string[]> {
+  const map = new Map<string, string[]>();
+  if (ruleset.backend === 'iptables')
+    for (const f of ruleset.files) map.set(f.suffix, iptablesTables(f.content));
+  return map;
+}

@@ -1,0 +1,199 @@
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { Option, type Command } from 'commander';
+import { PortwardenError } from '../../errors.ts';
+import { toJson, type CliContext } from '../context.ts';
+import { VERSION } from '../version.ts';
+import { readPolicyText } from './policy-file.ts';
+
+interface ApplyCliOptions {
+  backend: string;
+  confirmTimeout: string;
+  dryRun?: boolean;
+  force?: boolean;
+  stateDir?: string;
+  json?: boolean;
+}
+
+function backendOf(value: string): 'nftables' | 'iptables' {
+  if (value !== 'nftables' && value !== 'iptables') {
+    throw new PortwardenError('OPTION_INVALID', `--backend "${value}" cannot be applied here`, {
+      hint: 'use nftables or iptables (compile pf and Windows rulesets with `portwarden compile`)',
+    });
+  }
+  return value;
+}
+
+function timeoutOf(value: string): number {
+  const seconds = Number(value);
+  if (!/^\d+$/.test(value) || seconds > 86_400) {
+    throw new PortwardenError(
+      'OPTION_INVALID',
+      `--confirm-timeout "${value}" is not a number of seconds (0-86400)`,
+      {
+        hint: 'e.g. --confirm-timeout 60; 0 applies without an automatic rollback',
+      },
+    );
+  }
+  return seconds;
+}
+
+/** Asks on the terminal whether to keep the ruleset; an answer typed in time proves the session works. */
+function askKeep(stdin: Readable, ctx: CliContext, deadline: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const rl = createInterface({ input: stdin, terminal: false });
+    const timer = setTimeout(
+      () => {
+        rl.close();
+        resolve(false);
+      },
+      Math.max(0, deadline - Date.now()),
+    );
+    ctx.err(`Can you still open NEW connections to this machine? Type "yes" to keep the new ruleset: `);
+    rl.once('line', (line) => {
+      clearTimeout(timer);
+      rl.close();
+      resolve(/^y(es)?$/i.test(line.trim()));
+    });
+    rl.once('close', () => {
+      clearTimeout(timer);
+      resolve(false);
+    });
+  });
+}
+
+async function applyAction(ctx: CliContext, file: string, options: ApplyCliOptions): Promise<void> {
+  const backend = backendOf(options.backend);
+  const confirmTimeout = timeoutOf(options.confirmTimeout);
+  const { loadPolicyOrThrow } = await import('../../policy/load.ts');
+  const policyText = readPolicyText(file);
+  const policy = loadPolicyOrThrow(policyText, file);
+  const apply = await import('../../apply/apply.ts');
+  if (options.dryRun) {
+    const result = await apply.dryRun({ policy, backend, version: VERSION });
+    if (options.json) {
+      ctx.out(toJson(result));
+      return;
+    }
+    for (const f of result.ruleset.files) {
+      if (result.ruleset.files.length > 1) ctx.out(`# ---- ${f.suffix} ----`);
+      ctx.out(f.content);
+    }
+    if (result.diff === null)
+      ctx.err(`apply --dry-run: no diff against the loaded ruleset (${result.reason ?? ''})`);
+    else ctx.out(result.diff === '' ? '# no change: the loaded ruleset is already this one' : result.diff);
+    return;
+  }
+  const { stateDir } = await import('../../apply/state.ts');
+  const dir = stateDir(options.stateDir, ctx.io.env);
+  const sshConnection = ctx.io.env['SSH_CONNECTION'];
+  const result = await apply.applyPolicy({
+    policy,
+    policyFile: file,
+    policyText,
+    backend,
+    confirmTimeout,
+    force: options.force === true,
+    stateDir: dir,
+    ...(sshConnection ? { sshConnection } : {}),
+    version: VERSION,
+    ...(ctx.progress ? { onStep: (text: string) => ctx.err(`apply: ${text}`) } : {}),
+  });
+  for (const reason of result.forced) ctx.err(`apply: warning (overridden by --force): ${reason}`);
+  if (options.json) {
+    ctx.out(toJson(result));
+    return;
+  }
+  if (result.deadline === null) {
+    ctx.out(`applied ${file} (${backend}, ${result.id}); no automatic rollback was armed`);
+    return;
+  }
+  const deadline = Date.parse(result.deadline);
+  ctx.out(
+    `applied ${file} (${backend}, ${result.id}); it is rolled back at ${result.deadline} unless you run \`portwarden confirm\``,
+  );
+  const stdin = ctx.io.stdin;
+  if (stdin !== undefined && 'isTTY' in stdin && stdin.isTTY === true && ctx.io.stderr.isTTY === true) {
+    if (await askKeep(stdin, ctx, deadline)) {
+      await apply.confirmPending(dir);
+      ctx.out('confirmed: the new ruleset stays');
+    } else {
+      await apply.rollbackPending(dir, 'not kept at the prompt');
+      ctx.out('rolled back: the previous ruleset is in place again');
+    }
+  }
+}
+
+interface StateCliOptions {
+  stateDir?: string;
+  whenDue?: string;
+  json?: boolean;
+}
+
+async function confirmAction(ctx: CliContext, options: StateCliOptions): Promise<void> {
+  const { stateDir } = await import('../../apply/state.ts');
+  const { confirmPending } = await import('../../apply/apply.ts');
+  const pending = await confirmPending(stateDir(options.stateDir, ctx.io.env));
+  if (options.json)
+    ctx.out(
+      toJson({ confirmed: pending.id, policyFile: pending.policyFile, policyHash: pending.policyHash }),
+    );
+  else ctx.out(`confirmed ${pending.id} (${pending.policyFile}): the new ruleset stays`);
+}
+
+async function rollbackAction(ctx: CliContext, options: StateCliOptions): Promise<void> {
+  const { stateDir } = await import('../../apply/state.ts');
+  const apply = await import('../../apply/apply.ts');
+  const dir = stateDir(options.stateDir, ctx.io.env);
+  if (options.whenDue !== undefined) {
+    await apply.waitAndRollback(dir, options.whenDue);
+    return;
+  }
+  const pending = await apply.rollbackPending(dir, 'requested');
+  if (options.json) ctx.out(toJson({ rolledBack: pending?.id ?? null }));
+  else
+    ctx.out(
+      `rolled back ${pending?.id ?? ''}: the ruleset from before ${pending?.appliedAt ?? ''} is in place again`,
+    );
+}
+
+export function registerApply(program: Command, ctx: CliContext): void {
+  program
+    .command('apply')
+    .description(
+      'load a policy into the firewall atomically, with automatic rollback unless confirmed (root)',
+    )
+    .argument('<policy>', 'policy file (YAML)')
+    .option('--backend <backend>', 'nftables | iptables', 'nftables')
+    .option(
+      '--confirm-timeout <seconds>',
+      'roll back unless `portwarden confirm` comes within this time (0: never)',
+      '60',
+    )
+    .option('--dry-run', 'print the ruleset and a diff against the loaded one; change nothing')
+    .option('--force', 'apply even when the lock-out guard objects')
+    .option(
+      '--state-dir <dir>',
+      'where pending applies and history are kept (default /var/lib/portwarden, or PORTWARDEN_STATE_DIR)',
+    )
+    .option('--json', 'print {id, backend, policyFile, policyHash, deadline, rollbackPid, forced}')
+    .action((file: string, options: ApplyCliOptions) => applyAction(ctx, file, options));
+  program
+    .command('confirm')
+    .description('keep the ruleset of the pending apply (disarms its rollback)')
+    .option('--state-dir <dir>', 'state directory (default /var/lib/portwarden, or PORTWARDEN_STATE_DIR)')
+    .option('--json', 'print {confirmed, policyFile, policyHash}')
+    .action((options: StateCliOptions) => confirmAction(ctx, options));
+  program
+    .command('rollback')
+    .description('restore the ruleset from before the pending apply, now')
+    .option('--state-dir <dir>', 'state directory (default /var/lib/portwarden, or PORTWARDEN_STATE_DIR)')
+    .option('--json', 'print {rolledBack}')
+    .addOption(
+      new Option(
+        '--when-due <id>',
+        'internal: wait for the deadline of apply <id>, then roll back',
+      ).hideHelp(),
+    )
+    .action((options: StateCliOptions) => rollbackAction(ctx, options));
+}
