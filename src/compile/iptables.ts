@@ -182,7 +182,7 @@ function compileFamily(ir: Ir, family: 4 | 6, meta: CompileMeta): string {
       for (const name of n.interfaces) {
         for (const s of sources.length > 0 ? sources.map((c) => `-s ${c.text} `) : ['']) {
           out.push(
-            `-A PREROUTING -i ${iface(name)} ${s}-p ${n.protocol} --dport ${n.port} ${comment(n.comment)} -j DNAT --to-destination ${target}`,
+            `-A PREROUTING -i ${iface(name)} -m addrtype --dst-type LOCAL ${s}-p ${n.protocol} --dport ${n.port} ${comment(n.comment)} -j DNAT --to-destination ${target}`,
           );
         }
       }

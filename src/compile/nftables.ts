@@ -169,7 +169,8 @@ function natLines(nat: readonly IrNat[]): { pre: string[]; post: string[] } {
         const src = n.saddr.filter((c) => c.family === n.toFamily).map((c) => c.text);
         const from = src.length > 0 ? `${n.toFamily === 4 ? 'ip' : 'ip6'} saddr { ${src.join(', ')} } ` : '';
         pre.push(
-          `iifname ${quote(iface)} ${family}${from}${n.protocol} dport ${n.port} dnat ${target} comment ${quote(n.comment)}`,
+          // only traffic addressed to this host is forwarded, not traffic routed through it
+          `iifname ${quote(iface)} ${family}fib daddr type local ${from}${n.protocol} dport ${n.port} dnat ${target} comment ${quote(n.comment)}`,
         );
       }
     } else {

@@ -41,6 +41,8 @@ export interface ScanTcpOptions {
   rate?: number;
   /** Fixed per-probe timeout in ms instead of the adaptive one. */
   timeoutMs?: number;
+  /** Probes kept in flight at least (nmap's --min-parallelism), for targets known to drop nothing. */
+  minParallel?: number;
   /** Hosts scanned at the same time. */
   hostGroup?: number;
   /** File descriptors this process may open (soft RLIMIT_NOFILE); probes stay below it. */
@@ -145,7 +147,7 @@ async function scanHost(
   const connect = options.connect ?? defaultConnector;
   const now = options.now ?? (() => performance.now());
   const rtt = new RttEstimator(template);
-  const window = new CongestionWindow(template.initialWindow, template.maxParallel);
+  const window = new CongestionWindow(template.initialWindow, template.maxParallel, options.minParallel);
   const results = new Map<number, PortResult>();
   const queue = new ProbeQueue(options.ports.map((port) => ({ port, attempt: 0 })));
   let inFlight = 0;

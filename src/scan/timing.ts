@@ -122,11 +122,16 @@ export class CongestionWindow {
   private window: number;
   private threshold: number;
 
+  private readonly min: number;
+
+  /** `min` is a floor the window never falls below (nmap's --min-parallelism). */
   constructor(
     initial: number,
     private readonly max: number,
+    min = 1,
   ) {
-    this.window = Math.max(1, Math.min(initial, max));
+    this.min = Math.max(1, Math.min(min, max));
+    this.window = Math.max(this.min, Math.min(initial, max));
     this.threshold = max;
   }
 
@@ -145,7 +150,7 @@ export class CongestionWindow {
   /** A probe was lost on the way (its retransmission was answered): back off. */
   onLoss(): void {
     this.threshold = Math.max(2, this.window / 2);
-    this.window = Math.max(1, this.window / 2);
+    this.window = Math.max(this.min, this.window / 2);
   }
 }
 

@@ -54,15 +54,143 @@ export function planLab(policy: Policy): LabZone[] {
 /** One disagreement between the policy and the packets. */
 export interface Difference {
   zone: string;
-  direction: 'inbound' | 'outbound';
+  /** inbound/outbound: to/from this host; routed: between two zone peers; forward: a port forward. */
+  direction: 'inbound' | 'outbound' | 'routed' | 'forward';
   family: 4 | 6;
-  protocol: 'tcp' | 'udp';
+  /** `ftp` is a whole FTP session (control + data connection), `ports` then says passive or active. */
+  protocol: 'tcp' | 'udp' | 'ftp';
   ports: string;
   expected: 'pass' | 'block';
   observed: 'pass' | 'block';
+  /** The address on the other side (the peer the packets came from or went to). */
+  peer?: string;
+  /** For routed traffic: the destination zone. */
+  toZone?: string;
 }
 
-function compress(ports: readonly number[]): string {
+/** A further peer of a zone: inside a rule's `from`/`to` range, or outside every range of the zone. */
+export interface ExtraPeer {
+  zone: string;
+  family: 4 | 6;
+  address: string;
+  why: string;
+  /** Whether the address is inside the zone's lab subnet (else the lab adds host routes). */
+  onLink: boolean;
+}
+
+function inside(cidr: { address: string; prefix: number }, address: string): boolean {
+  const parsed = ipaddr.parse(address);
+  const base = ipaddr.parse(cidr.address);
+  return parsed.kind() === base.kind() && parsed.match(base, cidr.prefix);
+}
+
+const OUTSIDE_CANDIDATES = {
+  4: ['203.0.113.250', '198.51.100.250', '203.0.113.190', '198.51.100.190'],
+  6: ['2001:db8:ffff::250', '2001:db8:fffe::250'],
+} as const;
+
+/**
+ * Extra peers per zone (pure): one address inside each `from`/`to` range of the zone's rules (the
+ * range's own address for a single host), and one outside every range the zone names, so rules that
+ * depend on addresses are seen to apply and not to apply.
+ */
+export function planExtraPeers(policy: Policy, lab: readonly LabZone[]): ExtraPeer[] {
+  const out: ExtraPeer[] = [];
+  const taken = new Set(lab.flatMap((z) => [z.v4.host, z.v4.peer, z.v6.host, z.v6.peer]));
+  for (const zone of policy.zones) {
+    const lz = lab.find((l) => l.zone === zone.name);
+    if (!lz) continue;
+    for (const family of [4, 6] as const) {
+      const subnet =
+        family === 4
+          ? { address: lz.v4.host, prefix: lz.v4.prefix }
+          : { address: lz.v6.host, prefix: lz.v6.prefix };
+      const add = (address: string, why: string): void => {
+        if (taken.has(address)) return;
+        taken.add(address);
+        out.push({ zone: zone.name, family, address, why, onLink: inside(subnet, address) });
+      };
+      const ranges: { cidr: Cidr; why: string }[] = [];
+      for (const [rules, word] of [
+        [zone.inbound, 'from'],
+        [zone.outbound, 'to'],
+      ] as const) {
+        for (const rule of rules)
+          for (const c of rule.peers)
+            if (c.family === family)
+              ranges.push({ cidr: c, why: `${word} ${c.text || `${c.address}/${c.prefix}`}` });
+      }
+      for (const { cidr, why } of ranges.slice(0, 4)) {
+        const single = cidr.prefix === (family === 4 ? 32 : 128);
+        add(single ? cidr.address : hostInside(cidr, 10), why);
+      }
+      const named = [...zone.sources.filter((c) => c.family === family), ...ranges.map((r) => r.cidr)];
+      if (named.length === 0) continue;
+      const subnets = lab.map((l) =>
+        family === 4
+          ? { address: l.v4.host, prefix: l.v4.prefix }
+          : { address: l.v6.host, prefix: l.v6.prefix },
+      );
+      const free = OUTSIDE_CANDIDATES[family].filter(
+        (a) => !named.some((c) => inside(c, a)) && !taken.has(a),
+      );
+      const outside = free.find((a) => !subnets.some((s) => inside(s, a))) ?? free[0];
+      if (outside !== undefined) add(outside, 'outside every range of the zone');
+    }
+  }
+  return out;
+}
+
+function inSpec(spec: string): (port: number) => boolean {
+  const ranges = spec
+    .replace(/^T:/i, '')
+    .split(',')
+    .map((item) => {
+      const [from = '0', to = from] = item.split('-');
+      return [Number(from) || 1, Number(to) || 65535] as const;
+    });
+  return (port) => ranges.some(([from, to]) => port >= from && port <= to);
+}
+
+function portsNamed(policy: Policy, protocol: 'tcp' | 'udp'): number[] {
+  const out = new Set<number>();
+  const addSet = (set: PortSet): void => {
+    for (const r of set[protocol]) {
+      // a range is represented by its ends and its neighbours, not every port
+      for (const p of [r.from - 1, r.from, r.to, r.to + 1]) if (p >= 1 && p <= 65535) out.add(p);
+    }
+  };
+  for (const zone of policy.zones) {
+    for (const rule of [...zone.inbound, ...zone.outbound]) addSet(rule.ports);
+    if (zone.ftpPassive && protocol === 'tcp') addSet({ tcp: [zone.ftpPassive], udp: [] });
+  }
+  for (const route of policy.routing) addSet(route.ports);
+  for (const f of policy.forwards) if (f.protocol === protocol) out.add(f.listenPort);
+  return [...out];
+}
+
+const UDP_SAMPLE = [
+  7, 53, 67, 68, 69, 111, 123, 137, 138, 161, 162, 500, 514, 520, 1194, 1900, 4500, 5353, 33434, 40000, 51820,
+  65535,
+];
+const TCP_SAMPLE_HIGH = [
+  1433, 2049, 3306, 3389, 5432, 5900, 6379, 8000, 8080, 8443, 9200, 27017, 49152, 65535,
+];
+
+/** Ports probed where a full sweep is not needed: what the policy names, its neighbours, and a sample. */
+export function samplePorts(policy: Policy, protocol: 'tcp' | 'udp', sweep?: string): string {
+  const ports = new Set(portsNamed(policy, protocol));
+  if (protocol === 'udp') for (const p of UDP_SAMPLE) ports.add(p);
+  else {
+    // the well-known ports, as far as the main sweep covers them (a narrowed sweep narrows this too)
+    const within = sweep === undefined ? () => true : inSpec(sweep);
+    for (let p = 1; p <= 1024; p++) if (within(p)) ports.add(p);
+    for (const p of TCP_SAMPLE_HIGH) if (within(p)) ports.add(p);
+  }
+  return compress([...ports].sort((a, b) => a - b));
+}
+
+export function compress(ports: readonly number[]): string {
   const out: string[] = [];
   let start = ports[0];
   let prev = ports[0];
@@ -83,7 +211,7 @@ function compress(ports: readonly number[]): string {
  * closed (a RST still means the firewall let the SYN through) and was blocked when filtered.
  */
 export function comparePorts(
-  where: { zone: string; direction: 'inbound' | 'outbound'; family: 4 | 6; protocol: 'tcp' | 'udp' },
+  where: Pick<Difference, 'zone' | 'direction' | 'family' | 'peer' | 'toZone'> & { protocol: 'tcp' | 'udp' },
   expected: PortSet,
   observed: ReadonlyMap<number, string>,
 ): Difference[] {

@@ -8,6 +8,7 @@ import { registerAudit } from './audit.ts';
 import { registerScan } from './scan.ts';
 import { registerVerify } from './verify.ts';
 import { registerApply } from './apply.ts';
+import { registerLab } from './lab.ts';
 
 /** Every CLI verb; each registers itself on the program. Add new verbs here. */
 export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] = [
@@ -19,4 +20,5 @@ export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] 
   registerScan,
   registerVerify,
   registerApply,
+  registerLab,
 ];

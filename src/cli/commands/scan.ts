@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { TargetSpec } from '../../scan/targets.ts';
 import { PortwardenError } from '../../errors.ts';
 import { toJson, type CliContext } from '../context.ts';
@@ -14,6 +14,8 @@ interface ScanOptions {
   excludeFile?: string;
   timing: string;
   retries?: string;
+  icmpBudget?: string;
+  minParallelism?: string;
   timeout?: string;
   concurrency?: string;
   rate?: string;
@@ -47,6 +49,7 @@ export function normalizeScanArgs(argv: readonly string[]): string[] {
     '-p-': ['-p', '-'],
     '--max-retries': ['--retries'],
     '--max-rate': ['--rate'],
+    '--max-parallelism': ['--concurrency'],
     '--top-ports': ['--top'],
     '--excludefile': ['--exclude-file'],
   };
@@ -179,11 +182,13 @@ async function scanAction(ctx: CliContext, targetArgs: string[], options: ScanOp
       }
     : undefined;
   let hosts;
+  const retries = integer('--retries', options.retries, 0, 50);
+  const timeoutMs = integer('--timeout', options.timeout, 1, 600_000);
+  const icmpBudget = integer('--icmp-budget', options.icmpBudget, 1, 10_000_000);
   try {
     const timing = integer('-T', options.timing.replace(/^T/, ''), 0, 5) ?? 4;
-    const retries = integer('--retries', options.retries, 0, 50);
-    const timeoutMs = integer('--timeout', options.timeout, 1, 600_000);
     const concurrency = integer('--concurrency', options.concurrency, 1, 100_000);
+    const minParallel = integer('--min-parallelism', options.minParallelism, 1, 100_000);
     const rate = integer('--rate', options.rate, 1, 10_000_000);
     hosts =
       ports.length === 0
@@ -202,6 +207,7 @@ async function scanAction(ctx: CliContext, targetArgs: string[], options: ScanOp
               ...(retries !== undefined ? { retries } : {}),
               ...(timeoutMs !== undefined ? { timeoutMs } : {}),
               ...(concurrency !== undefined ? { concurrency } : {}),
+              ...(minParallel !== undefined ? { minParallel } : {}),
               ...(rate !== undefined ? { rate } : {}),
               ...(progress ? { onProgress: progress } : {}),
             },
@@ -223,7 +229,13 @@ async function scanAction(ctx: CliContext, targetArgs: string[], options: ScanOp
             }),
           );
     for (const target of targetsUdp) {
-      const udp = await scanUdp(target.address, udpPorts, { signal: controller.signal });
+      const udp = await scanUdp(target.address, udpPorts, {
+        signal: controller.signal,
+        ...(retries !== undefined ? { retries } : {}),
+        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+        // a target known to answer every ICMP error at once (the verify lab turns the limit off)
+        ...(icmpBudget !== undefined ? { icmpPerSecond: icmpBudget, icmpBurst: icmpBudget } : {}),
+      });
       const host = hosts.find((h) => h.address === target.address);
       if (host) host.ports.push(...udp);
       else
@@ -322,7 +334,8 @@ export function registerScan(program: Command, ctx: CliContext): void {
     .option('-T, --timing <0-5>', 'timing template: 0 paranoid .. 3 normal, 4 aggressive, 5 insane', '4')
     .option('--retries <n>', 'retransmissions of an unanswered probe (also --max-retries)')
     .option('--timeout <ms>', 'fixed per-probe timeout instead of the adaptive one')
-    .option('--concurrency <n>', 'cap on probes in flight')
+    .option('--concurrency <n>', 'cap on probes in flight (also --max-parallelism)')
+    .option('--min-parallelism <n>', 'probes kept in flight at least, even when nothing answers')
     .option('--rate <n>', 'cap on probes per second (also --max-rate)')
     .option('--resolve-all', 'scan every address a hostname resolves to, not only the first')
     .option('--yes', `allow scans of more than ${CONFIRM_OVER} addresses`)
@@ -332,6 +345,9 @@ export function registerScan(program: Command, ctx: CliContext): void {
     .option('--udp', 'UDP scan (-sU)')
     .option('--banners', 'service detection (-sV)')
     .option('--json', 'machine-readable output (schema in README)')
+    .addOption(
+      new Option('--icmp-budget <n>', 'ICMP errors per second the target sends (UDP; default 1)').hideHelp(),
+    )
     .option('--show-all', 'with --json: list every port instead of counting the common states in extraPorts')
     .action((targets: string[], options: ScanOptions) => scanAction(ctx, targets, options));
 }

@@ -10,6 +10,7 @@ interface VerifyCliOptions {
   backend: string;
   ruleset?: string;
   ports: string;
+  parallel: string;
   json?: boolean;
 }
 
@@ -35,8 +36,8 @@ async function verifyAction(ctx: CliContext, file: string, options: VerifyCliOpt
   const { parsePortSpec } = await import('../../catalog/port-spec.ts');
   const ports = parsePortSpec(options.ports, { defaultProtocols: ['tcp'] });
   if (ports.udp.length > 0) {
-    throw new PortwardenError('FEATURE_UNSUPPORTED', 'verify probes TCP ports only so far', {
-      hint: 'give TCP ports, e.g. --ports 1-1024',
+    throw new PortwardenError('OPTION_INVALID', `--ports "${options.ports}" names UDP ports`, {
+      hint: '--ports narrows the TCP sweep (e.g. --ports 1-1024); UDP ports come from the policy plus a sample',
     });
   }
   const { verifyPolicy, checkVerifyTools } = await import('../../verify/run.ts');
@@ -45,6 +46,7 @@ async function verifyAction(ctx: CliContext, file: string, options: VerifyCliOpt
     backend: options.backend,
     ...(rulesetText !== undefined ? { rulesetText } : {}),
     ports: options.ports,
+    parallel: Math.max(1, Math.min(16, Number(options.parallel) || 2)),
     version: VERSION,
     ...(ctx.progress ? { onStep: (text: string) => ctx.err(`verify: ${text}`) } : {}),
   });
@@ -52,18 +54,20 @@ async function verifyAction(ctx: CliContext, file: string, options: VerifyCliOpt
     ctx.out(toJson(result));
   } else if (result.ok) {
     ctx.out(
-      `${file}: the ${options.ruleset ? 'given' : 'compiled'} ${options.backend} ruleset lets through exactly what the policy allows (${result.probes} probes, TCP, IPv4 and IPv6, in and out of ${result.lab.length} zone(s))`,
+      `${file}: the ${options.ruleset ? 'given' : 'compiled'} ${options.backend} ruleset lets through exactly what the policy allows (${result.probes} probes)`,
     );
+    for (const check of result.checks) ctx.out(`  checked: ${check}`);
   } else {
     ctx.out(
       formatTable(
-        ['ZONE', 'DIRECTION', 'FAMILY', 'PROTO', 'PORTS', 'EXPECTED', 'OBSERVED'],
+        ['ZONE', 'DIRECTION', 'FAMILY', 'PROTO', 'PORTS', 'PEER', 'EXPECTED', 'OBSERVED'],
         result.differences.map((d) => [
-          d.zone,
+          d.toZone ? `${d.zone}->${d.toZone}` : d.zone,
           d.direction,
           `IPv${d.family}`,
           d.protocol,
           d.ports,
+          d.peer ?? '',
           d.expected,
           d.observed,
         ]),
@@ -80,7 +84,8 @@ export function registerVerify(program: Command, ctx: CliContext): void {
     .argument('<policy>', 'policy file (YAML)')
     .option('--backend <backend>', 'nftables | iptables', 'nftables')
     .option('--ruleset <file>', 'check this ruleset instead of the compiled one')
-    .option('--ports <spec>', 'TCP ports to probe in every zone and direction', '1-65535')
-    .option('--json', 'print {ok, differences, probes, lab}')
+    .option('--ports <spec>', 'TCP ports swept between the host and each zone peer', '1-65535')
+    .option('--parallel <n>', 'probe tasks at once', '2')
+    .option('--json', 'print {ok, differences, probes, lab, checks}')
     .action((file: string, options: VerifyCliOptions) => verifyAction(ctx, file, options));
 }
