@@ -184,7 +184,7 @@ async function pool(
   limit: number,
   onStep?: (text: string) => void,
 ): Promise<{ differences: Difference[]; probes: number }> {
-  const results: { differences: Difference[]; probes: number }[] = new Array(tasks.length);
+  const results: { differences: Difference[]; probes: number }[] = tasks.map(() => ({ differences: [], probes: 0 }));
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.max(1, Math.min(limit, tasks.length)) }, async () => {
