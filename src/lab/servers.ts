@@ -190,18 +190,21 @@ export function ftpClient(
   host: string,
   port: number,
   mode: 'passive' | 'active',
-  timeoutMs = 8000,
+  timeoutMs = 3000,
 ): Promise<FtpClientResult> {
   return new Promise((resolve) => {
     const control = net.connect({ host, port });
     control.setEncoding('utf8');
     let settled = false;
     const servers: net.Server[] = [];
+    const sockets: net.Socket[] = [];
     const finish = (ok: boolean, detail: string): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       for (const s of servers) s.close();
+      // a data connection still trying to connect would keep the process alive for a minute
+      for (const s of sockets) s.destroy();
       control.destroy();
       resolve({ ok, mode, detail });
     };
@@ -235,7 +238,10 @@ export function ftpClient(
         else if (code === '230') {
           if (mode === 'passive') send(v6 ? 'EPSV' : 'PASV');
           else {
-            const server = net.createServer((socket) => receive(socket));
+            const server = net.createServer((socket) => {
+              sockets.push(socket);
+              receive(socket);
+            });
             servers.push(server);
             server.listen({ host: control.localAddress ?? '', port: 0 }, () => {
               const p = (server.address() as net.AddressInfo).port;
@@ -249,6 +255,7 @@ export function ftpClient(
           const dataPort = code === '229' ? Number(m?.[1]) : Number(m?.[5]) * 256 + Number(m?.[6]);
           const dataHost = code === '229' ? host : (m?.slice(1, 5) ?? []).join('.');
           const data = net.connect({ host: dataHost, port: dataPort });
+          sockets.push(data);
           data.once('connect', () => send('LIST'));
           data.once('error', (error) =>
             finish(false, `data connection to port ${dataPort}: ${error.message}`),

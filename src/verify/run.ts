@@ -16,8 +16,11 @@ const BIN = fileURLToPath(new URL('../../bin/portwarden.js', import.meta.url));
 
 export interface VerifyOptions {
   backend: 'nftables' | 'iptables';
-  /** A ruleset the user wrote, checked against the policy instead of the compiled one. */
-  rulesetText?: string;
+  /**
+   * A ruleset the user wrote, checked against the policy instead of the compiled one: one nft file,
+   * or iptables-restore files with suffix .v4 / .v6 (a missing family stays without rules).
+   */
+  rulesetFiles?: { suffix: string; content: string }[];
   /** TCP ports to probe from and to each zone's main peer (default all 65,535). */
   ports: string;
   /** Probe tasks run at once (default 2: one per core of the reference machine). */
@@ -184,7 +187,10 @@ async function pool(
   limit: number,
   onStep?: (text: string) => void,
 ): Promise<{ differences: Difference[]; probes: number }> {
-  const results: { differences: Difference[]; probes: number }[] = tasks.map(() => ({ differences: [], probes: 0 }));
+  const results: { differences: Difference[]; probes: number }[] = tasks.map(() => ({
+    differences: [],
+    probes: 0,
+  }));
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.max(1, Math.min(limit, tasks.length)) }, async () => {
@@ -428,10 +434,7 @@ async function loadRuleset(
   options: VerifyOptions,
   dir: string,
 ): Promise<void> {
-  const files =
-    options.rulesetText !== undefined
-      ? [{ suffix: '', content: options.rulesetText }]
-      : compilePolicy(policy, options.backend, options.version);
+  const files = options.rulesetFiles ?? compilePolicy(policy, options.backend, options.version);
   const units = policy.programs.flatMap((p) =>
     p.match.kind === 'unit' ? [`system.slice/${p.match.unit}`] : [],
   );

@@ -71,99 +71,253 @@ describe('planLab and comparePorts (pure)', () => {
   });
 });
 
+type Json = { ok: boolean; probes: number; differences: Record<string, unknown>[]; checks: string[] };
+
 await describeRootTier(
   'verify: real packets against the compiled and hand-written rulesets',
-  ['ip', 'nft', 'unshare'],
+  ['ip', 'nft', 'iptables-restore', 'unshare'],
   () => {
     const dir = mkdtempSync(join(tmpdir(), 'pw-verify-test-'));
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
     const nft = compilePolicy(policy, 'nftables', 'test')[0]?.content ?? '';
 
-    it('the compiled dual-homed ruleset verifies with exit 0', () => {
-      const result = runCli(['verify', EXAMPLE, '--ports', '1-200', '--json']);
-      expect(result.stderr).toBe('');
-      expect(result.status).toBe(0);
-      const json = JSON.parse(result.stdout) as { ok: boolean; probes: number; differences: unknown[] };
-      expect(json).toMatchObject({ ok: true, differences: [] });
-      expect(json.probes).toBe(200 * 2 * 2 * 2);
-    }, 120_000);
+    function verify(args: readonly string[]): { status: number | null; json: Json; stderr: string } {
+      const result = runCli(['verify', ...args, '--json'], { env: { PORTWARDEN_TEST: '1' } });
+      let json: Json = { ok: false, probes: 0, differences: [], checks: [] };
+      try {
+        json = JSON.parse(result.stdout) as Json;
+      } catch {
+        // status and stderr say why
+      }
+      return { status: result.status, json, stderr: result.stderr };
+    }
 
-    it.each([
-      [
-        'one port too many',
-        'tcp dport 111 accept',
-        [4, 6].map((family) => ({
-          zone: 'external',
-          direction: 'inbound',
-          family,
-          ports: '111',
-          expected: 'block',
-          observed: 'pass',
-        })),
-      ],
-      [
-        'IPv6 open while IPv4 is closed',
-        'meta nfproto ipv6 tcp dport 25 accept',
-        [
-          {
-            zone: 'external',
-            direction: 'inbound',
-            family: 6,
-            ports: '25',
-            expected: 'block',
-            observed: 'pass',
-          },
-        ],
-      ],
-      [
-        'one port missing',
-        'tcp dport 80 drop',
-        [4, 6].map((family) => ({
-          zone: 'external',
-          direction: 'inbound',
-          family,
-          ports: '80',
-          expected: 'pass',
-          observed: 'block',
-        })),
-      ],
-    ])(
-      'a wrong ruleset is caught: %s',
-      (_name, rule, differences) => {
-        const file = join(dir, `${rule.replace(/\W+/g, '-')}.nft`);
-        writeFileSync(file, nft.replace('\tchain in_external {\n', `\tchain in_external {\n\t\t${rule}\n`));
-        const result = runCli(['verify', EXAMPLE, '--ruleset', file, '--ports', '1-200', '--json']);
-        expect(result.status).toBe(1);
-        const json = JSON.parse(result.stdout) as { ok: boolean; differences: Record<string, unknown>[] };
-        expect(json.ok).toBe(false);
-        expect(json.differences).toEqual(
-          differences.map((d): unknown => expect.objectContaining({ ...d, protocol: 'tcp' })),
-        );
+    it.each(
+      ['workstation', 'web-ftp-dual-homed', 'dns-dhcp', 'router', 'per-program-egress'].flatMap((example) =>
+        (['nftables', 'iptables'] as const).map((backend) => [example, backend] as const),
+      ),
+    )(
+      'examples/%s.yaml verifies with exit 0 on %s',
+      (example, backend) => {
+        const result = verify([`examples/${example}.yaml`, '--backend', backend, '--ports', '1-100']);
+        expect(result.stderr).toBe('');
+        expect(result.json.differences).toEqual([]);
+        expect(result.status).toBe(0);
+        // at least the TCP sweep: 100 ports, in and out, both families, per zone
+        expect(result.json.probes).toBeGreaterThanOrEqual(100 * 2 * 2);
+        if (example === 'web-ftp-dual-homed')
+          expect(result.json.checks).toEqual(
+            expect.arrayContaining([
+              expect.stringMatching(/routed traffic between 2 zones/),
+              expect.stringMatching(/FTP sessions, passive and active/),
+              expect.stringMatching(/peer 198\.51\.100\.10 \(from 198\.51\.100\.10\)/),
+            ]),
+          );
+        if (example === 'router') expect(result.json.checks).toContain('1 port forward(s) end to end');
       },
       120_000,
     );
 
-    it('egress left open is caught', () => {
-      const file = join(dir, 'egress-open.nft');
-      writeFileSync(
-        file,
-        nft.replace('\tchain out_external {\n', '\tchain out_external {\n\t\ttcp dport 25 accept\n'),
+    it('five mistakes in one ruleset are each reported with the right difference', () => {
+      let text = nft.replace(
+        '\tchain in_external {\n',
+        '\tchain in_external {\n\t\ttcp dport 111 accept\n\t\ttcp dport 80 drop\n\t\tmeta nfproto ipv6 tcp dport 25 accept\n\t\tudp dport 161 accept\n',
       );
-      const json = JSON.parse(
-        runCli(['verify', EXAMPLE, '--ruleset', file, '--ports', '1-200', '--json']).stdout,
-      ) as { differences: Record<string, unknown>[] };
-      expect(json.differences).toEqual(
-        [4, 6].map((family): unknown =>
-          expect.objectContaining({
-            zone: 'external',
-            direction: 'outbound',
-            family,
-            ports: '25',
+      text = text.replace('\tchain out_external {\n', '\tchain out_external {\n\t\ttcp dport 25 accept\n');
+      const file = join(dir, 'five-mistakes.nft');
+      writeFileSync(file, text);
+      const result = verify([EXAMPLE, '--ruleset', file, '--ports', '1-200']);
+      expect(result.status).toBe(1);
+      expect(result.json.ok).toBe(false);
+      const peer4 = '203.0.113.5';
+      const peer6 = '2001:db8:1::5';
+      const d = (family: 4 | 6, rest: Record<string, unknown>): Record<string, unknown> => ({
+        zone: 'external',
+        family,
+        peer: family === 4 ? peer4 : peer6,
+        ...rest,
+      });
+      expect(result.json.differences).toEqual(
+        expect.arrayContaining([
+          // one port too many
+          d(4, { direction: 'inbound', protocol: 'tcp', ports: '111', expected: 'block', observed: 'pass' }),
+          // one port missing (both families) and IPv6 open while IPv4 is closed
+          d(4, { direction: 'inbound', protocol: 'tcp', ports: '80', expected: 'pass', observed: 'block' }),
+          d(6, {
+            direction: 'inbound',
+            protocol: 'tcp',
+            ports: '25,111',
             expected: 'block',
             observed: 'pass',
           }),
-        ),
+          d(6, { direction: 'inbound', protocol: 'tcp', ports: '80', expected: 'pass', observed: 'block' }),
+          // a UDP port open
+          d(4, { direction: 'inbound', protocol: 'udp', ports: '161', expected: 'block', observed: 'pass' }),
+          d(6, { direction: 'inbound', protocol: 'udp', ports: '161', expected: 'block', observed: 'pass' }),
+          // egress left open
+          d(4, { direction: 'outbound', protocol: 'tcp', ports: '25', expected: 'block', observed: 'pass' }),
+          d(6, { direction: 'outbound', protocol: 'tcp', ports: '25', expected: 'block', observed: 'pass' }),
+        ]),
       );
+      // nothing else: IPv4 tcp/25 inbound stays closed, the internal zone is untouched
+      expect(result.json.differences.filter((x) => x['zone'] !== 'external')).toEqual([]);
+      expect(result.json.differences).toHaveLength(8);
+    }, 120_000);
+
+    it('a rule that ignores `from:` and a zone that ignores its `sources` are caught by the extra peers', () => {
+      const text = nft
+        .replace('\tchain in_internal {\n', '\tchain in_internal {\n\t\ttcp dport 22 accept\n')
+        .replace('\t\tip saddr != @in_internal_members_v4 return\n', '');
+      const file = join(dir, 'from-and-sources.nft');
+      writeFileSync(file, text);
+      const result = verify([EXAMPLE, '--ruleset', file, '--ports', '1-200']);
+      expect(result.status).toBe(1);
+      expect(result.json.differences).toEqual(
+        expect.arrayContaining([
+          // ssh is for the admin workstation only, not for another LAN host
+          expect.objectContaining({
+            zone: 'internal',
+            direction: 'inbound',
+            family: 4,
+            peer: '198.51.100.5',
+            protocol: 'tcp',
+            ports: '22',
+            expected: 'block',
+            observed: 'pass',
+          }),
+          // a host outside the zone's sources gets the zone's services
+          expect.objectContaining({
+            zone: 'internal',
+            direction: 'inbound',
+            family: 4,
+            peer: '203.0.113.10',
+            protocol: 'tcp',
+            expected: 'block',
+            observed: 'pass',
+          }),
+        ]),
+      );
+    }, 120_000);
+
+    it('without the FTP conntrack helper, FTP sessions fail (the helper trap)', () => {
+      const text = nft.replace(/\t\ttcp dport 21 ct helper set "ftp_standard"\n/g, '');
+      expect(text).not.toBe(nft);
+      const file = join(dir, 'no-helper.nft');
+      writeFileSync(file, text);
+      const result = verify([EXAMPLE, '--ruleset', file, '--ports', '20-22']);
+      expect(result.status).toBe(1);
+      const ftp = result.json.differences.filter((x) => x['protocol'] === 'ftp');
+      expect(ftp).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            zone: 'external',
+            family: 4,
+            ports: 'passive',
+            expected: 'pass',
+            observed: 'block',
+          }),
+          expect.objectContaining({
+            zone: 'external',
+            family: 4,
+            ports: 'active',
+            expected: 'pass',
+            observed: 'block',
+          }),
+          expect.objectContaining({
+            zone: 'internal',
+            family: 6,
+            ports: 'passive',
+            expected: 'pass',
+            observed: 'block',
+          }),
+        ]),
+      );
+      expect(result.json.differences.filter((x) => x['protocol'] !== 'ftp')).toEqual([]);
+    }, 120_000);
+
+    it('a hole in the forward chain and a broken port forward are caught (router)', () => {
+      const router = loadPolicyOrThrow(
+        readFileSync(new URL('../../examples/router.yaml', import.meta.url), 'utf8'),
+        'examples/router.yaml',
+      );
+      const base = compilePolicy(router, 'nftables', 'test')[0]?.content ?? '';
+      const text = base
+        .replace(
+          '\t\tct status dnat accept\n\t\tiifname "eth1"',
+          '\t\tct status dnat accept\n\t\ttcp dport 23 accept\n\t\tiifname "eth1"',
+        )
+        .replace(/dnat ip to 198\.51\.100\.20:8080/, 'dnat ip to 198.51.100.20:8081');
+      expect(text).toContain('tcp dport 23 accept');
+      const file = join(dir, 'router-broken.nft');
+      writeFileSync(file, text);
+      const result = verify(['examples/router.yaml', '--ruleset', file, '--ports', '1-100']);
+      expect(result.status).toBe(1);
+      expect(result.json.differences).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            zone: 'wan',
+            toZone: 'lan',
+            direction: 'routed',
+            family: 4,
+            protocol: 'tcp',
+            ports: '23',
+            expected: 'block',
+            observed: 'pass',
+          }),
+          expect.objectContaining({
+            zone: 'lan',
+            toZone: 'wan',
+            direction: 'routed',
+            family: 6,
+            protocol: 'tcp',
+            ports: '23',
+            expected: 'block',
+            observed: 'pass',
+          }),
+          expect.objectContaining({
+            zone: 'wan',
+            direction: 'forward',
+            protocol: 'tcp',
+            ports: '8443->198.51.100.20:8080',
+            expected: 'pass',
+            observed: 'block',
+          }),
+        ]),
+      );
+    }, 120_000);
+
+    it('a hand-written iptables ruleset (.v4 and .v6) is checked too', () => {
+      const base = join(dir, 'hand');
+      const compiled = compilePolicy(policy, 'iptables', 'test');
+      for (const f of compiled) {
+        // the IPv6 file opens 3306: only IPv6 should differ
+        const content =
+          f.suffix === '.v6'
+            ? f.content.replace(/(-A PW-IN-external )/, '-A PW-IN-external -p tcp --dport 3306 -j ACCEPT\n$1')
+            : f.content;
+        writeFileSync(`${base}${f.suffix}`, content);
+      }
+      const result = verify([
+        EXAMPLE,
+        '--backend',
+        'iptables',
+        '--ruleset',
+        `${base}.v4`,
+        '--ports',
+        '3300-3310',
+      ]);
+      expect(result.status).toBe(1);
+      expect(result.json.differences).toEqual([
+        expect.objectContaining({
+          zone: 'external',
+          direction: 'inbound',
+          family: 6,
+          protocol: 'tcp',
+          ports: '3306',
+          expected: 'block',
+          observed: 'pass',
+        }),
+      ]);
     }, 120_000);
   },
 );

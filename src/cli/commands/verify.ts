@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { PortwardenError } from '../../errors.ts';
 import { toJson, type CliContext } from '../context.ts';
@@ -14,6 +14,32 @@ interface VerifyCliOptions {
   json?: boolean;
 }
 
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new PortwardenError(
+      'FILE_UNREADABLE',
+      `cannot read ruleset "${path}": ${(error as Error).message}`,
+      {
+        hint: 'check the path',
+      },
+    );
+  }
+}
+
+/**
+ * The rulesets to check: one nft file; for iptables FILE.v4 and FILE.v6 as `compile -o FILE` writes
+ * them (given as FILE, FILE.v4 or FILE.v6), or a single iptables-restore file for IPv4.
+ */
+function readRulesets(path: string, backend: string): { suffix: string; content: string }[] {
+  if (backend !== 'iptables') return [{ suffix: '', content: readText(path) }];
+  const base = path.replace(/\.v[46]$/, '');
+  const pair = ['.v4', '.v6'].filter((suffix) => existsSync(`${base}${suffix}`));
+  if (pair.length === 0) return [{ suffix: '.v4', content: readText(path) }];
+  return pair.map((suffix) => ({ suffix, content: readText(`${base}${suffix}`) }));
+}
+
 async function verifyAction(ctx: CliContext, file: string, options: VerifyCliOptions): Promise<void> {
   if (options.backend !== 'nftables' && options.backend !== 'iptables') {
     throw new PortwardenError('OPTION_INVALID', `--backend "${options.backend}" cannot be verified`, {
@@ -21,18 +47,8 @@ async function verifyAction(ctx: CliContext, file: string, options: VerifyCliOpt
     });
   }
   const policy = await readPolicyFile(file);
-  let rulesetText: string | undefined;
-  if (options.ruleset !== undefined) {
-    try {
-      rulesetText = readFileSync(options.ruleset, 'utf8');
-    } catch (error) {
-      throw new PortwardenError(
-        'FILE_UNREADABLE',
-        `cannot read ruleset "${options.ruleset}": ${(error as Error).message}`,
-        { hint: 'check the path' },
-      );
-    }
-  }
+  const rulesetFiles =
+    options.ruleset === undefined ? undefined : readRulesets(options.ruleset, options.backend);
   const { parsePortSpec } = await import('../../catalog/port-spec.ts');
   const ports = parsePortSpec(options.ports, { defaultProtocols: ['tcp'] });
   if (ports.udp.length > 0) {
@@ -44,7 +60,7 @@ async function verifyAction(ctx: CliContext, file: string, options: VerifyCliOpt
   await checkVerifyTools(options.backend);
   const result = await verifyPolicy(policy, {
     backend: options.backend,
-    ...(rulesetText !== undefined ? { rulesetText } : {}),
+    ...(rulesetFiles !== undefined ? { rulesetFiles } : {}),
     ports: options.ports,
     parallel: Math.max(1, Math.min(16, Number(options.parallel) || 2)),
     version: VERSION,
