@@ -104,7 +104,7 @@ const noFirewall: FindingRule = {
         address: null,
         severity: input.profile === 'server' ? 'high' : 'medium',
         message: `no firewall filters inbound traffic: ${why}`,
-        fix: 'portwarden policy init -o policy.yaml && portwarden compile policy.yaml -o policy.nft && nft -f policy.nft',
+        fix: 'portwarden policy init -o policy.yaml && portwarden verify policy.yaml && portwarden apply policy.yaml',
         evidence: input.ruleset ? [`tables: ${input.ruleset.tables.join(', ') || 'none'}`] : [],
       }),
     ];
