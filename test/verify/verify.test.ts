@@ -1,3 +1,4 @@
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,11 +6,26 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { compilePolicy } from '../../src/compile/registry.ts';
 import { loadPolicyOrThrow } from '../../src/policy/load.ts';
 import { comparePorts, planLab } from '../../src/verify/plan.ts';
-import { runCli } from '../helpers/cli.ts';
+import { BIN, ROOT, runCli } from '../helpers/cli.ts';
 import { describeRootTier } from '../helpers/root-tier.ts';
 
 const EXAMPLE = 'examples/web-ftp-dual-homed.yaml';
 const policy = loadPolicyOrThrow(readFileSync(new URL(`../../${EXAMPLE}`, import.meta.url), 'utf8'), EXAMPLE);
+
+describe('verify without root', () => {
+  it.runIf(process.getuid?.() === 0)('exits 3 with the reason', () => {
+    const r = spawnSync(
+      'setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'verify', EXAMPLE],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+      },
+    );
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/verify builds network namespaces and needs root/);
+  });
+});
 
 describe('planLab and comparePorts (pure)', () => {
   it('puts each zone peer inside the zone sources, on the policy interface names', () => {
@@ -319,5 +335,25 @@ await describeRootTier(
         }),
       ]);
     }, 120_000);
+
+    it('Ctrl-C removes every namespace and process of the lab', async () => {
+      const child = spawn(process.execPath, [BIN, 'verify', EXAMPLE], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const ours = (): string[] =>
+        spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+          .stdout.split('\n')
+          .map((l) => l.split(' ')[0] ?? '')
+          .filter((n) => n.startsWith(`pwvfy${((child.pid ?? 0) % 10_000).toString(36)}`));
+      const deadline = Date.now() + 20_000;
+      while (ours().length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(ours().length).toBeGreaterThanOrEqual(3);
+      child.kill('SIGINT');
+      await new Promise((resolve) => child.once('exit', resolve));
+      expect(ours()).toEqual([]);
+      const left = spawnSync('pgrep', ['-f', `lab-server|${BIN} scan`], { encoding: 'utf8' }).stdout.trim();
+      expect(left).toBe('');
+    }, 60_000);
   },
 );
