@@ -9,6 +9,7 @@ import { registerScan } from './scan.ts';
 import { registerVerify } from './verify.ts';
 import { registerApply } from './apply.ts';
 import { registerLab } from './lab.ts';
+import { registerWatch } from './watch.ts';
 
 /** Every CLI verb; each registers itself on the program. Add new verbs here. */
 export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] = [
@@ -20,5 +21,6 @@ export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] 
   registerScan,
   registerVerify,
   registerApply,
+  registerWatch,
   registerLab,
 ];

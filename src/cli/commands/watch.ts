@@ -1,0 +1,144 @@
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { PortwardenError } from '../../errors.ts';
+import type { CliContext } from '../context.ts';
+import { readPolicyFile } from './policy-file.ts';
+
+interface WatchCliOptions {
+  interval: string;
+  db?: string;
+  stateDir?: string;
+  policy?: string;
+  webhook?: string;
+  syslog?: boolean;
+  retentionDays: string;
+  snapshotEvery: string;
+  kernelLog: string;
+  scanThreshold: string;
+  samples?: string;
+  netns?: string;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+function number(name: string, value: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < min || n > max) {
+    throw new PortwardenError('OPTION_INVALID', `${name} "${value}" is not a number from ${min} to ${max}`, {
+      hint: `e.g. ${name} ${Math.max(min, 2)}`,
+    });
+  }
+  return n;
+}
+
+/** The watch database: --db, else watch.db in the state directory. */
+export async function watchDbPath(
+  explicit: string | undefined,
+  stateDirOption: string | undefined,
+  env: CliContext['io']['env'],
+): Promise<string> {
+  if (explicit) return explicit;
+  const { stateDir } = await import('../../apply/state.ts');
+  return join(stateDir(stateDirOption, env), 'watch.db');
+}
+
+async function watchAction(ctx: CliContext, options: WatchCliOptions): Promise<void> {
+  const intervalMs = number('--interval', options.interval, 0.1, 3600) * 1000;
+  const retentionMs = number('--retention-days', options.retentionDays, 0.001, 3650) * 86_400_000;
+  const snapshotEveryMs = number('--snapshot-every', options.snapshotEvery, 1, 86_400) * 1000;
+  const scanThreshold = number('--scan-threshold', options.scanThreshold, 2, 65_535);
+  const maxSamples = options.samples === undefined ? undefined : number('--samples', options.samples, 1, 1e9);
+  if (options.webhook !== undefined && !/^https?:\/\//.test(options.webhook)) {
+    throw new PortwardenError('OPTION_INVALID', `--webhook "${options.webhook}" is not an http(s) URL`, {
+      hint: 'e.g. --webhook http://127.0.0.1:9000/portwarden',
+    });
+  }
+  const policy = options.policy ? await readPolicyFile(options.policy) : undefined;
+  const [{ WatchStore }, alerts, { runWatch }, { listSockets }] = await Promise.all([
+    import('../../watch/store.ts'),
+    import('../../watch/alerts.ts'),
+    import('../../watch/daemon.ts'),
+    import('../../inventory/list.ts'),
+  ]);
+  const store = new WatchStore(await watchDbPath(options.db, options.stateDir, ctx.io.env));
+  const asJson = options.json === true || ctx.io.stdout.isTTY !== true;
+  const sinks = [
+    ...(options.quiet
+      ? []
+      : [
+          alerts.stdoutSink((line) => {
+            if (asJson) ctx.out(line);
+            else {
+              const event = JSON.parse(line) as { at: number; kind: string; message: string };
+              ctx.out(`${new Date(event.at).toISOString()}  ${event.kind.padEnd(15)}  ${event.message}`);
+            }
+          }),
+        ]),
+    ...(options.syslog ? [alerts.syslogSink()] : []),
+    ...(options.webhook
+      ? [
+          alerts.webhookSink({
+            url: options.webhook,
+            onDrop: (_e, why) => ctx.err(`watch: alert dropped: ${why}`),
+          }),
+        ]
+      : []),
+  ];
+  const controller = new AbortController();
+  const stop = (): void => controller.abort();
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  try {
+    await runWatch({
+      store,
+      sample: async () => (await listSockets(options.netns ? { netns: options.netns } : {})).sockets,
+      intervalMs,
+      snapshotEveryMs,
+      retentionMs,
+      ...(policy ? { policy } : {}),
+      sinks,
+      kernelLog: options.kernelLog,
+      scanThreshold,
+      ...(maxSamples !== undefined ? { maxSamples } : {}),
+      signal: controller.signal,
+      onError: (error) => ctx.err(`watch: ${error.message}`),
+      ...(ctx.progress
+        ? {
+            onSample: (s) =>
+              ctx.io.stderr.write(`\rwatch: sample ${s.samples}, ${s.listeners} listeners, ${s.ms} ms `),
+          }
+        : {}),
+    });
+  } finally {
+    process.removeListener('SIGTERM', stop);
+    process.removeListener('SIGINT', stop);
+    store.close();
+  }
+}
+
+export function registerWatch(program: Command, ctx: CliContext): void {
+  program
+    .command('watch')
+    .description(
+      'record listener changes and knocks in SQLite and alert on them (a daemon; SIGTERM stops it)',
+    )
+    .option('--interval <seconds>', 'sample the inventory this often', '2')
+    .option('--db <file>', 'the SQLite database (default <state dir>/watch.db)')
+    .option('--state-dir <dir>', 'state directory (default /var/lib/portwarden, or PORTWARDEN_STATE_DIR)')
+    .option('--policy <file>', 'flag listeners this policy does not allow (policy drift)')
+    .option('--webhook <url>', 'POST every event as JSON here (retried with backoff)')
+    .option('--syslog', 'also log events to syslog/journald (logger -t portwarden)')
+    .option('--retention-days <days>', 'delete events, snapshots and knocks older than this', '30')
+    .option('--snapshot-every <seconds>', 'store the whole listener set this often, for history', '300')
+    .option('--kernel-log <source>', 'knock log: auto | journal | kmsg | none | a file to follow', 'auto')
+    .option(
+      '--scan-threshold <ports>',
+      'distinct ports from one source within 60 s that make a port scan',
+      '10',
+    )
+    .option('--samples <n>', 'stop after n samples')
+    .option('--netns <name|pid>', 'watch the listeners of another network namespace')
+    .option('--quiet', 'no events on stdout')
+    .option('--json', 'events as JSON lines (the default when stdout is not a terminal)')
+    .action((options: WatchCliOptions) => watchAction(ctx, options));
+}
