@@ -10,6 +10,7 @@ import { registerVerify } from './verify.ts';
 import { registerApply } from './apply.ts';
 import { registerLab } from './lab.ts';
 import { registerWatch } from './watch.ts';
+import { registerServe } from './serve.ts';
 
 /** Every CLI verb; each registers itself on the program. Add new verbs here. */
 export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] = [
@@ -22,5 +23,6 @@ export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] 
   registerVerify,
   registerApply,
   registerWatch,
+  registerServe,
   registerLab,
 ];

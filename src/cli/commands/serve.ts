@@ -1,0 +1,140 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { Option, type Command } from 'commander';
+import type { AuditData } from '../../audit/run.ts';
+import { PortwardenError } from '../../errors.ts';
+import { toJson, type CliContext } from '../context.ts';
+import { VERSION } from '../version.ts';
+import { readPolicyText } from './policy-file.ts';
+import { watchDbPath } from './watch.ts';
+
+interface ServeCliOptions {
+  host: string;
+  port: string;
+  db?: string;
+  stateDir?: string;
+  policy?: string;
+  data?: string;
+  json?: boolean;
+}
+
+async function serveAction(ctx: CliContext, options: ServeCliOptions): Promise<void> {
+  const port = Number(options.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new PortwardenError('OPTION_INVALID', `--port "${options.port}" is not a port number`, {
+      hint: 'e.g. --port 7780',
+    });
+  }
+  const { buildServer, isLoopback } = await import('../../serve/server.ts');
+  const { loadPolicyOrThrow } = await import('../../policy/load.ts');
+  const policy = options.policy
+    ? (() => {
+        const text = readPolicyText(options.policy);
+        return { file: options.policy, text, policy: loadPolicyOrThrow(text, options.policy) };
+      })()
+    : null;
+  const dbPath = await watchDbPath(options.db, options.stateDir, ctx.io.env);
+  if (options.db !== undefined && !existsSync(dbPath)) {
+    throw new PortwardenError('FILE_UNREADABLE', `no watch database at "${dbPath}"`, {
+      hint: 'run `portwarden watch` first, or leave out --db',
+    });
+  }
+  const { WatchStore } = await import('../../watch/store.ts');
+  const store = existsSync(dbPath) ? new WatchStore(dbPath) : null;
+  let auditData;
+  if (options.data !== undefined) {
+    const path = options.data;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(path, 'utf8'));
+    } catch (error) {
+      throw new PortwardenError(
+        'FILE_UNREADABLE',
+        `cannot read captured data "${path}": ${(error as Error).message}`,
+        {
+          hint: 'give the JSON of the audit data (sockets, interfaces, nftJson, ...)',
+        },
+      );
+    }
+    auditData = () => Promise.resolve(parsed as AuditData);
+  } else {
+    const [{ listSockets }, { readLiveRuleset }, { localInterfaces }] = await Promise.all([
+      import('../../inventory/list.ts'),
+      import('../../lab/read-ruleset.ts'),
+      import('../../inventory/read-proc.ts'),
+    ]);
+    auditData = async () => {
+      const [inventory, live] = await Promise.all([listSockets({}), readLiveRuleset()]);
+      return {
+        sockets: inventory.sockets,
+        interfaces: localInterfaces(),
+        nftJson: live.nftJson,
+        iptablesSave: live.iptablesSave,
+        rulesetReason: live.reason,
+        legacyRules: live.legacyRules,
+        warnings: inventory.warnings,
+      };
+    };
+  }
+  const token = randomBytes(24).toString('base64url');
+  const app = await buildServer({
+    host: options.host,
+    port,
+    token,
+    sources: { auditData, store, policy, version: VERSION },
+  });
+  let address: string;
+  try {
+    address = await app.listen({ host: options.host, port });
+  } catch (error) {
+    store?.close();
+    throw new PortwardenError(
+      'SOCKET_FAILED',
+      `cannot listen on ${options.host}:${port}: ${(error as Error).message}`,
+      {
+        hint: 'pick another --port, or stop what uses it (`portwarden ports` shows who)',
+      },
+    );
+  }
+  const loopback = isLoopback(options.host);
+  const url = loopback ? `${address}/` : `${address}/?token=${token}`;
+  if (options.json) ctx.out(toJson({ url, token, loopback }));
+  else {
+    ctx.out(`portwarden dashboard: ${url}`);
+    ctx.out(
+      loopback
+        ? `token (for POST requests and scripts): ${token}`
+        : `bound beyond loopback: every request needs the token (${token})`,
+    );
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (): void => resolve();
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  await app.close();
+  store?.close();
+}
+
+export function registerServe(program: Command, ctx: CliContext): void {
+  program
+    .command('serve')
+    .description('local web dashboard: overview, listeners, findings, history, policy, scans, and a JSON API')
+    .option(
+      '--host <address>',
+      'address to bind (loopback by default; elsewhere every request needs the token)',
+      '127.0.0.1',
+    )
+    .option('--port <port>', 'TCP port', '7780')
+    .option(
+      '--db <file>',
+      'the watch database for history and scans (default <state dir>/watch.db if present)',
+    )
+    .option('--state-dir <dir>', 'state directory (default /var/lib/portwarden, or PORTWARDEN_STATE_DIR)')
+    .option('--policy <file>', 'show this policy and its compiled rulesets, and audit against it')
+    .addOption(
+      new Option('--data <file>', 'serve captured audit data (JSON) instead of this machine').hideHelp(),
+    )
+    .option('--json', 'print {url, token, loopback} when listening')
+    .action((options: ServeCliOptions) => serveAction(ctx, options));
+}
