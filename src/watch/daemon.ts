@@ -73,17 +73,16 @@ export async function runWatch(options: WatchOptions): Promise<{ samples: number
   let samples = 0;
   let lastSnapshot = 0;
   let lastPrune = 0;
+  // One abort listener per wait, removed when the wait ends: days of samples must not pile them up.
   const sleep = (ms: number): Promise<void> =>
     new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      options.signal.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        { once: true },
-      );
+      const done = (): void => {
+        clearTimeout(timer);
+        options.signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      options.signal.addEventListener('abort', done, { once: true });
     });
   try {
     while (!options.signal.aborted) {
