@@ -1,14 +1,15 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadPolicyOrThrow } from '../../src/policy/load.ts';
-import { webhookSink } from '../../src/watch/alerts.ts';
+import { syslogSink, webhookSink } from '../../src/watch/alerts.ts';
 import { runWatch } from '../../src/watch/daemon.ts';
 import { diffListeners, listenersOf, type WatchEvent } from '../../src/watch/events.ts';
 import { parseKnock, ScanDetector } from '../../src/watch/knocks.ts';
 import { WatchStore } from '../../src/watch/store.ts';
+import { runCli } from '../helpers/cli.ts';
 import { makeSocket } from '../helpers/socket.ts';
 
 const dirs: string[] = [];
@@ -223,5 +224,45 @@ describe('watch store and loop', () => {
       expect.objectContaining({ message: 'one' }),
       expect.objectContaining({ message: 'two' }),
     ]);
+  });
+});
+
+describe('syslog alerts and CLI input errors', () => {
+  it('syslog goes through logger(1) with the portwarden tag', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pw-logger-'));
+    dirs.push(dir);
+    const fake = join(dir, 'logger');
+    writeFileSync(fake, `#!/bin/sh\nprintf '%s\\n' "$@" > ${join(dir, 'args')}\n`, { mode: 0o755 });
+    const path = process.env['PATH'];
+    process.env['PATH'] = `${dir}:${path ?? ''}`;
+    try {
+      syslogSink().send({ at: 1, kind: 'risky-exposed', key: 'k', message: 'critical risk: telnet exposed' });
+      const deadline = Date.now() + 5000;
+      while (!existsSync(join(dir, 'args')) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      process.env['PATH'] = path;
+    }
+    expect(readFileSync(join(dir, 'args'), 'utf8').split('\n')).toEqual([
+      '-t',
+      'portwarden',
+      '-p',
+      'auth.warning',
+      '--',
+      'risky-exposed: critical risk: telnet exposed',
+      '',
+    ]);
+  });
+
+  it.each([
+    [['watch', '--interval', '0'], /--interval "0" is not a number from 0.1 to 3600/],
+    [['watch', '--webhook', 'ftp://x'], /--webhook "ftp:\/\/x" is not an http\(s\) URL/],
+    [['serve', '--port', '70000'], /--port "70000" is not a port number/],
+    [['serve', '--db', '/nonexistent/watch.db'], /no watch database at "\/nonexistent\/watch.db"/],
+  ])('%j exits 2 with one line and a hint', (args, message) => {
+    const result = runCli(args);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).toMatch(/hint: /);
   });
 });
