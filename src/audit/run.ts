@@ -163,17 +163,19 @@ export function auditFromData(data: AuditData, options: AuditOptions = {}): Audi
 
 /** Reads this machine (sockets, interfaces, live ruleset) and audits it. */
 export async function auditHost(options: AuditOptions = {}): Promise<AuditReport> {
+  return auditFromData(await readAuditData(), options);
+}
+
+/** What an audit of this machine looks at: its sockets, interfaces and live ruleset. */
+export async function readAuditData(): Promise<AuditData> {
   const [inventory, live] = await Promise.all([listSockets({}), readLiveRuleset()]);
-  return auditFromData(
-    {
-      sockets: inventory.sockets,
-      interfaces: localInterfaces(),
-      nftJson: live.nftJson,
-      iptablesSave: live.iptablesSave,
-      rulesetReason: live.reason,
-      legacyRules: live.legacyRules,
-      warnings: inventory.warnings,
-    },
-    options,
-  );
+  return {
+    sockets: inventory.sockets,
+    interfaces: localInterfaces(),
+    nftJson: live.nftJson,
+    iptablesSave: live.iptablesSave,
+    rulesetReason: live.reason,
+    legacyRules: live.legacyRules,
+    warnings: inventory.warnings,
+  };
 }

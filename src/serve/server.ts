@@ -34,13 +34,14 @@ export interface ServeOptions {
 }
 
 const WEB = new URL('../../web/', import.meta.url);
-const PAGES: Record<string, string> = {
-  '/': 'index.html',
-  '/listeners': 'listeners.html',
-  '/findings': 'findings.html',
-  '/history': 'history.html',
-  '/policy': 'policy.html',
-  '/scans': 'scans.html',
+/** Every page is web/page.html with its id (app.js renders by it) and title filled in. */
+const PAGES: Record<string, { page: string; title: string }> = {
+  '/': { page: 'overview', title: 'Overview' },
+  '/listeners': { page: 'listeners', title: 'Listeners' },
+  '/findings': { page: 'findings', title: 'Findings' },
+  '/history': { page: 'history', title: 'History' },
+  '/policy': { page: 'policy', title: 'Policy' },
+  '/scans': { page: 'scans', title: 'Scans' },
 };
 const ASSETS: Record<string, string> = {
   '/app.js': 'application/javascript; charset=utf-8',
@@ -164,10 +165,10 @@ export async function buildServer(options: ServeOptions): Promise<FastifyInstanc
     return undefined;
   });
 
-  for (const [path, file] of Object.entries(PAGES)) {
-    app.get(path, async (_request, reply) =>
-      reply.type('text/html; charset=utf-8').send(readFileSync(new URL(file, WEB), 'utf8')),
-    );
+  const template = readFileSync(new URL('page.html', WEB), 'utf8');
+  for (const [path, page] of Object.entries(PAGES)) {
+    const html = template.replaceAll('{{page}}', page.page).replaceAll('{{title}}', page.title);
+    app.get(path, (_request, reply) => reply.type('text/html; charset=utf-8').send(html));
   }
   for (const [path, type] of Object.entries(ASSETS)) {
     app.get(path, async (_request, reply) =>

@@ -1,13 +1,13 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
-import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { renderAuditHtml } from '../../src/audit/report-html.ts';
 import { renderAuditSarif } from '../../src/audit/report-sarif.ts';
 import { renderAuditText } from '../../src/audit/report-text.ts';
 import { auditFromData } from '../../src/audit/run.ts';
 import type { Socket } from '../../src/inventory/types.ts';
+import { launchChromium } from '../helpers/browser.ts';
 import { makeSocket } from '../helpers/socket.ts';
 import { loadPolicyOrThrow } from '../../src/policy/load.ts';
 
@@ -145,17 +145,7 @@ describe('report formats', () => {
     const dir = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
     mkdirSync(dir, { recursive: true });
     writeFileSync(`${dir}audit-report.html`, renderAuditHtml(withFirewall));
-    const browser = await chromium.launch({
-      executablePath: process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium',
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
       await page.goto(`file://${dir}audit-report.html`);

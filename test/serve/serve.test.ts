@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditData } from '../../src/audit/run.ts';
 import type { Socket } from '../../src/inventory/types.ts';
@@ -11,6 +11,7 @@ import { loadPolicyOrThrow } from '../../src/policy/load.ts';
 import { buildServer, SECURITY_HEADERS } from '../../src/serve/server.ts';
 import { WatchStore } from '../../src/watch/store.ts';
 import { BIN, ROOT } from '../helpers/cli.ts';
+import { launchChromium } from '../helpers/browser.ts';
 import { makeSocket } from '../helpers/socket.ts';
 
 const owner = (pid: number, name: string, unit: string | null): Socket['processes'][number] => ({
@@ -252,17 +253,7 @@ describe('dashboard pages in headless Chromium (screenshots in test-artifacts/)'
       });
       child.once('exit', (code) => reject(new Error(`serve exited ${code}`)));
     });
-    browser = await chromium.launch({
-      executablePath: process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium',
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    browser = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {

@@ -58,23 +58,7 @@ async function serveAction(ctx: CliContext, options: ServeCliOptions): Promise<v
     }
     auditData = () => Promise.resolve(parsed as AuditData);
   } else {
-    const [{ listSockets }, { readLiveRuleset }, { localInterfaces }] = await Promise.all([
-      import('../../inventory/list.ts'),
-      import('../../lab/read-ruleset.ts'),
-      import('../../inventory/read-proc.ts'),
-    ]);
-    auditData = async () => {
-      const [inventory, live] = await Promise.all([listSockets({}), readLiveRuleset()]);
-      return {
-        sockets: inventory.sockets,
-        interfaces: localInterfaces(),
-        nftJson: live.nftJson,
-        iptablesSave: live.iptablesSave,
-        rulesetReason: live.reason,
-        legacyRules: live.legacyRules,
-        warnings: inventory.warnings,
-      };
-    };
+    auditData = (await import('../../audit/run.ts')).readAuditData;
   }
   const token = randomBytes(24).toString('base64url');
   const app = await buildServer({
