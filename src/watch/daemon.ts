@@ -5,7 +5,7 @@ import type { Socket } from '../inventory/types.ts';
 import type { Policy } from '../policy/types.ts';
 import type { AlertSink } from './alerts.ts';
 import { diffListeners, listenersOf, type WatchEvent } from './events.ts';
-import { parseKnock, ScanDetector } from './knocks.ts';
+import { KnockDeduper, parseKnock, ScanDetector } from './knocks.ts';
 import type { WatchStore } from './store.ts';
 
 export interface WatchOptions {
@@ -53,12 +53,13 @@ export async function runWatch(options: WatchOptions): Promise<{ samples: number
   const command = kernelLogCommand(options.kernelLog ?? 'auto');
   if (command) {
     const detector = new ScanDetector(options.scanThreshold, options.scanWindowMs);
+    const dedupe = new KnockDeduper();
     reader = spawn(command[0], command[1], { stdio: ['ignore', 'pipe', 'ignore'] });
     reader.on('error', (error) => options.onError?.(new Error(`knock log: ${error.message}`)));
     if (reader.stdout) {
       createInterface({ input: reader.stdout }).on('line', (line) => {
         const knock = parseKnock(line, Date.now());
-        if (!knock) return;
+        if (!knock || !dedupe.fresh(knock)) return;
         store.recordKnock(knock);
         const scan = detector.add(knock);
         if (scan) {

@@ -93,3 +93,26 @@ export class ScanDetector {
     };
   }
 }
+
+/**
+ * A dropped packet can be logged twice (by its zone's chain, then by the base chain as zone `-`): the
+ * same packet seen again within `windowMs` is one knock. Bounded memory.
+ */
+export class KnockDeduper {
+  private readonly last = new Map<string, number>();
+
+  constructor(
+    private readonly windowMs = 1000,
+    private readonly max = 10_000,
+  ) {}
+
+  /** True when this knock is new (record it), false when it repeats one just seen. */
+  fresh(knock: Knock): boolean {
+    const key = `${knock.direction}|${knock.source}|${knock.destination}|${knock.protocol}|${knock.port}`;
+    const seen = this.last.get(key);
+    if (seen !== undefined && knock.at - seen <= this.windowMs) return false;
+    if (this.last.size >= this.max) this.last.clear();
+    this.last.set(key, knock.at);
+    return true;
+  }
+}

@@ -7,7 +7,7 @@ import { loadPolicyOrThrow } from '../../src/policy/load.ts';
 import { syslogSink, webhookSink } from '../../src/watch/alerts.ts';
 import { runWatch } from '../../src/watch/daemon.ts';
 import { diffListeners, listenersOf, type WatchEvent } from '../../src/watch/events.ts';
-import { parseKnock, ScanDetector } from '../../src/watch/knocks.ts';
+import { KnockDeduper, parseKnock, ScanDetector } from '../../src/watch/knocks.ts';
 import { WatchStore } from '../../src/watch/store.ts';
 import { runCli } from '../helpers/cli.ts';
 import { makeSocket } from '../helpers/socket.ts';
@@ -112,6 +112,14 @@ describe('knock log (pure)', () => {
     });
     expect(parseKnock('usb 1-1: new high-speed USB device', 1)).toBeNull();
     expect(parseKnock('pw:in:x: IN=eth0 SRC=1.2.3.4 PROTO=ICMP TYPE=8', 1)).toBeNull();
+  });
+
+  it('counts a packet logged twice (zone chain, then base chain) once', () => {
+    const dedupe = new KnockDeduper(1000);
+    const zone = parseKnock(line(23), 100);
+    const base = parseKnock(line(23).replace('pw:in:uplink:', 'pw:in:-:'), 100);
+    const later = parseKnock(line(23), 5000);
+    expect([zone, base, later].map((k) => (k ? dedupe.fresh(k) : null))).toEqual([true, false, true]);
   });
 
   it('flags one port scan per burst, not one per knock, and not a single busy port', () => {
