@@ -112,6 +112,18 @@ export async function dryRun(
   return { ruleset, diff: unifiedDiff(before, after, ['loaded', 'new']), reason: null };
 }
 
+/** User chains in an iptables snapshot that portwarden did not write (Docker's, fail2ban's, ...). */
+export function foreignChains(ruleset: RulesetFiles): string[] {
+  if (ruleset.backend !== 'iptables') return [];
+  const builtin = new Set(['INPUT', 'FORWARD', 'OUTPUT', 'PREROUTING', 'POSTROUTING']);
+  const names = ruleset.files.flatMap((f) =>
+    [...f.content.matchAll(/^:(\S+) /gm)]
+      .map((m) => m[1] ?? '')
+      .filter((n) => !builtin.has(n) && !n.startsWith('PW-')),
+  );
+  return [...new Set(names)].sort();
+}
+
 function newId(): string {
   return `${new Date().toISOString().replace(/[-:.]/g, '').replace('T', '-').slice(0, 15)}-${randomBytes(3).toString('hex')}`;
 }
@@ -163,6 +175,14 @@ export async function applyPolicy(options: ApplyOptions): Promise<ApplyResult> {
     await checkRuleset(ruleset);
     const tables = tablesOf(ruleset);
     const before = await snapshot(options.backend, tables);
+    const foreign = foreignChains(before);
+    if (foreign.length > 0 && !options.force) {
+      throw new PortwardenError(
+        'LOCKOUT',
+        `the iptables backend replaces whole tables, and these chains in them are not portwarden's: ${foreign.join(', ')}`,
+        { hint: 'use --backend nftables (portwarden keeps to its own table), or --force to replace them' },
+      );
+    }
     const id = newId();
     const appliedAt = new Date();
     const deadline =

@@ -204,6 +204,33 @@ await describeRootTier(
       ]);
     });
 
+    it('the iptables backend will not delete chains it does not own unless forced', async () => {
+      const { ns, state } = await setup();
+      await lab.exec(ns, ['iptables', '-N', 'DOCKER-USER']);
+      await lab.exec(ns, ['iptables', '-A', 'FORWARD', '-j', 'DOCKER-USER']);
+      const refused = await pw(ns, state, ['apply', DUAL_HOMED, '--backend', 'iptables']);
+      expect(refused.status).toBe(2);
+      expect(refused.stderr).toMatch(
+        /replaces whole tables, and these chains in them are not portwarden's: DOCKER-USER/,
+      );
+      expect(refused.stderr).toMatch(/hint: use --backend nftables/);
+      expect((await lab.exec(ns, ['iptables-save', '-t', 'filter'])).stdout).toMatch(
+        /-A FORWARD -j DOCKER-USER/,
+      );
+      expect(existsSync(join(state, 'pending.json'))).toBe(false);
+      const forced = await pw(ns, state, [
+        'apply',
+        DUAL_HOMED,
+        '--backend',
+        'iptables',
+        '--force',
+        '--confirm-timeout',
+        '0',
+      ]);
+      expect(forced.status).toBe(0);
+      expect((await lab.exec(ns, ['iptables-save', '-t', 'filter'])).stdout).not.toMatch(/DOCKER-USER/);
+    });
+
     it('the lock-out guard refuses to cut off the SSH session or the only admin path; --force overrides', async () => {
       const { ns, state } = await setup();
       // the admin workstation 198.51.100.10 may ssh in through eth1; 198.51.100.11 may not
