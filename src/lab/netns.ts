@@ -10,6 +10,8 @@ import { runCommand, type RunOptions, type RunResult } from './run.ts';
 export class NetnsLab {
   readonly namespaces: string[] = [];
   readonly processes: ChildProcess[] = [];
+  /** Commands started by exec() that have not finished yet. */
+  private readonly running = new Set<ChildProcess>();
   private readonly prefix: string;
   private counter = 0;
   private disposed = false;
@@ -66,11 +68,18 @@ export class NetnsLab {
     await this.exec(ns, ['ip', 'addr', 'add', cidr, 'dev', ifname, ...extra]);
   }
 
-  /** Runs a command inside a namespace to completion. */
+  /** Runs a command inside a namespace to completion; it is killed too if the lab is disposed first. */
   exec(ns: string, argv: readonly string[], options?: RunOptions): Promise<RunResult> {
     const [command, ...args] = argv;
     if (command === undefined) throw new PortwardenError('INTERNAL', 'exec needs a command');
-    return runCommand('ip', ['netns', 'exec', ns, command, ...args], options);
+    return runCommand('ip', ['netns', 'exec', ns, command, ...args], {
+      ...options,
+      onSpawn: (child) => {
+        this.running.add(child);
+        child.once('close', () => this.running.delete(child));
+        options?.onSpawn?.(child);
+      },
+    });
   }
 
   /** Starts a long-running process inside a namespace; it is killed on dispose(). */
@@ -85,7 +94,8 @@ export class NetnsLab {
     if (this.disposed) return;
     this.disposed = true;
     LIVE_LABS.delete(this);
-    for (const child of this.processes) if (child.exitCode === null) child.kill('SIGKILL');
+    for (const child of [...this.processes, ...this.running])
+      if (child.exitCode === null) child.kill('SIGKILL');
     await Promise.all(
       this.namespaces.map((ns) => runCommand('ip', ['netns', 'del', ns], { allowFailure: true })),
     );
@@ -93,7 +103,8 @@ export class NetnsLab {
 
   /** Synchronous last-resort cleanup for process exit, where promises no longer run. */
   disposeSync(): void {
-    for (const child of this.processes) if (child.exitCode === null) child.kill('SIGKILL');
+    for (const child of [...this.processes, ...this.running])
+      if (child.exitCode === null) child.kill('SIGKILL');
     for (const ns of this.namespaces) spawnSyncQuiet('ip', ['netns', 'del', ns]);
     this.disposed = true;
   }

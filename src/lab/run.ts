@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { PortwardenError } from '../errors.ts';
 
 export interface RunResult {
@@ -13,6 +13,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Resolve instead of throwing when the exit status is not 0. */
   allowFailure?: boolean;
+  /** Told about the child process, e.g. to kill it when its owner goes away. */
+  onSpawn?: (child: ChildProcess) => void;
 }
 
 /**
@@ -27,6 +29,7 @@ export function runCommand(
   const shown = [command, ...args].join(' ');
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    options.onSpawn?.(child);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);

@@ -346,14 +346,44 @@ await describeRootTier(
           .stdout.split('\n')
           .map((l) => l.split(' ')[0] ?? '')
           .filter((n) => n.startsWith(`pwvfy${((child.pid ?? 0) % 10_000).toString(36)}`));
-      const deadline = Date.now() + 20_000;
-      while (ours().length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      expect(ours().length).toBeGreaterThanOrEqual(3);
+      // wait until the lab runs processes inside its namespaces (scanners, servers)
+      const inside = (): number[] =>
+        ours().flatMap((ns) =>
+          spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' })
+            .stdout.split('\n')
+            .filter(Boolean)
+            .map(Number),
+        );
+      const scanners = (): number[] =>
+        inside().filter((pid) => {
+          try {
+            return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('scan');
+          } catch {
+            return false;
+          }
+        });
+      const deadline = Date.now() + 30_000;
+      let pids: number[] = [];
+      while (pids.length === 0 && Date.now() < deadline) {
+        pids = scanners();
+        if (pids.length === 0) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(pids.length).toBeGreaterThan(0);
       child.kill('SIGINT');
       await new Promise((resolve) => child.once('exit', resolve));
       expect(ours()).toEqual([]);
-      const left = spawnSync('pgrep', ['-f', `lab-server|${BIN} scan`], { encoding: 'utf8' }).stdout.trim();
-      expect(left).toBe('');
+      // every process that ran inside the lab is gone (only this lab's: other test files run scans too)
+      const alive = (pid: number): boolean => {
+        try {
+          // a zombie waiting for init to reap it has already stopped
+          return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+        } catch {
+          return false;
+        }
+      };
+      const until = Date.now() + 1000;
+      while (pids.some(alive) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      expect(pids.filter(alive)).toEqual([]);
     }, 60_000);
   },
 );
