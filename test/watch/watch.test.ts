@@ -137,8 +137,9 @@ await describeRootTier(
       const host = await lab.addNamespace('h');
       const peer = await lab.addNamespace('p');
       await lab.link({ ns: host, ifname: 'eth0' }, { ns: peer, ifname: 'eth0' });
-      await lab.addAddress(host, 'eth0', '203.0.113.1/24');
-      await lab.addAddress(peer, 'eth0', '203.0.113.5/24');
+      // addresses no other test lab uses: the kernel log is shared by every namespace
+      await lab.addAddress(host, 'eth0', '198.51.100.66/24');
+      await lab.addAddress(peer, 'eth0', '198.51.100.77/24');
       const ruleset = join(dir, 'workstation.nft');
       const compiled = spawnSync(
         process.execPath,
@@ -168,7 +169,7 @@ await describeRootTier(
           process.execPath,
           BIN,
           'scan',
-          '203.0.113.1',
+          '198.51.100.66',
           '-p',
           '1-200',
           '--timeout',
@@ -176,7 +177,7 @@ await describeRootTier(
           '--json',
         ]);
         expect(scan.status).toBe(0);
-        await until('the port-scan alert', () => watch.events.some((e) => e.kind === 'port-scan'));
+        await until('the port-scan alert', () => watch.events.some((e) => e.key === 'scan|198.51.100.77'));
         await new Promise((r) => setTimeout(r, 1500));
       } finally {
         spawnSync('sysctl', ['-qw', `net.netfilter.nf_log_all_netns=${before}`]);
@@ -187,7 +188,7 @@ await describeRootTier(
       expect(scans[0]?.message).toMatch(/port scan: 203\.0\.113\.5 knocked on \d+ ports of zone uplink/);
       const conn = new Database(db, { readonly: true });
       const knocks = conn
-        .prepare("SELECT source, port, zone, protocol FROM knocks WHERE source = '203.0.113.5'")
+        .prepare("SELECT source, port, zone, protocol FROM knocks WHERE source = '198.51.100.77'")
         .all() as { port: number; zone: string; protocol: string }[];
       conn.close();
       expect(knocks.length).toBeGreaterThanOrEqual(8);
