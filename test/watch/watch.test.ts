@@ -185,7 +185,7 @@ await describeRootTier(
       }
       const scans = watch.events.filter((e) => e.kind === 'port-scan');
       expect(scans).toHaveLength(1);
-      expect(scans[0]?.message).toMatch(/port scan: 203\.0\.113\.5 knocked on \d+ ports of zone uplink/);
+      expect(scans[0]?.message).toMatch(/port scan: 198\.51\.100\.77 knocked on \d+ ports of zone uplink/);
       const conn = new Database(db, { readonly: true });
       const knocks = conn
         .prepare("SELECT source, port, zone, protocol FROM knocks WHERE source = '198.51.100.77'")
