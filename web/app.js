@@ -28,6 +28,8 @@ async function api(path) {
 function show(...nodes) {
   const content = document.getElementById('content');
   content.replaceChildren(...nodes);
+  // tests and scripts wait for this instead of polling the text
+  content.dataset.state = 'ready';
 }
 
 function severity(value) {

@@ -269,7 +269,8 @@ describe('dashboard pages in headless Chromium (screenshots in test-artifacts/)'
       if (message.type() === 'error') problems.push(message.text());
     });
     await page.goto(`${base}${path}`);
-    await page.waitForFunction("!document.getElementById('content').textContent.includes('Loading')");
+    // a selector, not a function: the page's CSP forbids the eval a polled function would need
+    await page.waitForSelector('#content[data-state="ready"]');
     return {
       page,
       problems,
