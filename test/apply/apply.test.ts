@@ -16,7 +16,10 @@ const LISTEN = join(ROOT, 'test/fixtures/servers/listen.mjs');
 describe('apply: input errors (no root needed)', () => {
   it.each([
     [['apply', WORKSTATION, '--backend', 'pf'], /--backend "pf" cannot be applied/],
-    [['apply', WORKSTATION, '--confirm-timeout', '1m'], /--confirm-timeout "1m" is not a number of seconds/],
+    [
+      ['apply', WORKSTATION, '--confirm-timeout', '1m'],
+      /--confirm-timeout "1m" must be a whole number from 0 to 86400/,
+    ],
     [['apply', 'no-such.yaml'], /cannot read policy "no-such.yaml"/],
   ])('%j exits 2 with one line and a hint', (args, message) => {
     const result = runCli(args);

@@ -263,10 +263,14 @@ describe('syslog alerts and CLI input errors', () => {
   });
 
   it.each([
-    [['watch', '--interval', '0'], /--interval "0" is not a number from 0.1 to 3600/],
+    [['watch', '--interval', '0'], /--interval "0" must be a number from 0.1 to 3600/],
     [['watch', '--webhook', 'ftp://x'], /--webhook "ftp:\/\/x" is not an http\(s\) URL/],
-    [['serve', '--port', '70000'], /--port "70000" is not a port number/],
+    [['serve', '--port', '70000'], /--port "70000" must be a whole number from 0 to 65535/],
     [['serve', '--db', '/nonexistent/watch.db'], /no watch database at "\/nonexistent\/watch.db"/],
+    [
+      ['verify', 'examples/workstation.yaml', '--parallel', 'two'],
+      /--parallel "two" must be a whole number from 1 to 16/,
+    ],
   ])('%j exits 2 with one line and a hint', (args, message) => {
     const result = runCli(args);
     expect(result.status).toBe(2);

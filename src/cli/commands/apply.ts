@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { Option, type Command } from 'commander';
 import { PortwardenError } from '../../errors.ts';
 import { toJson, type CliContext } from '../context.ts';
+import { numberOption } from '../options.ts';
 import { VERSION } from '../version.ts';
 import { readPolicyText } from './policy-file.ts';
 
@@ -22,20 +23,6 @@ function backendOf(value: string): 'nftables' | 'iptables' {
     });
   }
   return value;
-}
-
-function timeoutOf(value: string): number {
-  const seconds = Number(value);
-  if (!/^\d+$/.test(value) || seconds > 86_400) {
-    throw new PortwardenError(
-      'OPTION_INVALID',
-      `--confirm-timeout "${value}" is not a number of seconds (0-86400)`,
-      {
-        hint: 'e.g. --confirm-timeout 60; 0 applies without an automatic rollback',
-      },
-    );
-  }
-  return seconds;
 }
 
 /** Asks on the terminal whether to keep the ruleset; an answer typed in time proves the session works. */
@@ -64,7 +51,11 @@ function askKeep(stdin: Readable, ctx: CliContext, deadline: number): Promise<bo
 
 async function applyAction(ctx: CliContext, file: string, options: ApplyCliOptions): Promise<void> {
   const backend = backendOf(options.backend);
-  const confirmTimeout = timeoutOf(options.confirmTimeout);
+  const confirmTimeout = numberOption('--confirm-timeout', options.confirmTimeout, {
+    min: 0,
+    max: 86_400,
+    integer: true,
+  });
   const { loadPolicyOrThrow } = await import('../../policy/load.ts');
   const policyText = readPolicyText(file);
   const policy = loadPolicyOrThrow(policyText, file);

@@ -3,6 +3,7 @@ import { lookup } from 'node:dns/promises';
 import { Option, type Command } from 'commander';
 import type { TargetSpec } from '../../scan/targets.ts';
 import { PortwardenError } from '../../errors.ts';
+import { numberOption } from '../options.ts';
 import { toJson, type CliContext } from '../context.ts';
 import { VERSION } from '../version.ts';
 
@@ -57,18 +58,7 @@ export function normalizeScanArgs(argv: readonly string[]): string[] {
 }
 
 function integer(name: string, value: string | undefined, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new PortwardenError(
-      'OPTION_INVALID',
-      `${name} "${value}" must be a whole number from ${min} to ${max}`,
-      {
-        hint: `e.g. ${name} ${Math.min(max, Math.max(min, 2))}`,
-      },
-    );
-  }
-  return n;
+  return value === undefined ? undefined : numberOption(name, value, { min, max, integer: true });
 }
 
 function readList(path: string, what: string): string {

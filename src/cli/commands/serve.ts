@@ -4,6 +4,7 @@ import { Option, type Command } from 'commander';
 import type { AuditData } from '../../audit/run.ts';
 import { PortwardenError } from '../../errors.ts';
 import { toJson, type CliContext } from '../context.ts';
+import { numberOption } from '../options.ts';
 import { VERSION } from '../version.ts';
 import { readPolicyText } from './policy-file.ts';
 import { watchDbPath } from './watch.ts';
@@ -19,12 +20,7 @@ interface ServeCliOptions {
 }
 
 async function serveAction(ctx: CliContext, options: ServeCliOptions): Promise<void> {
-  const port = Number(options.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new PortwardenError('OPTION_INVALID', `--port "${options.port}" is not a port number`, {
-      hint: 'e.g. --port 7780',
-    });
-  }
+  const port = numberOption('--port', options.port, { min: 0, max: 65535, integer: true });
   const { buildServer, isLoopback } = await import('../../serve/server.ts');
   const { loadPolicyOrThrow } = await import('../../policy/load.ts');
   const policy = options.policy

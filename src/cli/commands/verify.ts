@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { PortwardenError } from '../../errors.ts';
 import { toJson, type CliContext } from '../context.ts';
+import { numberOption } from '../options.ts';
 import { formatTable } from '../table.ts';
 import { VERSION } from '../version.ts';
 import { readPolicyFile } from './policy-file.ts';
@@ -62,7 +63,7 @@ async function verifyAction(ctx: CliContext, file: string, options: VerifyCliOpt
     backend: options.backend,
     ...(rulesetFiles !== undefined ? { rulesetFiles } : {}),
     ports: options.ports,
-    parallel: Math.max(1, Math.min(16, Number(options.parallel) || 2)),
+    parallel: numberOption('--parallel', options.parallel, { min: 1, max: 16, integer: true }),
     version: VERSION,
     ...(ctx.progress ? { onStep: (text: string) => ctx.err(`verify: ${text}`) } : {}),
   });

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { PortwardenError } from '../../errors.ts';
+import { numberOption } from '../options.ts';
 import type { CliContext } from '../context.ts';
 import { readPolicyFile } from './policy-file.ts';
 
@@ -22,13 +23,7 @@ interface WatchCliOptions {
 }
 
 function number(name: string, value: string, min: number, max: number): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < min || n > max) {
-    throw new PortwardenError('OPTION_INVALID', `${name} "${value}" is not a number from ${min} to ${max}`, {
-      hint: `e.g. ${name} ${Math.max(min, 2)}`,
-    });
-  }
-  return n;
+  return numberOption(name, value, { min, max });
 }
 
 /** The watch database: --db, else watch.db in the state directory. */
