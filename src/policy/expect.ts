@@ -7,10 +7,11 @@ import type { Cidr, Policy, PolicyRule, Zone } from './types.ts';
  * ruleset, so `verify` can hold any ruleset against it.
  */
 
-function contains(cidr: Cidr, address: string): boolean {
+/** Whether an address lies in a network (false across families). */
+export function cidrContains(cidr: Pick<Cidr, 'address' | 'prefix'>, address: string): boolean {
   const parsed = ipaddr.parse(address);
-  const family = parsed.kind() === 'ipv4' ? 4 : 6;
-  return family === cidr.family && parsed.match(ipaddr.parse(cidr.address), cidr.prefix);
+  const base = ipaddr.parse(cidr.address);
+  return parsed.kind() === base.kind() && parsed.match(base, cidr.prefix);
 }
 
 function familyOf(address: string): 4 | 6 {
@@ -21,7 +22,7 @@ function familyOf(address: string): 4 | 6 {
 function applies(rule: PolicyRule, family: 4 | 6, peer: string | undefined): boolean {
   if (rule.peers.length === 0) return true;
   if (peer === undefined) return false;
-  return familyOf(peer) === family && rule.peers.some((c) => contains(c, peer));
+  return familyOf(peer) === family && rule.peers.some((c) => cidrContains(c, peer));
 }
 
 function zoneNamed(policy: Policy, name: string): Zone {
@@ -32,7 +33,7 @@ function zoneNamed(policy: Policy, name: string): Zone {
 
 /** Whether an address belongs to a zone's sources (every address does when it has none). */
 export function isZoneMember(zone: Zone, address: string): boolean {
-  return zone.sources.length === 0 || zone.sources.some((c) => contains(c, address));
+  return zone.sources.length === 0 || zone.sources.some((c) => cidrContains(c, address));
 }
 
 /**

@@ -1,5 +1,7 @@
 import ipaddr from 'ipaddr.js';
-import type { PortSet } from '../catalog/port-set.ts';
+import { portSetHas, type PortSet } from '../catalog/port-set.ts';
+import { parsePortSpec } from '../catalog/port-spec.ts';
+import { cidrContains } from '../policy/expect.ts';
 import type { Cidr, Policy } from '../policy/types.ts';
 
 /**
@@ -31,6 +33,17 @@ function defaultCidr(family: 4 | 6, index: number): Cidr {
   return family === 4
     ? { family: 4, address: `203.0.113.${(index % 4) * 64}`, prefix: 26, text: '' }
     : { family: 6, address: `2001:db8:${(index + 1).toString(16)}::`, prefix: 64, text: '' };
+}
+
+/** The zone's addresses and prefix for one family. */
+export function labSide(zone: LabZone, family: 4 | 6): LabZone['v4'] {
+  return family === 4 ? zone.v4 : zone.v6;
+}
+
+/** The zone's lab network for one family, as a CIDR around the host's address. */
+export function labSubnet(zone: LabZone, family: 4 | 6): { address: string; prefix: number } {
+  const side = labSide(zone, family);
+  return { address: side.host, prefix: side.prefix };
 }
 
 export function planLab(policy: Policy): LabZone[] {
@@ -78,12 +91,6 @@ export interface ExtraPeer {
   onLink: boolean;
 }
 
-function inside(cidr: { address: string; prefix: number }, address: string): boolean {
-  const parsed = ipaddr.parse(address);
-  const base = ipaddr.parse(cidr.address);
-  return parsed.kind() === base.kind() && parsed.match(base, cidr.prefix);
-}
-
 const OUTSIDE_CANDIDATES = {
   4: ['203.0.113.250', '198.51.100.250', '203.0.113.190', '198.51.100.190'],
   6: ['2001:db8:ffff::250', '2001:db8:fffe::250'],
@@ -101,14 +108,11 @@ export function planExtraPeers(policy: Policy, lab: readonly LabZone[]): ExtraPe
     const lz = lab.find((l) => l.zone === zone.name);
     if (!lz) continue;
     for (const family of [4, 6] as const) {
-      const subnet =
-        family === 4
-          ? { address: lz.v4.host, prefix: lz.v4.prefix }
-          : { address: lz.v6.host, prefix: lz.v6.prefix };
+      const subnet = labSubnet(lz, family);
       const add = (address: string, why: string): void => {
         if (taken.has(address)) return;
         taken.add(address);
-        out.push({ zone: zone.name, family, address, why, onLink: inside(subnet, address) });
+        out.push({ zone: zone.name, family, address, why, onLink: cidrContains(subnet, address) });
       };
       const ranges: { cidr: Cidr; why: string }[] = [];
       for (const [rules, word] of [
@@ -126,30 +130,15 @@ export function planExtraPeers(policy: Policy, lab: readonly LabZone[]): ExtraPe
       }
       const named = [...zone.sources.filter((c) => c.family === family), ...ranges.map((r) => r.cidr)];
       if (named.length === 0) continue;
-      const subnets = lab.map((l) =>
-        family === 4
-          ? { address: l.v4.host, prefix: l.v4.prefix }
-          : { address: l.v6.host, prefix: l.v6.prefix },
-      );
+      const subnets = lab.map((l) => labSubnet(l, family));
       const free = OUTSIDE_CANDIDATES[family].filter(
-        (a) => !named.some((c) => inside(c, a)) && !taken.has(a),
+        (a) => !named.some((c) => cidrContains(c, a)) && !taken.has(a),
       );
-      const outside = free.find((a) => !subnets.some((s) => inside(s, a))) ?? free[0];
+      const outside = free.find((a) => !subnets.some((s) => cidrContains(s, a))) ?? free[0];
       if (outside !== undefined) add(outside, 'outside every range of the zone');
     }
   }
   return out;
-}
-
-function inSpec(spec: string): (port: number) => boolean {
-  const ranges = spec
-    .replace(/^T:/i, '')
-    .split(',')
-    .map((item) => {
-      const [from = '0', to = from] = item.split('-');
-      return [Number(from) || 1, Number(to) || 65535] as const;
-    });
-  return (port) => ranges.some(([from, to]) => port >= from && port <= to);
 }
 
 function portsNamed(policy: Policy, protocol: 'tcp' | 'udp'): number[] {
@@ -183,7 +172,8 @@ export function samplePorts(policy: Policy, protocol: 'tcp' | 'udp', sweep?: str
   if (protocol === 'udp') for (const p of UDP_SAMPLE) ports.add(p);
   else {
     // the well-known ports, as far as the main sweep covers them (a narrowed sweep narrows this too)
-    const within = sweep === undefined ? () => true : inSpec(sweep);
+    const swept = sweep === undefined ? null : parsePortSpec(sweep, { defaultProtocols: ['tcp'] });
+    const within = (port: number): boolean => swept === null || portSetHas(swept, 'tcp', port);
     for (let p = 1; p <= 1024; p++) if (within(p)) ports.add(p);
     for (const p of TCP_SAMPLE_HIGH) if (within(p)) ports.add(p);
   }

@@ -3,14 +3,31 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ipaddr from 'ipaddr.js';
-import { portSetHas } from '../catalog/port-set.ts';
+import { portSetHas, portSetSize } from '../catalog/port-set.ts';
+import { parsePortSpec } from '../catalog/port-spec.ts';
 import { compilePolicy } from '../compile/registry.ts';
 import { PortwardenError } from '../errors.ts';
 import { NetnsLab } from '../lab/netns.ts';
 import { runCommand } from '../lab/run.ts';
-import { expectedInbound, expectedOutbound, expectedRouted, isZoneMember } from '../policy/expect.ts';
+import {
+  cidrContains,
+  expectedInbound,
+  expectedOutbound,
+  expectedRouted,
+  isZoneMember,
+} from '../policy/expect.ts';
 import type { Forward, Policy } from '../policy/types.ts';
-import { comparePorts, planExtraPeers, planLab, samplePorts, type Difference, type LabZone } from './plan.ts';
+import {
+  comparePorts,
+  labSide,
+  labSubnet,
+  planExtraPeers,
+  planLab,
+  samplePorts,
+  type Difference,
+  type ExtraPeer,
+  type LabZone,
+} from './plan.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/portwarden.js', import.meta.url));
 
@@ -62,15 +79,6 @@ interface Sweep {
 
 type Observed = Map<string, { tcp: Map<number, string>; udp: Map<number, string> }>;
 
-/** How many ports a compressed spec like `1-1024,8080` names. */
-function countPorts(spec: string | null): number {
-  if (!spec) return 0;
-  return spec.split(',').reduce((n, item) => {
-    const [from = '0', to = from] = item.split('-');
-    return n + Number(to) - Number(from) + 1;
-  }, 0);
-}
-
 function canonical(address: string): string {
   return ipaddr.parse(address).toString();
 }
@@ -100,7 +108,7 @@ async function scanFrom(
       '-p',
       spec,
       '--retries',
-      ports.tcp ? '0' : '1',
+      '0',
       '--timeout',
       String(timeoutMs),
       '--min-parallelism',
@@ -209,17 +217,6 @@ async function pool(
   };
 }
 
-function subnetOf(zone: LabZone, family: 4 | 6): { address: string; prefix: number } {
-  const a = family === 4 ? zone.v4 : zone.v6;
-  return { address: a.host, prefix: a.prefix };
-}
-
-function inside(subnet: { address: string; prefix: number }, address: string): boolean {
-  const parsed = ipaddr.parse(address);
-  const base = ipaddr.parse(subnet.address);
-  return parsed.kind() === base.kind() && parsed.match(base, subnet.prefix);
-}
-
 const SYSCTLS_LAB = [
   // answer every UDP probe at once, so closed and filtered can be told apart quickly
   'net.ipv4.icmp_ratelimit=0',
@@ -230,6 +227,61 @@ const SYSCTLS_LAB = [
 
 async function sysctl(lab: NetnsLab, ns: string, settings: readonly string[]): Promise<void> {
   await lab.exec(ns, ['sysctl', '-q', '-w', ...settings], { allowFailure: true });
+}
+
+/**
+ * The lab's namespaces and links: the host with the policy's interface names, per zone a peer on a
+ * bridge (so the zone's extra peers share its link), each extra peer with the routes it needs, and
+ * forwarding and the ICMP limits set for probing.
+ */
+async function buildLab(
+  lab: NetnsLab,
+  policy: Policy,
+  plan: readonly LabZone[],
+  extras: readonly ExtraPeer[],
+): Promise<{ host: string; peers: Map<string, string>; extraNs: Map<string, string> }> {
+  const host = await lab.addNamespace('host');
+  await sysctl(lab, host, [...SYSCTLS_LAB, 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
+  const peers = new Map<string, string>();
+  const extraNs = new Map<string, string>();
+  for (const zone of plan) {
+    const peer = await lab.addNamespace('peer');
+    peers.set(zone.zone, peer);
+    await sysctl(lab, peer, SYSCTLS_LAB);
+    await lab.link({ ns: host, ifname: zone.hostIf }, { ns: peer, ifname: 'eth0' });
+    // the peer's side is a bridge, so extra peers of the zone share the link
+    await lab.exec(peer, ['ip', 'link', 'add', 'br0', 'type', 'bridge']);
+    await lab.exec(peer, ['ip', 'link', 'set', 'eth0', 'master', 'br0']);
+    await lab.exec(peer, ['ip', 'link', 'set', 'br0', 'up']);
+    for (const family of [4, 6] as const) {
+      const a = labSide(zone, family);
+      await lab.addAddress(host, zone.hostIf, `${a.host}/${a.prefix}`);
+      await lab.addAddress(peer, 'br0', `${a.peer}/${a.prefix}`);
+      await lab.exec(peer, ['ip', `-${family}`, 'route', 'add', 'default', 'via', a.host]);
+    }
+    if (policy.forwards.some((f) => f.zone === zone.zone && f.toLoopback))
+      await sysctl(lab, host, [`net.ipv4.conf.${zone.hostIf}.route_localnet=1`]);
+  }
+  for (const extra of extras) {
+    const zone = plan.find((z) => z.zone === extra.zone);
+    const peer = peers.get(extra.zone);
+    if (!zone || !peer) continue;
+    const ns = await lab.addNamespace('xp');
+    extraNs.set(extra.address, ns);
+    await sysctl(lab, ns, SYSCTLS_LAB);
+    const port = lab.name('bp');
+    await lab.link({ ns: peer, ifname: port }, { ns, ifname: 'eth0' });
+    await lab.exec(peer, ['ip', 'link', 'set', port, 'master', 'br0']);
+    const hostAddr = labSide(zone, extra.family).host;
+    const prefix = extra.onLink ? labSide(zone, extra.family).prefix : extra.family === 4 ? 32 : 128;
+    await lab.addAddress(ns, 'eth0', `${extra.address}/${prefix}`);
+    if (!extra.onLink) {
+      await lab.exec(ns, ['ip', `-${extra.family}`, 'route', 'add', hostAddr, 'dev', 'eth0']);
+      await lab.exec(host, ['ip', `-${extra.family}`, 'route', 'add', extra.address, 'dev', zone.hostIf]);
+    }
+    await lab.exec(ns, ['ip', `-${extra.family}`, 'route', 'add', 'default', 'via', hostAddr]);
+  }
+  return { host, peers, extraNs };
 }
 
 /**
@@ -254,53 +306,7 @@ export async function verifyPolicy(policy: Policy, options: VerifyOptions): Prom
   const checks: string[] = [];
   try {
     options.onStep?.('building the lab');
-    const host = await lab.addNamespace('host');
-    await sysctl(lab, host, [...SYSCTLS_LAB, 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
-    const peers = new Map<string, string>();
-    const extraNs = new Map<string, string>();
-    for (const zone of plan) {
-      const peer = await lab.addNamespace('peer');
-      peers.set(zone.zone, peer);
-      await sysctl(lab, peer, SYSCTLS_LAB);
-      await lab.link({ ns: host, ifname: zone.hostIf }, { ns: peer, ifname: 'eth0' });
-      // the peer's side is a bridge, so extra peers of the zone share the link
-      await lab.exec(peer, ['ip', 'link', 'add', 'br0', 'type', 'bridge']);
-      await lab.exec(peer, ['ip', 'link', 'set', 'eth0', 'master', 'br0']);
-      await lab.exec(peer, ['ip', 'link', 'set', 'br0', 'up']);
-      for (const family of [4, 6] as const) {
-        const a = family === 4 ? zone.v4 : zone.v6;
-        await lab.addAddress(host, zone.hostIf, `${a.host}/${a.prefix}`);
-        await lab.addAddress(peer, 'br0', `${a.peer}/${a.prefix}`);
-        await lab.exec(peer, ['ip', `-${family}`, 'route', 'add', 'default', 'via', a.host]);
-      }
-      if (policy.forwards.some((f) => f.zone === zone.zone && f.toLoopback))
-        await sysctl(lab, host, [`net.ipv4.conf.${zone.hostIf}.route_localnet=1`]);
-    }
-    for (const extra of extras) {
-      const zone = plan.find((z) => z.zone === extra.zone);
-      const peer = peers.get(extra.zone);
-      if (!zone || !peer) continue;
-      const ns = await lab.addNamespace('xp');
-      extraNs.set(extra.address, ns);
-      await sysctl(lab, ns, SYSCTLS_LAB);
-      const port = lab.name('bp');
-      await lab.link({ ns: peer, ifname: port }, { ns, ifname: 'eth0' });
-      await lab.exec(peer, ['ip', 'link', 'set', port, 'master', 'br0']);
-      const hostAddr = extra.family === 4 ? zone.v4.host : zone.v6.host;
-      const prefix = extra.onLink
-        ? extra.family === 4
-          ? zone.v4.prefix
-          : zone.v6.prefix
-        : extra.family === 4
-          ? 32
-          : 128;
-      await lab.addAddress(ns, 'eth0', `${extra.address}/${prefix}`);
-      if (!extra.onLink) {
-        await lab.exec(ns, ['ip', `-${extra.family}`, 'route', 'add', hostAddr, 'dev', 'eth0']);
-        await lab.exec(host, ['ip', `-${extra.family}`, 'route', 'add', extra.address, 'dev', zone.hostIf]);
-      }
-      await lab.exec(ns, ['ip', `-${extra.family}`, 'route', 'add', 'default', 'via', hostAddr]);
-    }
+    const { host, peers, extraNs } = await buildLab(lab, policy, plan, extras);
     const forwardTargets = await placeForwardTargets(lab, policy, plan, host, peers, extraNs);
     await loadRuleset(lab, host, policy, options, dir);
 
@@ -314,7 +320,7 @@ export async function verifyPolicy(policy: Policy, options: VerifyOptions): Prom
         tcp: options.ports,
         udp: udpPorts,
         targets: ([4, 6] as const).map((family): SweepTarget => {
-          const a = family === 4 ? zone.v4 : zone.v6;
+          const a = labSide(zone, family);
           return {
             address: a.peer,
             where: { zone: zone.zone, direction: 'outbound', family, peer: a.peer },
@@ -344,7 +350,7 @@ export async function verifyPolicy(policy: Policy, options: VerifyOptions): Prom
         tcp: options.ports,
         udp: udpPorts,
         targets: ([4, 6] as const).map((family) => {
-          const a = family === 4 ? zone.v4 : zone.v6;
+          const a = labSide(zone, family);
           return {
             address: a.host,
             where: { zone: zone.zone, direction: 'inbound', family, peer: a.peer },
@@ -358,8 +364,8 @@ export async function verifyPolicy(policy: Policy, options: VerifyOptions): Prom
         .filter((to) => to !== zone)
         .flatMap((to) =>
           ([4, 6] as const).map((family): SweepTarget => {
-            const src = family === 4 ? zone.v4.peer : zone.v6.peer;
-            const dst = family === 4 ? to.v4.peer : to.v6.peer;
+            const src = labSide(zone, family).peer;
+            const dst = labSide(to, family).peer;
             return {
               address: dst,
               where: { zone: zone.zone, toZone: to.zone, direction: 'routed', family, peer: dst },
@@ -388,7 +394,7 @@ export async function verifyPolicy(policy: Policy, options: VerifyOptions): Prom
         udp: udpPorts,
         targets: [
           {
-            address: extra.family === 4 ? zone.v4.host : zone.v6.host,
+            address: labSide(zone, extra.family).host,
             where: { zone: extra.zone, direction: 'inbound', family: extra.family, peer: extra.address },
             expected: expectedInbound(policy, extra.zone, extra.family, extra.address),
           },
@@ -397,8 +403,8 @@ export async function verifyPolicy(policy: Policy, options: VerifyOptions): Prom
       checks.push(`zone ${extra.zone}: peer ${extra.address} (${extra.why}), sampled TCP and UDP in and out`);
     }
     // Longest first, so the two slots finish together.
-    const weight = (sweep: Sweep): number =>
-      sweep.targets.length * (countPorts(sweep.tcp) + countPorts(sweep.udp));
+    const count = (spec: string | null): number => (spec ? portSetSize(parsePortSpec(spec)) : 0);
+    const weight = (sweep: Sweep): number => sweep.targets.length * (count(sweep.tcp) + count(sweep.udp));
     const tasks: Task[] = [...sweeps]
       .sort((x, y) => weight(y) - weight(x))
       .map((sweep) => sweepTask(lab, sweep));
@@ -509,15 +515,15 @@ async function placeForwardTargets(
     else {
       const family = forward.toFamily;
       const home =
-        plan.find((z) => inside(subnetOf(z, family), forward.toAddress)) ??
+        plan.find((z) => cidrContains(labSubnet(z, family), forward.toAddress)) ??
         plan.find((z) => z.zone !== forward.zone) ??
         plan[0];
       if (!home) continue;
       ns = peers.get(home.zone) ?? '';
-      const peerAddr = family === 4 ? home.v4.peer : home.v6.peer;
+      const peerAddr = labSide(home, family).peer;
       if (forward.toAddress !== peerAddr) {
-        const onLink = inside(subnetOf(home, family), forward.toAddress);
-        const prefix = onLink ? subnetOf(home, family).prefix : family === 4 ? 32 : 128;
+        const onLink = cidrContains(labSubnet(home, family), forward.toAddress);
+        const prefix = onLink ? labSubnet(home, family).prefix : family === 4 ? 32 : 128;
         await lab.addAddress(ns, 'br0', `${forward.toAddress}/${prefix}`).catch(() => undefined);
         if (!onLink)
           await lab.exec(host, ['ip', `-${family}`, 'route', 'add', forward.toAddress, 'dev', home.hostIf], {
@@ -571,10 +577,11 @@ function forwardTask(
     label,
     run: async () => {
       if (!zone) return { differences: [], probes: 0 };
-      const a = family === 4 ? zone.v4 : zone.v6;
+      const a = labSide(zone, family);
       const policyZone = policy.zones.find((z) => z.name === forward.zone);
       const member = policyZone !== undefined && isZoneMember(policyZone, a.peer);
-      const allowedSource = forward.sources.length === 0 || forward.sources.some((c) => inside(c, a.peer));
+      const allowedSource =
+        forward.sources.length === 0 || forward.sources.some((c) => cidrContains(c, a.peer));
       const expected = member && allowedSource ? 'pass' : 'block';
       const ports = String(forward.listenPort);
       const observed = await scanFrom(
@@ -617,7 +624,7 @@ async function ftpTasks(
 ): Promise<Task[]> {
   const wanted = plan.flatMap((zone) =>
     ([4, 6] as const)
-      .map((family) => ({ zone, family, a: family === 4 ? zone.v4 : zone.v6 }))
+      .map((family) => ({ zone, family, a: labSide(zone, family) }))
       .filter(({ zone: z, family, a }) =>
         portSetHas(expectedInbound(policy, z.zone, family, a.peer), 'tcp', 21),
       ),
