@@ -171,9 +171,9 @@ export async function buildServer(options: ServeOptions): Promise<FastifyInstanc
     app.get(path, (_request, reply) => reply.type('text/html; charset=utf-8').send(html));
   }
   for (const [path, type] of Object.entries(ASSETS)) {
-    app.get(path, async (_request, reply) =>
-      reply.type(type).send(readFileSync(new URL(path.slice(1), WEB), 'utf8')),
-    );
+    // read once at start, like the page template
+    const body = readFileSync(new URL(path.slice(1), WEB), 'utf8');
+    app.get(path, (_request, reply) => reply.type(type).send(body));
   }
 
   // browsers ask for it on every page; no icon, and no 404 noise
