@@ -20,3 +20,13 @@ export function numberOption(
   }
   return n;
 }
+
+/** The backends portwarden can load into a Linux kernel (verify, apply); pf and Windows only compile. */
+export function kernelBackendOption(value: string, verb: string): 'nftables' | 'iptables' {
+  if (value !== 'nftables' && value !== 'iptables') {
+    throw new PortwardenError('OPTION_INVALID', `--backend "${value}" cannot be ${verb}`, {
+      hint: 'use nftables or iptables (compile pf and Windows rulesets with `portwarden compile`)',
+    });
+  }
+  return value;
+}

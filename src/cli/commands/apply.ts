@@ -1,9 +1,8 @@
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { Option, type Command } from 'commander';
-import { PortwardenError } from '../../errors.ts';
 import { toJson, type CliContext } from '../context.ts';
-import { numberOption } from '../options.ts';
+import { kernelBackendOption, numberOption } from '../options.ts';
 import { VERSION } from '../version.ts';
 import { readPolicyText } from './policy-file.ts';
 
@@ -14,15 +13,6 @@ interface ApplyCliOptions {
   force?: boolean;
   stateDir?: string;
   json?: boolean;
-}
-
-function backendOf(value: string): 'nftables' | 'iptables' {
-  if (value !== 'nftables' && value !== 'iptables') {
-    throw new PortwardenError('OPTION_INVALID', `--backend "${value}" cannot be applied here`, {
-      hint: 'use nftables or iptables (compile pf and Windows rulesets with `portwarden compile`)',
-    });
-  }
-  return value;
 }
 
 /** Asks on the terminal whether to keep the ruleset; an answer typed in time proves the session works. */
@@ -50,7 +40,7 @@ function askKeep(stdin: Readable, ctx: CliContext, deadline: number): Promise<bo
 }
 
 async function applyAction(ctx: CliContext, file: string, options: ApplyCliOptions): Promise<void> {
-  const backend = backendOf(options.backend);
+  const backend = kernelBackendOption(options.backend, 'applied');
   const confirmTimeout = numberOption('--confirm-timeout', options.confirmTimeout, {
     min: 0,
     max: 86_400,

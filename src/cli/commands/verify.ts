@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { PortwardenError } from '../../errors.ts';
 import { toJson, type CliContext } from '../context.ts';
-import { numberOption } from '../options.ts';
+import { kernelBackendOption, numberOption } from '../options.ts';
 import { formatTable } from '../table.ts';
 import { VERSION } from '../version.ts';
 import { readPolicyFile } from './policy-file.ts';
@@ -42,14 +42,9 @@ function readRulesets(path: string, backend: string): { suffix: string; content:
 }
 
 async function verifyAction(ctx: CliContext, file: string, options: VerifyCliOptions): Promise<void> {
-  if (options.backend !== 'nftables' && options.backend !== 'iptables') {
-    throw new PortwardenError('OPTION_INVALID', `--backend "${options.backend}" cannot be verified`, {
-      hint: 'use nftables or iptables',
-    });
-  }
+  const backend = kernelBackendOption(options.backend, 'verified');
   const policy = await readPolicyFile(file);
-  const rulesetFiles =
-    options.ruleset === undefined ? undefined : readRulesets(options.ruleset, options.backend);
+  const rulesetFiles = options.ruleset === undefined ? undefined : readRulesets(options.ruleset, backend);
   const { parsePortSpec } = await import('../../catalog/port-spec.ts');
   const ports = parsePortSpec(options.ports, { defaultProtocols: ['tcp'] });
   if (ports.udp.length > 0) {
@@ -58,9 +53,9 @@ async function verifyAction(ctx: CliContext, file: string, options: VerifyCliOpt
     });
   }
   const { verifyPolicy, checkVerifyTools } = await import('../../verify/run.ts');
-  await checkVerifyTools(options.backend);
+  await checkVerifyTools(backend);
   const result = await verifyPolicy(policy, {
-    backend: options.backend,
+    backend,
     ...(rulesetFiles !== undefined ? { rulesetFiles } : {}),
     ports: options.ports,
     parallel: numberOption('--parallel', options.parallel, { min: 1, max: 16, integer: true }),
