@@ -37,6 +37,7 @@ const CODES = {
   PLATFORM_UNSUPPORTED: 'environment',
   STATE_UNAVAILABLE: 'environment',
   SOCKET_FAILED: 'environment',
+  VERIFY_UNDECIDED: 'environment',
   // internal: a bug in portwarden (exit 4)
   INTERNAL: 'internal',
 } as const satisfies Record<string, ErrorCategory>;

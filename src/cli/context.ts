@@ -4,6 +4,8 @@ import type { Readable } from 'node:stream';
 export interface TextSink {
   write(text: string): unknown;
   isTTY?: boolean;
+  /** Terminal width, when a terminal. */
+  columns?: number;
 }
 
 /** What the CLI needs from the outside world, passed in so tests can run it in-process. */

@@ -73,6 +73,8 @@ export interface Difference {
   /** `ftp` is a whole FTP session (control + data connection), `ports` then says passive or active. */
   protocol: 'tcp' | 'udp' | 'ftp';
   ports: string;
+  /** How many ports `ports` names (a forward or an FTP session counts as one). */
+  count?: number;
   expected: 'pass' | 'block';
   observed: 'pass' | 'block';
   /** The address on the other side (the peer the packets came from or went to). */

@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { PortwardenError } from '../../errors.ts';
 import { toJson, type CliContext } from '../context.ts';
 import { kernelBackendOption, numberOption } from '../options.ts';
-import { formatTable } from '../table.ts';
+import type { VerifyResult } from '../../verify/run.ts';
+import type { Difference } from '../../verify/plan.ts';
 import { VERSION } from '../version.ts';
 import { readPolicyFile } from './policy-file.ts';
 
@@ -11,7 +12,7 @@ interface VerifyCliOptions {
   backend: string;
   ruleset?: string;
   ports: string;
-  parallel: string;
+  rounds: string;
   json?: boolean;
 }
 
@@ -41,6 +42,70 @@ function readRulesets(path: string, backend: string): { suffix: string; content:
   return pair.map((suffix) => ({ suffix, content: readText(`${base}${suffix}`) }));
 }
 
+/** A comma-separated port list wrapped at commas to `width`, each line indented. */
+export function wrapPorts(ports: string, width: number, indent: string): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const part of ports.split(',')) {
+    const next = line === '' ? part : `${line},${part}`;
+    if (line !== '' && indent.length + next.length > width) {
+      lines.push(`${indent}${line},`);
+      line = part;
+    } else line = next;
+  }
+  if (line !== '') lines.push(`${indent}${line}`);
+  return lines;
+}
+
+function where(
+  d: Pick<Difference, 'zone' | 'toZone' | 'direction' | 'family' | 'peer'> & { protocol: string },
+): string {
+  const zone = d.toZone ? `${d.zone}->${d.toZone}` : d.zone;
+  const peer = d.peer
+    ? ` ${d.direction === 'inbound' || d.direction === 'forward' ? 'from' : 'to'} ${d.peer}`
+    : '';
+  return `${zone} ${d.direction} IPv${d.family} ${d.protocol}${peer}`;
+}
+
+function plural(n: number, word: string): string {
+  return `${n.toLocaleString('en-US')} ${word}${n === 1 ? '' : 's'}`;
+}
+
+function formatVerifyText(file: string, label: string, result: VerifyResult, width: number): string[] {
+  const out: string[] = [];
+  if (result.ok) {
+    out.push(
+      `${file}: the ${label} ruleset lets through exactly what the policy allows (${plural(result.probes, 'probe')})`,
+    );
+    for (const check of result.checks) out.push(`  checked: ${check}`);
+    return out;
+  }
+  if (result.differences.length > 0) {
+    out.push(
+      `${file}: the ${label} ruleset differs from the policy in ${plural(result.differences.length, 'place')}:`,
+    );
+    for (const d of result.differences) {
+      const count =
+        d.protocol === 'ftp' || d.direction === 'forward' ? '' : ` (${plural(d.count ?? 1, 'port')})`;
+      out.push(`  ${where(d)}: expected ${d.expected}, observed ${d.observed}${count}`);
+      out.push(...wrapPorts(d.ports, width, '      '));
+    }
+  }
+  if (result.undecided.length > 0) {
+    out.push(
+      `${file}: no verdict for ${plural(
+        result.undecided.reduce((n, u) => n + u.count, 0),
+        'probe',
+      )}:`,
+    );
+    for (const u of result.undecided) {
+      out.push(`  ${where(u)}: ${u.reason} (${plural(u.count, 'port')})`);
+      out.push(...wrapPorts(u.ports, width, '      '));
+    }
+  }
+  return out;
+}
+
 async function verifyAction(ctx: CliContext, file: string, options: VerifyCliOptions): Promise<void> {
   const backend = kernelBackendOption(options.backend, 'verified');
   const policy = await readPolicyFile(file);
@@ -52,41 +117,32 @@ async function verifyAction(ctx: CliContext, file: string, options: VerifyCliOpt
       hint: '--ports narrows the TCP sweep (e.g. --ports 1-1024); UDP ports come from the policy plus a sample',
     });
   }
+  const maxRounds = numberOption('--rounds', options.rounds, { min: 1, max: 20, integer: true });
   const { verifyPolicy, checkVerifyTools } = await import('../../verify/run.ts');
+  const started = Date.now();
+  const elapsed = (): string => `${((Date.now() - started) / 1000).toFixed(1)} s`;
   await checkVerifyTools(backend);
   const result = await verifyPolicy(policy, {
     backend,
     ...(rulesetFiles !== undefined ? { rulesetFiles } : {}),
     ports: options.ports,
-    parallel: numberOption('--parallel', options.parallel, { min: 1, max: 16, integer: true }),
+    maxRounds,
     version: VERSION,
-    ...(ctx.progress ? { onStep: (text: string) => ctx.err(`verify: ${text}`) } : {}),
+    ...(ctx.progress ? { onStep: (text: string) => ctx.err(`verify: ${text} (${elapsed()})`) } : {}),
   });
-  if (options.json) {
-    ctx.out(toJson(result));
-  } else if (result.ok) {
-    ctx.out(
-      `${file}: the ${options.ruleset ? 'given' : 'compiled'} ${options.backend} ruleset lets through exactly what the policy allows (${result.probes} probes)`,
-    );
-    for (const check of result.checks) ctx.out(`  checked: ${check}`);
-  } else {
-    ctx.out(
-      formatTable(
-        ['ZONE', 'DIRECTION', 'FAMILY', 'PROTO', 'PORTS', 'PEER', 'EXPECTED', 'OBSERVED'],
-        result.differences.map((d) => [
-          d.toZone ? `${d.zone}->${d.toZone}` : d.zone,
-          d.direction,
-          `IPv${d.family}`,
-          d.protocol,
-          d.ports,
-          d.peer ?? '',
-          d.expected,
-          d.observed,
-        ]),
-      ),
-    );
+  if (options.json) ctx.out(toJson(result));
+  else {
+    const label = `${options.ruleset ? 'given' : 'compiled'} ${options.backend}`;
+    for (const line of formatVerifyText(
+      file,
+      label,
+      result,
+      Math.max(40, ctx.io.stdout.columns ?? (Number(ctx.io.env['COLUMNS']) || 100)),
+    ))
+      ctx.out(line);
   }
-  if (!result.ok) ctx.exitCode = 1;
+  if (result.differences.length > 0) ctx.exitCode = 1;
+  else if (result.undecided.length > 0) ctx.exitCode = 3;
 }
 
 export function registerVerify(program: Command, ctx: CliContext): void {
@@ -97,7 +153,11 @@ export function registerVerify(program: Command, ctx: CliContext): void {
     .option('--backend <backend>', 'nftables | iptables', 'nftables')
     .option('--ruleset <file>', 'check this ruleset instead of the compiled one')
     .option('--ports <spec>', 'TCP ports swept between the host and each zone peer', '1-65535')
-    .option('--parallel <n>', 'probe tasks at once', '2')
-    .option('--json', 'print {ok, differences, probes, lab, checks}')
+    .option(
+      '--rounds <n>',
+      'rounds of sending before a probe that never reached the ruleset is undecided',
+      '5',
+    )
+    .option('--json', 'print {ok, differences, undecided, probes, rounds, lab, checks}')
     .action((file: string, options: VerifyCliOptions) => verifyAction(ctx, file, options));
 }

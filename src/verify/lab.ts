@@ -1,0 +1,272 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PortwardenError } from '../errors.ts';
+import type { NetnsLab } from '../lab/netns.ts';
+import { runCommand } from '../lab/run.ts';
+import { cidrContains } from '../policy/expect.ts';
+import type { Policy } from '../policy/types.ts';
+import { labSide, labSubnet, type ExtraPeer, type LabZone } from './plan.ts';
+import {
+  PRIORITY_FIRST,
+  PRIORITY_PASS,
+  TABLE_IN_INET,
+  TABLE_IN_NETDEV,
+  TABLE_PASS,
+  recorderInRuleset,
+  recorderPassRuleset,
+  type RecorderSpec,
+} from './recorder.ts';
+
+export const BIN = fileURLToPath(new URL('../../bin/portwarden.js', import.meta.url));
+
+/** The lab's namespaces: the host, each zone's main peer, each extra peer; addresses to their namespace. */
+export interface LabNamespaces {
+  host: string;
+  peers: Map<string, string>;
+  extraNs: Map<string, string>;
+}
+
+async function sysctl(lab: NetnsLab, ns: string, settings: readonly string[]): Promise<void> {
+  await lab.exec(ns, ['sysctl', '-q', '-w', ...settings], { allowFailure: true });
+}
+
+async function addZonePeer(lab: NetnsLab, policy: Policy, host: string, zone: LabZone): Promise<string> {
+  const peer = await lab.addNamespace('peer');
+  await lab.link({ ns: host, ifname: zone.hostIf }, { ns: peer, ifname: 'eth0' });
+  // the peer's side is a bridge, so extra peers of the zone share the link
+  await lab.exec(peer, ['ip', 'link', 'add', 'br0', 'type', 'bridge']);
+  await lab.exec(peer, ['ip', 'link', 'set', 'eth0', 'master', 'br0']);
+  await lab.exec(peer, ['ip', 'link', 'set', 'br0', 'up']);
+  for (const family of [4, 6] as const) {
+    const a = labSide(zone, family);
+    await lab.addAddress(host, zone.hostIf, `${a.host}/${a.prefix}`);
+    await lab.addAddress(peer, 'br0', `${a.peer}/${a.prefix}`);
+    await lab.exec(peer, ['ip', `-${family}`, 'route', 'add', 'default', 'via', a.host]);
+  }
+  if (policy.forwards.some((f) => f.zone === zone.zone && f.toLoopback))
+    await sysctl(lab, host, [`net.ipv4.conf.${zone.hostIf}.route_localnet=1`]);
+  return peer;
+}
+
+async function addExtraPeer(
+  lab: NetnsLab,
+  host: string,
+  zone: LabZone,
+  peer: string,
+  extra: ExtraPeer,
+): Promise<string> {
+  const ns = await lab.addNamespace('xp');
+  const port = lab.name('bp');
+  await lab.link({ ns: peer, ifname: port }, { ns, ifname: 'eth0' });
+  await lab.exec(peer, ['ip', 'link', 'set', port, 'master', 'br0']);
+  const hostAddr = labSide(zone, extra.family).host;
+  const prefix = extra.onLink ? labSide(zone, extra.family).prefix : extra.family === 4 ? 32 : 128;
+  await lab.addAddress(ns, 'eth0', `${extra.address}/${prefix}`);
+  if (!extra.onLink) {
+    await lab.exec(ns, ['ip', `-${extra.family}`, 'route', 'add', hostAddr, 'dev', 'eth0']);
+    await lab.exec(host, ['ip', `-${extra.family}`, 'route', 'add', extra.address, 'dev', zone.hostIf]);
+  }
+  await lab.exec(ns, ['ip', `-${extra.family}`, 'route', 'add', 'default', 'via', hostAddr]);
+  return ns;
+}
+
+/**
+ * The lab's namespaces and links: the host with the policy's interface names, per zone a peer on a
+ * bridge (so the zone's extra peers share its link), each extra peer with the routes it needs.
+ * Forwarding is on in the host, so the ruleset alone decides what is routed.
+ */
+export async function buildLab(
+  lab: NetnsLab,
+  policy: Policy,
+  plan: readonly LabZone[],
+  extras: readonly ExtraPeer[],
+): Promise<LabNamespaces> {
+  const host = await lab.addNamespace('host');
+  await sysctl(lab, host, ['net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
+  const peers = new Map<string, string>();
+  const extraNs = new Map<string, string>();
+  for (const zone of plan) peers.set(zone.zone, await addZonePeer(lab, policy, host, zone));
+  for (const extra of extras) {
+    const zone = plan.find((z) => z.zone === extra.zone);
+    const peer = peers.get(extra.zone);
+    if (zone && peer) extraNs.set(extra.address, await addExtraPeer(lab, host, zone, peer, extra));
+  }
+  return { host, peers, extraNs };
+}
+
+/**
+ * Puts each forward's target address where packets can be routed to it: on the host's loopback, in
+ * the peer namespace of the zone whose subnet holds it, or else on another zone's peer with host routes.
+ */
+export async function placeForwardTargets(
+  lab: NetnsLab,
+  policy: Policy,
+  plan: readonly LabZone[],
+  namespaces: LabNamespaces,
+): Promise<void> {
+  for (const forward of policy.forwards) {
+    if (forward.toLoopback || namespaces.extraNs.has(forward.toAddress)) continue;
+    const family = forward.toFamily;
+    const home =
+      plan.find((z) => cidrContains(labSubnet(z, family), forward.toAddress)) ??
+      plan.find((z) => z.zone !== forward.zone) ??
+      plan[0];
+    if (!home) continue;
+    const ns = namespaces.peers.get(home.zone) ?? '';
+    if (forward.toAddress === labSide(home, family).peer) continue;
+    const onLink = cidrContains(labSubnet(home, family), forward.toAddress);
+    const prefix = onLink ? labSubnet(home, family).prefix : family === 4 ? 32 : 128;
+    await lab.addAddress(ns, 'br0', `${forward.toAddress}/${prefix}`).catch(() => undefined);
+    if (!onLink)
+      await lab.exec(
+        namespaces.host,
+        ['ip', `-${family}`, 'route', 'add', forward.toAddress, 'dev', home.hostIf],
+        {
+          allowFailure: true,
+        },
+      );
+  }
+}
+
+export interface RulesetToLoad {
+  backend: 'nftables' | 'iptables';
+  files: readonly { suffix: string; content: string }[];
+  /** systemd units the ruleset names (`socket cgroupv2` / `-m cgroup`). */
+  units: readonly string[];
+}
+
+async function nftLoad(lab: NetnsLab, ns: string, text: string): Promise<void> {
+  await lab.exec(ns, ['nft', '-f', '-'], { input: text });
+}
+
+/**
+ * Loads the ruleset under test between the recorder's tables: *in* first (so its lowest-priority
+ * chains come before any chain of the ruleset at the same priority), then the ruleset, then *pass*.
+ * A ruleset that flushes everything takes *in* with it, which is loaded again.
+ */
+export async function loadWithRecorder(
+  lab: NetnsLab,
+  host: string,
+  ruleset: RulesetToLoad,
+  spec: RecorderSpec,
+  dir: string,
+): Promise<void> {
+  await nftLoad(lab, host, recorderInRuleset(spec));
+  await loadRuleset(lab, host, ruleset, dir);
+  const tables = await lab.exec(host, ['nft', 'list', 'tables']);
+  if (!tables.stdout.includes(`table netdev ${TABLE_IN_NETDEV}`))
+    await nftLoad(lab, host, recorderInRuleset(spec));
+  await nftLoad(lab, host, recorderPassRuleset(spec));
+  await checkPriorities(lab, host);
+}
+
+interface ChainInfo {
+  family: string;
+  table: string;
+  name: string;
+  hook?: string;
+  prio?: number;
+}
+
+/**
+ * The recorder can only bracket the ruleset when no chain of the ruleset shares its priorities, and
+ * nothing filters after its last point (a netdev egress chain would).
+ */
+async function checkPriorities(lab: NetnsLab, host: string): Promise<void> {
+  const listing = await lab.exec(host, ['nft', '-j', 'list', 'chains']);
+  const items = (JSON.parse(listing.stdout) as { nftables?: { chain?: ChainInfo }[] }).nftables ?? [];
+  const ours = new Set([TABLE_IN_NETDEV, TABLE_IN_INET, TABLE_PASS]);
+  for (const { chain } of items) {
+    if (!chain?.hook || ours.has(chain.table)) continue;
+    const where = `chain ${chain.family} ${chain.table} ${chain.name} (hook ${chain.hook}, priority ${chain.prio})`;
+    const first = ['ingress', 'output'].includes(chain.hook) && chain.prio === PRIORITY_FIRST;
+    const last = ['input', 'postrouting'].includes(chain.hook) && (chain.prio ?? 0) >= PRIORITY_PASS;
+    if (first || last || chain.hook === 'egress')
+      throw new PortwardenError(
+        'VERIFY_UNDECIDED',
+        `the ruleset's ${where} sits where verify records packets`,
+        {
+          hint: `verify records at priority ${PRIORITY_FIRST} (ingress, output) and ${PRIORITY_PASS} (input, postrouting) and cannot see past a netdev egress chain; move the chain to another priority`,
+        },
+      );
+  }
+}
+
+async function loadRuleset(lab: NetnsLab, host: string, ruleset: RulesetToLoad, dir: string): Promise<void> {
+  const loads = ruleset.files.map((compiled) => {
+    const file = join(dir, `ruleset${compiled.suffix}`);
+    writeFileSync(file, compiled.content);
+    if (ruleset.backend === 'nftables') return `nft -f ${file}`;
+    return `${compiled.suffix === '.v6' ? 'ip6tables-restore' : 'iptables-restore'} ${file}`;
+  });
+  if (ruleset.backend === 'nftables' || ruleset.units.length === 0) {
+    // nft resolves `socket cgroupv2` paths itself under /sys/fs/cgroup: a tmpfs with the policy's
+    // units stands in for it, in a private mount namespace.
+    const dirs = ruleset.units.map((u) => `/sys/fs/cgroup/${u}`).join(' ') || '/sys/fs/cgroup/x';
+    await lab.exec(host, [
+      'unshare',
+      '-m',
+      'sh',
+      '-c',
+      `mount -t tmpfs pwcg /sys/fs/cgroup && mkdir -p ${dirs} && ${loads.join(' && ')}`,
+    ]);
+    return;
+  }
+  await loadInCgroupNamespace(lab, host, ruleset.units, loads, dir);
+}
+
+/**
+ * The kernel resolves iptables' `-m cgroup --path` in the cgroup2 hierarchy, relative to the loader's
+ * cgroup namespace: the lab makes a temporary empty cgroup with the units below it, loads from a
+ * cgroup namespace rooted there, and removes it all again.
+ */
+async function loadInCgroupNamespace(
+  lab: NetnsLab,
+  host: string,
+  units: readonly string[],
+  loads: readonly string[],
+  dir: string,
+): Promise<void> {
+  const mountDir = join(dir, 'cgroup2');
+  const root = join(mountDir, `portwarden-verify-${process.pid}`);
+  mkdirSync(mountDir, { recursive: true });
+  await runCommand('mount', ['-t', 'cgroup2', 'none', mountDir]);
+  try {
+    await runCommand('mkdir', ['-p', ...units.map((u) => join(root, u))]);
+    await lab.exec(host, [
+      'sh',
+      '-c',
+      `echo $$ > ${root}/cgroup.procs && exec unshare -C sh -c '${loads.join(' && ')}'`,
+    ]);
+  } finally {
+    const remove = [...units.flatMap((u) => [join(root, u), join(root, u.split('/')[0] ?? '')]), root];
+    // deepest first: a cgroup can only be removed once its children are
+    const ordered = [...new Set(remove)].sort((a, b) => b.split('/').length - a.split('/').length);
+    for (const d of ordered) await runCommand('rmdir', [d], { allowFailure: true });
+    await runCommand('umount', [mountDir], { allowFailure: true });
+  }
+}
+
+/** Starts `portwarden lab-server` in a namespace and waits until it listens. */
+export async function startServers(lab: NetnsLab, ns: string, specs: readonly string[]): Promise<void> {
+  const child = lab.spawn(ns, [process.execPath, BIN, 'lab-server', ...specs]);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new PortwardenError('NETNS_SETUP_FAILED', `lab servers ${specs.join(' ')} did not start`)),
+      10_000,
+    );
+    let err = '';
+    child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    child.stdout?.once('data', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.once('exit', () => {
+      clearTimeout(timer);
+      reject(
+        new PortwardenError('NETNS_SETUP_FAILED', `lab servers ${specs.join(' ')} exited: ${err.trim()}`),
+      );
+    });
+  });
+}
