@@ -38,6 +38,11 @@ export class NetnsLab {
     return name;
   }
 
+  /** Takes over a namespace created elsewhere (e.g. by an `ip -batch` run), so dispose() removes it. */
+  adoptNamespace(name: string): void {
+    if (!this.namespaces.includes(name)) this.namespaces.push(name);
+  }
+
   /** Creates a veth pair between two namespaces, names each end and brings both up. */
   async link(a: { ns: string; ifname: string }, b: { ns: string; ifname: string }): Promise<void> {
     const tmpA = this.name('va');

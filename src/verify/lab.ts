@@ -31,43 +31,89 @@ async function sysctl(lab: NetnsLab, ns: string, settings: readonly string[]): P
   await lab.exec(ns, ['sysctl', '-q', '-w', ...settings], { allowFailure: true });
 }
 
-async function addZonePeer(lab: NetnsLab, policy: Policy, host: string, zone: LabZone): Promise<string> {
-  const peer = await lab.addNamespace('peer');
-  await lab.link({ ns: host, ifname: zone.hostIf }, { ns: peer, ifname: 'eth0' });
+/**
+ * `ip` commands collected for the whole lab and run as one `ip -batch` for the links between
+ * namespaces plus one per namespace: a lab of ten namespaces is a dozen processes, not a hundred.
+ */
+class IpScript {
+  readonly global: string[] = [];
+  readonly inside = new Map<string, string[]>();
+
+  constructor(private readonly lab: NetnsLab) {}
+
+  name(kind: string): string {
+    return this.lab.name(kind);
+  }
+
+  namespace(kind: string): string {
+    const name = this.lab.name(kind);
+    this.global.push(`netns add ${name}`);
+    this.lab.adoptNamespace(name);
+    this.in(name, 'link set lo up');
+    return name;
+  }
+
+  in(ns: string, command: string): void {
+    this.inside.set(ns, [...(this.inside.get(ns) ?? []), command]);
+  }
+
+  /** A veth pair between two namespaces, named and up on both sides. */
+  link(a: { ns: string; ifname: string }, b: { ns: string; ifname: string }): void {
+    const tmpA = this.lab.name('va');
+    const tmpB = this.lab.name('vb');
+    this.global.push(`link add ${tmpA} netns ${a.ns} type veth peer name ${tmpB} netns ${b.ns}`);
+    for (const [side, tmp] of [
+      [a, tmpA],
+      [b, tmpB],
+    ] as const) {
+      this.in(side.ns, `link set ${tmp} name ${side.ifname}`);
+      this.in(side.ns, `link set ${side.ifname} up`);
+    }
+  }
+
+  address(ns: string, ifname: string, cidr: string): void {
+    this.in(ns, `addr add ${cidr} dev ${ifname}${cidr.includes(':') ? ' nodad' : ''}`);
+  }
+
+  async run(): Promise<void> {
+    await runCommand('ip', ['-batch', '-'], { input: `${this.global.join('\n')}\n` });
+    await Promise.all(
+      [...this.inside].map(([ns, commands]) =>
+        runCommand('ip', ['-n', ns, '-batch', '-'], { input: `${commands.join('\n')}\n` }),
+      ),
+    );
+  }
+}
+
+function addZonePeer(ip: IpScript, host: string, zone: LabZone): string {
+  const peer = ip.namespace('peer');
+  ip.link({ ns: host, ifname: zone.hostIf }, { ns: peer, ifname: 'eth0' });
   // the peer's side is a bridge, so extra peers of the zone share the link
-  await lab.exec(peer, ['ip', 'link', 'add', 'br0', 'type', 'bridge']);
-  await lab.exec(peer, ['ip', 'link', 'set', 'eth0', 'master', 'br0']);
-  await lab.exec(peer, ['ip', 'link', 'set', 'br0', 'up']);
+  ip.in(peer, 'link add br0 type bridge');
+  ip.in(peer, 'link set eth0 master br0');
+  ip.in(peer, 'link set br0 up');
   for (const family of [4, 6] as const) {
     const a = labSide(zone, family);
-    await lab.addAddress(host, zone.hostIf, `${a.host}/${a.prefix}`);
-    await lab.addAddress(peer, 'br0', `${a.peer}/${a.prefix}`);
-    await lab.exec(peer, ['ip', `-${family}`, 'route', 'add', 'default', 'via', a.host]);
+    ip.address(host, zone.hostIf, `${a.host}/${a.prefix}`);
+    ip.address(peer, 'br0', `${a.peer}/${a.prefix}`);
+    ip.in(peer, `route add default via ${a.host}`);
   }
-  if (policy.forwards.some((f) => f.zone === zone.zone && f.toLoopback))
-    await sysctl(lab, host, [`net.ipv4.conf.${zone.hostIf}.route_localnet=1`]);
   return peer;
 }
 
-async function addExtraPeer(
-  lab: NetnsLab,
-  host: string,
-  zone: LabZone,
-  peer: string,
-  extra: ExtraPeer,
-): Promise<string> {
-  const ns = await lab.addNamespace('xp');
-  const port = lab.name('bp');
-  await lab.link({ ns: peer, ifname: port }, { ns, ifname: 'eth0' });
-  await lab.exec(peer, ['ip', 'link', 'set', port, 'master', 'br0']);
+function addExtraPeer(ip: IpScript, host: string, zone: LabZone, peer: string, extra: ExtraPeer): string {
+  const ns = ip.namespace('xp');
+  const port = ip.name('bp');
+  ip.link({ ns: peer, ifname: port }, { ns, ifname: 'eth0' });
+  ip.in(peer, `link set ${port} master br0`);
   const hostAddr = labSide(zone, extra.family).host;
   const prefix = extra.onLink ? labSide(zone, extra.family).prefix : extra.family === 4 ? 32 : 128;
-  await lab.addAddress(ns, 'eth0', `${extra.address}/${prefix}`);
+  ip.address(ns, 'eth0', `${extra.address}/${prefix}`);
   if (!extra.onLink) {
-    await lab.exec(ns, ['ip', `-${extra.family}`, 'route', 'add', hostAddr, 'dev', 'eth0']);
-    await lab.exec(host, ['ip', `-${extra.family}`, 'route', 'add', extra.address, 'dev', zone.hostIf]);
+    ip.in(ns, `route add ${hostAddr} dev eth0`);
+    ip.in(host, `route add ${extra.address} dev ${zone.hostIf}`);
   }
-  await lab.exec(ns, ['ip', `-${extra.family}`, 'route', 'add', 'default', 'via', hostAddr]);
+  ip.in(ns, `route add default via ${hostAddr}`);
   return ns;
 }
 
@@ -82,16 +128,21 @@ export async function buildLab(
   plan: readonly LabZone[],
   extras: readonly ExtraPeer[],
 ): Promise<LabNamespaces> {
-  const host = await lab.addNamespace('host');
-  await sysctl(lab, host, ['net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
+  const ip = new IpScript(lab);
+  const host = ip.namespace('host');
   const peers = new Map<string, string>();
   const extraNs = new Map<string, string>();
-  for (const zone of plan) peers.set(zone.zone, await addZonePeer(lab, policy, host, zone));
+  for (const zone of plan) peers.set(zone.zone, addZonePeer(ip, host, zone));
   for (const extra of extras) {
     const zone = plan.find((z) => z.zone === extra.zone);
     const peer = peers.get(extra.zone);
-    if (zone && peer) extraNs.set(extra.address, await addExtraPeer(lab, host, zone, peer, extra));
+    if (zone && peer) extraNs.set(extra.address, addExtraPeer(ip, host, zone, peer, extra));
   }
+  await ip.run();
+  const localnet = plan
+    .filter((zone) => policy.forwards.some((f) => f.zone === zone.zone && f.toLoopback))
+    .map((zone) => `net.ipv4.conf.${zone.hostIf}.route_localnet=1`);
+  await sysctl(lab, host, ['net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1', ...localnet]);
   return { host, peers, extraNs };
 }
 

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { NetnsLab } from '../lab/netns.ts';
 import { PortwardenError } from '../errors.ts';
 
@@ -85,6 +86,14 @@ for line in sys.stdin:
 json.dump(stats, sys.stdout)
 `;
 
+/**
+ * Debian's own interpreter when it is there: version managers put a shell-script shim first on PATH
+ * that costs more than the whole sender run for small rounds.
+ */
+function python(): string {
+  return existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+}
+
 /** One line of work for the sender: every port of `ranges` from src:sport to dst. */
 export interface SendJob {
   src: string;
@@ -109,7 +118,7 @@ export function formatSendJobs(jobs: readonly SendJob[]): string {
 /** Sends the jobs from inside `ns` and returns what the sender counted. */
 export async function sendProbes(lab: NetnsLab, ns: string, jobs: readonly SendJob[]): Promise<SendStats> {
   if (jobs.length === 0) return { sent: 0, refused: 0, errors: {} };
-  const result = await lab.exec(ns, ['python3', '-c', RAW_SENDER_PY], {
+  const result = await lab.exec(ns, [python(), '-S', '-E', '-c', RAW_SENDER_PY], {
     input: formatSendJobs(jobs),
     timeoutMs: 120_000,
   });

@@ -80,9 +80,9 @@ function keyExpr(family: 4 | 6, port: 'dport' | 'sport' = 'dport'): string {
  * conntrack's original tuple), the destination as the packet now has it (after DNAT), so a forward
  * is recorded where it leads and a masqueraded probe is still known by its sender.
  */
-function passKeyExpr(family: 4 | 6): string {
+function passKeyExpr(family: 4 | 6, port: 'dport' | 'sport' = 'dport'): string {
   const p = FIELDS[family][1];
-  return `ct original ${p} saddr . ${p} daddr . meta l4proto . th dport`;
+  return `ct original ${p} saddr . ${p} daddr . meta l4proto . th ${port}`;
 }
 
 function elements(ranges: readonly KeyRange[], family: 4 | 6): string {
@@ -157,6 +157,7 @@ export function recorderPassRuleset(spec: RecorderSpec): string {
   for (const f of [4, 6] as const) {
     lines.push(`  set exp${f} { type ${keyType(f)}; flags interval;${elements(spec.expectPass, f)} }`);
     lines.push(dynamicSet(`pp${f}`, keyType(f)));
+    lines.push(dynamicSet(`cpass${f}`, keyType(f), true));
     for (let i = 0; i < SHARDS; i++) lines.push(dynamicSet(`un${f}_${i}`, keyType(f)));
   }
   for (const hook of ['input', 'postrouting'])
@@ -183,11 +184,13 @@ export function recorderPassRuleset(spec: RecorderSpec): string {
       '  }',
       `  chain raw${f} {`,
       `    ${keyExpr(f)} @exp${f} update @pp${f} { ${keyExpr(f)} } drop`,
-      `    update @un${f}_0 { ${keyExpr(f)} } drop`,
+      `    update @cpass${f} { ${keyExpr(f, 'sport')} } update @un${f}_0 { ${keyExpr(f)} } drop`,
       '  }',
     );
     for (let i = 0; i < SHARDS; i++)
-      lines.push(`  chain u${f}_${i} { update @un${f}_${i} { ${passKeyExpr(f)} } drop; }`);
+      lines.push(
+        `  chain u${f}_${i} { update @cpass${f} { ${passKeyExpr(f, 'sport')} } update @un${f}_${i} { ${passKeyExpr(f)} } drop; }`,
+      );
   }
   lines.push('}');
   return `${lines.join('\n')}\n`;
@@ -199,7 +202,7 @@ export function recorderFlush(): string {
   for (const f of [4, 6]) {
     for (const table of [`netdev ${TABLE_IN_NETDEV}`, `inet ${TABLE_IN_INET}`])
       out.push(`flush set ${table} inp${f}`, `flush set ${table} cin${f}`);
-    out.push(`flush set inet ${TABLE_PASS} pp${f}`);
+    out.push(`flush set inet ${TABLE_PASS} pp${f}`, `flush set inet ${TABLE_PASS} cpass${f}`);
     for (let i = 0; i < SHARDS; i++) out.push(`flush set inet ${TABLE_PASS} un${f}_${i}`);
   }
   return `${out.join('\n')}\n`;
@@ -221,12 +224,14 @@ export interface Records {
   arrivedExpected: Set<string>;
   /** Probes counted at *in* per (source, destination, protocol, source port = attempt). */
   arrivedCount: Map<string, number>;
-  /** Probes recorded at *pass* (expected or not). */
+  /** Probes recorded at *pass* (expected or not); the unexpected ones only when read in full. */
   passed: Set<string>;
+  /** Unexpected passes counted per (source, destination, protocol, source port = attempt). */
+  passedCount: Map<string, number>;
 }
 
 export function emptyRecords(): Records {
-  return { arrivedExpected: new Set(), arrivedCount: new Map(), passed: new Set() };
+  return { arrivedExpected: new Set(), arrivedCount: new Map(), passed: new Set(), passedCount: new Map() };
 }
 
 type Json = unknown;
@@ -252,7 +257,10 @@ function keyParts(value: Json): string[] | undefined {
   return parts;
 }
 
-/** Adds the sets of one `nft -j list table` listing to `into`. */
+/** The small sets of *pass* (expected passes and the counters), read on every round. */
+export const PASS_SUMMARY_SETS = ['pp4', 'pp6', 'cpass4', 'cpass6'];
+
+/** Adds the sets of one `nft -j list table|set` listing to `into`. */
 export function readRecords(listing: string, into: Records): Records {
   const parsed = JSON.parse(listing) as { nftables?: Json[] };
   for (const item of parsed.nftables ?? []) {
@@ -263,14 +271,12 @@ export function readRecords(listing: string, into: Records): Records {
       if (/^inp[46]$/.test(name) || /^pp[46]$/.test(name) || /^un[46]_\d+$/.test(name)) {
         const parts = keyParts(elem);
         if (parts) (name.startsWith('inp') ? into.arrivedExpected : into.passed).add(parts.join('|'));
-      } else if (/^cin[46]$/.test(name) && isObject(elem) && isObject(elem.elem)) {
+      } else if (/^c(in|pass)[46]$/.test(name) && isObject(elem) && isObject(elem.elem)) {
         const parts = keyParts(elem.elem.val);
         const counter = elem.elem.counter;
         const packets = isObject(counter) ? Number(counter.packets) : 0;
-        if (parts) {
-          const key = parts.join('|');
-          into.arrivedCount.set(key, (into.arrivedCount.get(key) ?? 0) + packets);
-        }
+        const counts = name.startsWith('cin') ? into.arrivedCount : into.passedCount;
+        if (parts) counts.set(parts.join('|'), (counts.get(parts.join('|')) ?? 0) + packets);
       }
     }
   }

@@ -72,6 +72,7 @@ describe('settleRound: verdicts only from what the recorder saw', () => {
       sport: 61000,
       ...records(q, 61000, range(1, 100), [22, 80]),
       conntrackTrouble: false,
+      exact: true,
     });
     expect(v.undecidedCount()).toBe(0);
     expect(summarise(v, 'x')).toEqual({ differences: [], undecided: [] });
@@ -84,6 +85,7 @@ describe('settleRound: verdicts only from what the recorder saw', () => {
       sport: 61000,
       ...records(q, 61000, range(1, 100), [22, 50, 51, 52]),
       conntrackTrouble: false,
+      exact: true,
     });
     expect(summarise(v, 'x').differences).toEqual([
       expect.objectContaining({ ports: '80', count: 1, expected: 'pass', observed: 'block' }),
@@ -100,6 +102,7 @@ describe('settleRound: verdicts only from what the recorder saw', () => {
       sport: 61000,
       ...records(q, 61000, arrive, [80]),
       conntrackTrouble: false,
+      exact: true,
     });
     // 22 is undecided; the block class lost one packet, so none of its ports is decided
     expect(v.pending()).toEqual([
@@ -111,6 +114,7 @@ describe('settleRound: verdicts only from what the recorder saw', () => {
       sport: 61001,
       ...records(q, 61001, [...range(1, 79), ...range(81, 100)], [22]),
       conntrackTrouble: false,
+      exact: true,
     });
     expect(v.undecidedCount()).toBe(0);
     expect(summarise(v, 'x').differences).toEqual([]);
@@ -119,10 +123,10 @@ describe('settleRound: verdicts only from what the recorder saw', () => {
   it('stragglers of an earlier round (another source port) do not complete a later one', () => {
     const v = new Verdicts([q]);
     const first = records(q, 61000, range(1, 99), [22, 80]);
-    settleRound(v, { sent: v.pending(), sport: 61000, ...first, conntrackTrouble: false });
+    settleRound(v, { sent: v.pending(), sport: 61000, ...first, conntrackTrouble: false, exact: true });
     const again = v.pending();
     const late = records(q, 61000, range(1, 100), []);
-    settleRound(v, { sent: again, sport: 61001, ...late, conntrackTrouble: false });
+    settleRound(v, { sent: again, sport: 61001, ...late, conntrackTrouble: false, exact: true });
     expect(v.undecidedCount()).toBeGreaterThan(0);
   });
 
@@ -133,6 +137,7 @@ describe('settleRound: verdicts only from what the recorder saw', () => {
       sport: 61000,
       ...records(q, 61000, range(1, 100), [22, 80]),
       conntrackTrouble: true,
+      exact: true,
     });
     expect(v.undecidedCount()).toBe(98);
     const { undecided } = summarise(v, 'conntrack dropped packets');
@@ -160,7 +165,14 @@ describe('settleRound: verdicts only from what the recorder saw', () => {
     arrivals.arrivedCount.set(countKey(PEER, HOST, 'tcp', 61000), 1);
     const passes = emptyRecords();
     passes.passed.add(probeKey(PEER, '198.51.100.20', 'tcp', 8081)); // DNAT to the wrong port
-    settleRound(v, { sent: v.pending(), sport: 61000, arrivals, passes, conntrackTrouble: false });
+    settleRound(v, {
+      sent: v.pending(),
+      sport: 61000,
+      arrivals,
+      passes,
+      conntrackTrouble: false,
+      exact: true,
+    });
     expect(summarise(v, 'x').differences).toEqual([
       expect.objectContaining({
         direction: 'forward',
