@@ -115,9 +115,16 @@ beforeAll(() => {
       port: p,
       interface: 'eth0',
     });
-  store.recordScan(t0 + 3_000_000, '127.0.0.1', {
-    hosts: [{ address: '127.0.0.1', ports: [{ protocol: 'tcp', port: 22, state: 'open', service: 'ssh' }] }],
-  });
+  store.recordScan(
+    t0 + 3_000_000,
+    '127.0.0.1',
+    JSON.stringify({
+      hosts: [
+        { address: '127.0.0.1', ports: [{ protocol: 'tcp', port: 22, state: 'open', service: 'ssh' }] },
+      ],
+    }),
+    { hosts: 1, open: 1 },
+  );
   store.close();
 });
 
@@ -338,8 +345,14 @@ describe('dashboard pages in headless Chromium (screenshots in test-artifacts/)'
     await done();
   }, 30_000);
 
-  it('scans: stored scan results', async () => {
+  it('scans: the stored scans listed with counts, one result shown in full', async () => {
     const { page, done } = await open('/scans', 'scans');
+    const list = page.locator('[data-testid="scan-list"] tbody tr');
+    expect(await list.count()).toBeGreaterThanOrEqual(1);
+    const stored = list.filter({ hasText: '2026-12-01T10:50:00' });
+    expect(await stored.textContent()).toMatch(/127\.0\.0\.1111 KiB$/);
+    await Promise.all([page.waitForURL(/\/scans\?id=\d+$/), stored.locator('a').click()]);
+    await page.waitForSelector('#content[data-state="ready"]');
     expect(await page.locator('[data-testid="scan"] tbody tr').first().textContent()).toMatch(
       /127\.0\.0\.122\/tcpopenssh/,
     );

@@ -152,7 +152,11 @@ describe('watch store and loop', () => {
   it('records a baseline silently, then changes; a restart neither repeats nor loses events', async () => {
     const path = tempDb();
     const seen: WatchEvent[] = [];
-    const sink = { send: (e: WatchEvent) => void seen.push(e), flush: () => Promise.resolve() };
+    const sink = {
+      name: 'test',
+      send: (e: WatchEvent) => void seen.push(e),
+      flush: () => Promise.resolve(),
+    };
     let store = new WatchStore(path);
     await runWatch({
       store,
@@ -188,7 +192,7 @@ describe('watch store and loop', () => {
         .map((e) => e.kind)
         .reverse(),
     ).toEqual(seen.map((e) => e.kind));
-    expect(Number(store.db.pragma('user_version', { simple: true }))).toBe(1);
+    expect(Number(store.db.pragma('user_version', { simple: true }))).toBe(2);
     expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(store.snapshots().length).toBeGreaterThanOrEqual(2);
     store.close();
