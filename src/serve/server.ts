@@ -396,7 +396,8 @@ export async function buildServer(options: ServeOptions): Promise<FastifyInstanc
         .send({ error: `expected the JSON of \`portwarden scan --json\`${where}: ${issue?.message ?? ''}` });
     }
     const hosts = parsed.data.hosts;
-    const targets = hosts.map((h) => h.address).join(', ');
+    const shown = hosts.slice(0, 3).map((h) => h.address);
+    const targets = hosts.length > 3 ? `${shown.join(', ')} and ${hosts.length - 3} more` : shown.join(', ');
     const open = hosts.reduce((n, h) => n + (h.ports ?? []).filter((p) => p.state === 'open').length, 0);
     const id = store.recordScan(Date.now(), targets, JSON.stringify(parsed.data), {
       hosts: hosts.length,

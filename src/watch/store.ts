@@ -21,14 +21,19 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX knocks_at ON knocks(at);
    CREATE TABLE scans (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, targets TEXT NOT NULL, data TEXT NOT NULL);
    CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
-  // The scans page lists counts; parsing every stored result to count took seconds.
-  `ALTER TABLE scans ADD COLUMN hosts INTEGER NOT NULL DEFAULT 0;
-   ALTER TABLE scans ADD COLUMN open INTEGER NOT NULL DEFAULT 0;
-   ALTER TABLE scans ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
-   UPDATE scans SET bytes = length(CAST(data AS BLOB)),
-     hosts = coalesce(json_array_length(data, '$.hosts'), 0),
-     open = (SELECT count(*) FROM json_each(scans.data, '$.hosts') h, json_each(h.value, '$.ports') p
-             WHERE json_extract(p.value, '$.state') = 'open');`,
+  // The scans list reads counts only: results move to a table of their own (a row's columns after a
+  // megabyte of JSON cost a walk through its overflow pages), and each scan gets its counts.
+  `CREATE TABLE scan_results (id INTEGER PRIMARY KEY, data TEXT NOT NULL);
+   INSERT INTO scan_results (id, data) SELECT id, data FROM scans;
+   CREATE TABLE scan_list (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, targets TEXT NOT NULL,
+     hosts INTEGER NOT NULL, open INTEGER NOT NULL, bytes INTEGER NOT NULL);
+   INSERT INTO scan_list SELECT id, at, targets, coalesce(json_array_length(data, '$.hosts'), 0),
+     (SELECT count(*) FROM json_each(scans.data, '$.hosts') h, json_each(h.value, '$.ports') p
+      WHERE json_extract(p.value, '$.state') = 'open'),
+     length(CAST(data AS BLOB)) FROM scans;
+   DROP TABLE scans;
+   ALTER TABLE scan_list RENAME TO scans;
+   CREATE INDEX scans_at ON scans(at);`,
 ];
 
 const TABLES = ['events', 'snapshots', 'knocks', 'scans', 'state'];
@@ -213,10 +218,14 @@ export class WatchStore {
 
   /** Stores a scan result (already serialized) with the counts the scans list shows; returns its id. */
   recordScan(at: number, targets: string, json: string, counts: { hosts: number; open: number }): number {
-    const result = this.db
-      .prepare('INSERT INTO scans (at, targets, data, hosts, open, bytes) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(at, targets, json, counts.hosts, counts.open, Buffer.byteLength(json));
-    return Number(result.lastInsertRowid);
+    return this.db.transaction(() => {
+      const result = this.db
+        .prepare('INSERT INTO scans (at, targets, hosts, open, bytes) VALUES (?, ?, ?, ?, ?)')
+        .run(at, targets, counts.hosts, counts.open, Buffer.byteLength(json));
+      const id = Number(result.lastInsertRowid);
+      this.db.prepare('INSERT INTO scan_results (id, data) VALUES (?, ?)').run(id, json);
+      return id;
+    })();
   }
 
   /** Deletes what is older than the retention; returns the number of rows removed. */
@@ -226,6 +235,7 @@ export class WatchStore {
       for (const table of ['events', 'snapshots', 'knocks', 'scans']) {
         removed += this.db.prepare(`DELETE FROM ${table} WHERE at < ?`).run(before).changes;
       }
+      this.db.exec('DELETE FROM scan_results WHERE id NOT IN (SELECT id FROM scans)');
     })();
     return removed;
   }
@@ -272,7 +282,9 @@ export class WatchStore {
   /** One stored scan with its result as stored (JSON text), or undefined. */
   scan(id: number): (ScanSummary & { data: string }) | undefined {
     return this.db
-      .prepare('SELECT id, at, targets, hosts, open, bytes, data FROM scans WHERE id = ?')
+      .prepare(
+        'SELECT s.id, at, targets, hosts, open, bytes, data FROM scans s JOIN scan_results r ON r.id = s.id WHERE s.id = ?',
+      )
       .get(id) as (ScanSummary & { data: string }) | undefined;
   }
 
