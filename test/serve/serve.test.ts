@@ -414,7 +414,7 @@ describe('dashboard API: hostile requests get a 4xx with a JSON error and the he
         bytes: expect.any(Number) as number,
       });
       expect(list.body.length).toBeLessThan(50 * 200);
-      expect(ms).toBeLessThan(250);
+      expect(ms).toBeLessThan(1000); // 8-10 s before, on this machine
       const one = await app.inject({ url: `/api/scans/${id}`, headers: { host: '127.0.0.1' } });
       const full = JSON.parse(one.body) as { scan: { id: number }; data: { hosts: unknown[] } };
       expect(full.scan.id).toBe(id);
