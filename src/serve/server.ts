@@ -155,7 +155,7 @@ function clientError(error: Error & { statusCode?: number; code?: string }): {
       status,
       message: `the body is larger than ${SCAN_BODY_LIMIT / 1024 / 1024} MiB, the limit for one stored scan: store fewer targets per scan`,
     };
-  if (status >= 500) return { status: 500, message: 'internal error (see the serve output)' };
+  if (status >= 500) return { status: 500, message: 'internal error' };
   if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
     return { status, message: 'send JSON (content-type: application/json)' };
   if (error.code?.startsWith('FST_ERR_CTP_EMPTY')) return { status, message: 'the body is empty' };

@@ -88,7 +88,7 @@ function storageRecorder(options: WatchOptions, emit: (event: WatchEvent) => voi
   };
   const recorder: Recorder = new Recorder(store, {
     onFailed: ({ reason }) => {
-      const message = `cannot write the watch database "${store.path}": ${reason}; alerts still go out, and events wait in memory (up to 10000) until it can be written`;
+      const message = `cannot write the watch database "${store.path}": ${reason}; alerts still go out (to ${sinks}), and events wait in memory (up to 10000) until it can be written`;
       // stored with the events it held back, once the database takes writes again
       recorder.keep(alert('storage-failed', message));
     },

@@ -151,7 +151,7 @@ export class WatchStore {
         { hint: 'run as root, or point --db (or PORTWARDEN_STATE_DIR) at a writable place', cause: error },
       );
     }
-    this.lock = options.exclusive ? lockInstance(path) : null;
+    this.lock = options.exclusive && path !== ':memory:' ? lockInstance(path) : null;
     try {
       this.db = openDatabase(path);
     } catch (error) {

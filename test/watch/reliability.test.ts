@@ -184,7 +184,7 @@ describe('storage failures are alerts, and no alert waits for storage', () => {
       'listener-closed 23',
     ]);
     expect(seen[0]?.message).toMatch(
-      /cannot write the watch database ".*watch\.db": database or disk is full/,
+      /cannot write the watch database ".*watch\.db": database or disk is full; alerts still go out \(to memory\)/,
     );
     expect(errors.join('\n')).toMatch(/database or disk is full.*\(alerted on: memory\)/);
     expect(seen[4]?.message).toMatch(/takes writes again: 5 events and knocks held since .* are stored/);
