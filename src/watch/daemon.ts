@@ -172,6 +172,13 @@ export async function runWatch(options: WatchOptions): Promise<{ samples: number
     }
   } finally {
     reader?.kill('SIGTERM');
+    const unstored = recorder.close();
+    if (unstored > 0)
+      options.onError?.(
+        new Error(
+          `stopping with ${unstored} events and knocks never stored in "${store.path}" (they were alerted)`,
+        ),
+      );
     await Promise.all(options.sinks.map((s) => s.flush(FLUSH_AT_STOP_MS)));
   }
   return { samples };

@@ -45,6 +45,15 @@ export class Recorder {
     return this.failingSince !== null;
   }
 
+  /**
+   * A last try at a stop; returns how many events and knocks are still not stored (lost with the
+   * process).
+   */
+  close(): number {
+    if (this.failing) this.flush();
+    return this.events.length + this.knocks.length;
+  }
+
   /** Records a sample's events with the listener set they lead to. */
   sample(events: readonly WatchEvent[], listeners: ReadonlyMap<string, Listener>): void {
     this.listeners = listeners;

@@ -215,6 +215,7 @@ describe('storage failures are alerts, and no alert waits for storage', () => {
 
     store = new WatchStore(db);
     const { sink, seen } = collector();
+    const errors: string[] = [];
     await runWatch({
       store,
       sample: samples([[ssh, telnet], [ssh], [ssh, http]]),
@@ -223,7 +224,12 @@ describe('storage failures are alerts, and no alert waits for storage', () => {
       kernelLog: 'none',
       maxSamples: 3,
       signal: new AbortController().signal,
+      onError: (e) => errors.push(e.message),
     });
+    // the page stays damaged: what could not be stored is said at the stop
+    expect(errors.at(-1)).toMatch(
+      /^stopping with 5 events and knocks never stored in ".*watch\.db" \(they were alerted\)$/,
+    );
     store.close();
     expect(seen.map((e) => e.kind)).toEqual([
       'storage-failed',
