@@ -103,7 +103,7 @@ export const SCAN_BODY_LIMIT = 2 * 1024 * 1024;
 const MAX_JSON_DEPTH = 64;
 
 /** The nesting depth of a JSON text, counted without parsing it (brackets inside strings skipped). */
-export function jsonDepth(text: string): number {
+function jsonDepth(text: string): number {
   let depth = 0;
   let max = 0;
   let inString = false;
@@ -134,12 +134,21 @@ function httpError(statusCode: number, message: string): Error & { statusCode: n
   return Object.assign(new Error(message), { statusCode });
 }
 
+/** Keys that could reach an object's prototype in code that merges parsed JSON (fastify refuses them too). */
+function refusePoisoning(key: string, value: unknown): unknown {
+  const prototype = typeof value === 'object' && value !== null && Object.hasOwn(value, 'prototype');
+  if (key === '__proto__' || (key === 'constructor' && prototype))
+    throw httpError(400, `the key "${key}" is refused in JSON bodies`);
+  return value;
+}
+
 function parseJsonBody(text: string): unknown {
   if (jsonDepth(text) > MAX_JSON_DEPTH)
     throw httpError(400, `JSON nested deeper than ${MAX_JSON_DEPTH} levels is refused`);
   try {
-    return JSON.parse(text);
-  } catch {
+    return JSON.parse(text, refusePoisoning);
+  } catch (error) {
+    if (error instanceof Error && 'statusCode' in error) throw error;
     throw httpError(400, 'the body is not valid JSON');
   }
 }

@@ -281,6 +281,12 @@ describe('dashboard API: hostile requests get a 4xx with a JSON error and the he
       /nested deeper than 64/,
     ],
     ['not JSON', '{"hosts": [', /not valid JSON/],
+    ['a __proto__ key', '{"hosts":[],"__proto__":{"admin":true}}', /the key "__proto__" is refused/],
+    [
+      'a constructor.prototype',
+      '{"hosts":[],"constructor":{"prototype":{}}}',
+      /the key "constructor" is refused/,
+    ],
   ])('POST /api/scans with %s: 400', async (_name, payload, error) => {
     const { app, store } = await server();
     try {
