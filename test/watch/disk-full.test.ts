@@ -130,15 +130,20 @@ await describeRootTier('watch on a full disk and a read-only mount', ['unshare',
     await until('the storage-recovered alert', () => events.some((e) => e.kind === 'storage-recovered'));
     // SQLite resolves the /proc magic link to a path of this namespace: read a copy instead
     const copy = join(dir, 'copy.db');
-    for (const suffix of ['', '-wal']) copyFileSync(inside(`watch.db${suffix}`), `${copy}${suffix}`);
-    const conn = new Database(copy);
-    const knocks = conn.prepare('SELECT count(*) AS n FROM knocks').get() as { n: number };
-    const kinds = (conn.prepare('SELECT kind FROM events ORDER BY id').all() as { kind: string }[]).map(
-      (e) => e.kind,
-    );
-    conn.close();
-    expect(knocks.n).toBe(port - 1);
-    expect(kinds.sort()).toEqual(['port-scan', 'storage-failed', 'storage-recovered']);
+    const stored = (): { knocks: number; kinds: string[] } => {
+      for (const suffix of ['', '-wal']) copyFileSync(inside(`watch.db${suffix}`), `${copy}${suffix}`);
+      const conn = new Database(copy);
+      try {
+        const knocks = conn.prepare('SELECT count(*) AS n FROM knocks').get() as { n: number };
+        const kinds = conn.prepare('SELECT kind FROM events').all() as { kind: string }[];
+        return { knocks: knocks.n, kinds: kinds.map((e) => e.kind).sort() };
+      } finally {
+        conn.close();
+      }
+    };
+    // the last knock may come in after the sample that found the disk writable again
+    await until('every knock stored', () => stored().knocks === port - 1);
+    expect(stored().kinds).toEqual(['port-scan', 'storage-failed', 'storage-recovered']);
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
