@@ -79,7 +79,7 @@ function followKernelLog(
  */
 function storageRecorder(options: WatchOptions, emit: (event: WatchEvent) => void): Recorder {
   const { store } = options;
-  const sinks = options.sinks.map((s) => s.name).join(', ') || 'no sink (--quiet and nothing else)';
+  const sinks = options.sinks.map((s) => s.name).join(', ') || 'no sink';
   const alert = (kind: 'storage-failed' | 'storage-recovered', message: string): WatchEvent => {
     const event: WatchEvent = { at: Date.now(), kind, key: `storage|${store.path}`, message };
     emit(event);
