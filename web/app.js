@@ -273,22 +273,39 @@ const pages = {
           'No stored scans. POST the JSON of `portwarden scan --json` to /api/scans (with the token).',
         ),
       );
+    // the list holds counts only; one scan's result is fetched: the chosen one, else the newest
+    const chosen = Number(new URLSearchParams(location.search).get('id')) || s.scans[0].id;
+    const { scan, data } = await api(`/api/scans/${encodeURIComponent(chosen)}`);
     show(
-      ...s.scans.map((scan) =>
-        el(
-          'section',
-          {},
-          el('h2', {}, `${new Date(scan.at).toISOString()} · ${scan.targets}`),
-          sortableTable(
-            [
-              { title: 'Host', value: (r) => r.host },
-              { title: 'Port', value: (r) => `${r.port}/${r.protocol}`, sortValue: (r) => r.port },
-              { title: 'State', value: (r) => r.state },
-              { title: 'Service', value: (r) => r.service || '' },
-            ],
-            (scan.data.hosts || []).flatMap((h) => (h.ports || []).map((p) => ({ host: h.address, ...p }))),
-            { testid: 'scan' },
-          ),
+      el('h2', {}, 'Stored scans'),
+      sortableTable(
+        [
+          { title: 'When', value: (r) => new Date(r.at).toISOString(), sortValue: (r) => r.at },
+          {
+            title: 'Targets',
+            value: (r) => r.targets,
+            render: (r) => el('a', { href: `/scans?id=${r.id}` }, r.targets),
+          },
+          { title: 'Hosts', value: (r) => r.hosts, sortValue: (r) => r.hosts },
+          { title: 'Open ports', value: (r) => r.open, sortValue: (r) => r.open },
+          { title: 'Size', value: (r) => `${Math.ceil(r.bytes / 1024)} KiB`, sortValue: (r) => r.bytes },
+        ],
+        s.scans,
+        { testid: 'scan-list' },
+      ),
+      el(
+        'section',
+        {},
+        el('h2', {}, `${new Date(scan.at).toISOString()} · ${scan.targets}`),
+        sortableTable(
+          [
+            { title: 'Host', value: (r) => r.host },
+            { title: 'Port', value: (r) => `${r.port}/${r.protocol}`, sortValue: (r) => r.port },
+            { title: 'State', value: (r) => r.state },
+            { title: 'Service', value: (r) => r.service || '' },
+          ],
+          (data.hosts || []).flatMap((h) => (h.ports || []).map((p) => ({ host: h.address, ...p }))),
+          { testid: 'scan' },
         ),
       ),
     );

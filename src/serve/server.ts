@@ -1,7 +1,13 @@
 import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import ipaddr from 'ipaddr.js';
+import { z } from 'zod';
 import { auditFromData, type AuditData, type AuditReport } from '../audit/run.ts';
 import { BACKENDS, compilePolicy } from '../compile/registry.ts';
 import type { Socket } from '../inventory/types.ts';
@@ -75,13 +81,114 @@ function sameToken(given: string | undefined, token: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-function tokenOf(request: FastifyRequest): string | undefined {
+/** The token a request presents; null when its cookie cannot be decoded (a 400, not a crash). */
+function tokenOf(request: FastifyRequest): string | undefined | null {
   const auth = request.headers.authorization;
   if (auth?.startsWith('Bearer ')) return auth.slice(7);
   const cookie = /(?:^|;\s*)pw_token=([^;]+)/.exec(request.headers.cookie ?? '');
-  if (cookie?.[1]) return decodeURIComponent(cookie[1]);
+  if (cookie?.[1]) {
+    try {
+      return decodeURIComponent(cookie[1]);
+    } catch {
+      return null;
+    }
+  }
   const query = (request.query as Record<string, string | undefined>)['token'];
   return query;
+}
+
+/** A stored scan may be at most this big: a /22 with a few open ports each fits. */
+export const SCAN_BODY_LIMIT = 2 * 1024 * 1024;
+/** JSON nested deeper than this is refused before parsing: no result of `scan --json` comes close. */
+const MAX_JSON_DEPTH = 64;
+
+/** The nesting depth of a JSON text, counted without parsing it (brackets inside strings skipped). */
+function jsonDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) max = Math.max(max, ++depth);
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
+}
+
+/** The JSON of `portwarden scan --json`, as far as the dashboard reads it; other keys are kept. */
+const ScanBody = z.looseObject({
+  hosts: z.array(
+    z.looseObject({
+      address: z.string().max(100),
+      ports: z.array(z.looseObject({ state: z.string() })).optional(),
+    }),
+  ),
+});
+
+/** A client error with a status code, answered as JSON by the error handler. */
+function httpError(statusCode: number, message: string): Error & { statusCode: number } {
+  return Object.assign(new Error(message), { statusCode });
+}
+
+/** Keys that could reach an object's prototype in code that merges parsed JSON (fastify refuses them too). */
+function refusePoisoning(key: string, value: unknown): unknown {
+  const prototype = typeof value === 'object' && value !== null && Object.hasOwn(value, 'prototype');
+  if (key === '__proto__' || (key === 'constructor' && prototype))
+    throw httpError(400, `the key "${key}" is refused in JSON bodies`);
+  return value;
+}
+
+function parseJsonBody(text: string): unknown {
+  if (jsonDepth(text) > MAX_JSON_DEPTH)
+    throw httpError(400, `JSON nested deeper than ${MAX_JSON_DEPTH} levels is refused`);
+  try {
+    return JSON.parse(text, refusePoisoning);
+  } catch (error) {
+    if (error instanceof Error && 'statusCode' in error) throw error;
+    throw httpError(400, 'the body is not valid JSON');
+  }
+}
+
+/** What a failed request gets: the status and a JSON error that never echoes the request. */
+function clientError(error: Error & { statusCode?: number; code?: string }): {
+  status: number;
+  message: string;
+} {
+  const status = error.statusCode ?? 500;
+  if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+    return {
+      status,
+      message: `the body is larger than ${SCAN_BODY_LIMIT / 1024 / 1024} MiB, the limit for one stored scan: store fewer targets per scan`,
+    };
+  if (status >= 500) return { status: 500, message: 'internal error' };
+  if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+    return { status, message: 'send JSON (content-type: application/json)' };
+  if (error.code?.startsWith('FST_ERR_CTP_EMPTY')) return { status, message: 'the body is empty' };
+  return { status, message: error.code?.startsWith('FST_') ? 'bad request' : error.message };
+}
+
+function secure(reply: FastifyReply): void {
+  for (const [name, value] of Object.entries(SECURITY_HEADERS)) void reply.header(name, value);
+}
+
+/**
+ * What is wrong with the Host of a request, if anything. DNS rebinding: a loopback server answers only
+ * to loopback names.
+ */
+function hostProblem(
+  request: FastifyRequest,
+  loopbackOnly: boolean,
+): { status: number; message: string } | null {
+  const host = request.headers.host;
+  if (!host) return { status: 400, message: 'a Host header is required' };
+  const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  if (loopbackOnly && !isLoopback(name))
+    return { status: 421, message: 'misdirected request: use a loopback address' };
+  return null;
 }
 
 /** A listener row for the listeners page: inventory owner data joined with the audit's reachability. */
@@ -127,9 +234,43 @@ function listenerRows(data: AuditData, report: AuditReport): ListenerRow[] {
   });
 }
 
+function answerBadUrl(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  loopbackOnly: boolean,
+): void {
+  secure(reply);
+  const problem = hostProblem(request, loopbackOnly) ?? {
+    status: error.statusCode ?? 400,
+    message: 'bad request: the URL is not valid',
+  };
+  void reply.code(problem.status).send({ error: problem.message });
+}
+
 export async function buildServer(options: ServeOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: 5 * 1024 * 1024 });
   const loopbackOnly = isLoopback(options.host);
+  const app = Fastify({
+    logger: false,
+    bodyLimit: SCAN_BODY_LIMIT,
+    // Node would answer a request without Host itself, with none of our headers: the hook does it
+    http: { requireHostHeader: false },
+    // fastify's own 400s (a URL it cannot decode) get our headers and Host check, and echo nothing
+    frameworkErrors: (error, request, reply) => answerBadUrl(error, request, reply, loopbackOnly),
+  });
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(String(body)));
+    } catch (error) {
+      done(error instanceof Error ? error : new Error(String(error)), undefined);
+    }
+  });
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {
+    const { status, message } = clientError(error);
+    return reply.code(status).send({ error: message });
+  });
+  app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not found' }));
   const { sources } = options;
   let cached: { at: number; data: AuditData; report: AuditReport } | null = null;
   const current = async (): Promise<{ data: AuditData; report: AuditReport }> => {
@@ -141,15 +282,13 @@ export async function buildServer(options: ServeOptions): Promise<FastifyInstanc
   };
 
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-    for (const [name, value] of Object.entries(SECURITY_HEADERS)) void reply.header(name, value);
-    if (loopbackOnly) {
-      // DNS rebinding: a loopback server answers only to loopback names
-      const hostHeader = (request.headers.host ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-      if (!isLoopback(hostHeader))
-        return reply.code(421).send({ error: 'misdirected request: use a loopback address' });
-    }
+    secure(reply);
+    const problem = hostProblem(request, loopbackOnly);
+    if (problem) return reply.code(problem.status).send({ error: problem.message });
     const needsToken = !loopbackOnly || request.method !== 'GET';
-    if (needsToken && !sameToken(tokenOf(request), options.token)) {
+    const given = needsToken ? tokenOf(request) : undefined;
+    if (given === null) return reply.code(400).send({ error: 'the pw_token cookie is malformed' });
+    if (needsToken && !sameToken(given, options.token)) {
       return reply
         .code(401)
         .send({ error: 'a token is required: Authorization: Bearer <token> or ?token=<token>' });
@@ -239,22 +378,41 @@ export async function buildServer(options: ServeOptions): Promise<FastifyInstanc
       error,
     });
   });
+  // summaries only: the results themselves can be megabytes each
   app.get('/api/scans', (_request, reply) =>
-    reply.send({
-      available: sources.store !== null,
-      scans: sources.store?.scans() ?? [],
-    }),
+    reply.send({ available: sources.store !== null, scans: sources.store?.scans() ?? [] }),
   );
+  app.get('/api/scans/:id', (request, reply) => {
+    const id = Number((request.params as Record<string, string>)['id']);
+    const scan = Number.isSafeInteger(id) ? sources.store?.scan(id) : undefined;
+    if (!scan) return reply.code(404).send({ error: 'no stored scan with this id' });
+    const { data, ...summary } = scan;
+    // stored as validated JSON text: sent as is, never parsed and serialized again
+    return reply
+      .type('application/json; charset=utf-8')
+      .send(`{"scan":${JSON.stringify(summary)},"data":${data}}`);
+  });
   // State-changing: store a scan result (the JSON of `portwarden scan --json`). Token required.
-  app.post('/api/scans', async (request, reply) => {
+  app.post('/api/scans', (request, reply) => {
     const store = sources.store;
     if (!store) return reply.code(409).send({ error: 'no watch database: start serve with --db' });
-    const body = request.body as { hosts?: { address?: string }[] } | null;
-    if (!body || !Array.isArray(body.hosts))
-      return reply.code(400).send({ error: 'expected the JSON of `portwarden scan --json`' });
-    const targets = body.hosts.map((h) => h.address ?? '?').join(', ');
-    store.recordScan(Date.now(), targets, body);
-    return reply.code(201).send({ stored: true, targets });
+    const parsed = ScanBody.safeParse(request.body);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue?.path.length ? ` at ${issue.path.join('.')}` : '';
+      return reply
+        .code(400)
+        .send({ error: `expected the JSON of \`portwarden scan --json\`${where}: ${issue?.message ?? ''}` });
+    }
+    const hosts = parsed.data.hosts;
+    const shown = hosts.slice(0, 3).map((h) => h.address);
+    const targets = hosts.length > 3 ? `${shown.join(', ')} and ${hosts.length - 3} more` : shown.join(', ');
+    const open = hosts.reduce((n, h) => n + (h.ports ?? []).filter((p) => p.state === 'open').length, 0);
+    const id = store.recordScan(Date.now(), targets, JSON.stringify(parsed.data), {
+      hosts: hosts.length,
+      open,
+    });
+    return reply.code(201).send({ stored: true, id, targets });
   });
   return app;
 }

@@ -3,13 +3,19 @@ import type { WatchEvent } from './events.ts';
 
 /** Where events go besides the database: stdout JSON lines, syslog/journald, a webhook. */
 export interface AlertSink {
+  /** Where the alerts go, for messages such as "alerted on stdout, webhook". */
+  readonly name: string;
   send(event: WatchEvent): void;
-  /** Waits (bounded) for queued deliveries, for a graceful stop. */
+  /**
+   * For a graceful stop: waits at most `timeoutMs` for queued deliveries, then abandons what is left
+   * (in-flight requests are aborted). The sink delivers nothing afterwards.
+   */
   flush(timeoutMs: number): Promise<void>;
 }
 
 export function stdoutSink(write: (line: string) => void): AlertSink {
   return {
+    name: 'stdout',
     send: (event) => write(JSON.stringify(event)),
     flush: () => Promise.resolve(),
   };
@@ -18,9 +24,10 @@ export function stdoutSink(write: (line: string) => void): AlertSink {
 /** syslog (and so journald) through logger(1): tag portwarden, facility auth, one line per event. */
 export function syslogSink(): AlertSink {
   return {
+    name: 'syslog',
     send: (event) => {
-      const priority =
-        event.kind === 'listener-closed' || event.kind === 'knock' ? 'auth.info' : 'auth.warning';
+      const quiet: readonly string[] = ['listener-closed', 'knock', 'storage-recovered'];
+      const priority = quiet.includes(event.kind) ? 'auth.info' : 'auth.warning';
       const child = spawn(
         'logger',
         ['-t', 'portwarden', '-p', priority, '--', `${event.kind}: ${event.message}`],
@@ -41,41 +48,68 @@ export interface WebhookOptions {
   /** Events kept while the endpoint is down; the oldest are dropped beyond this (default 1000). */
   maxQueue?: number;
   onDrop?: (event: WatchEvent, why: string) => void;
+  /** At a stop: how many events were still queued or in flight when flush gave up on them. */
+  onAbandon?: (count: number) => void;
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts; leaves no timer behind either way. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 /**
  * POSTs each event as JSON. Delivery runs beside sampling and never blocks it: a bounded queue, one
  * request at a time, retries with exponential backoff, and events dropped (and reported) only when the
- * queue overflows or every try failed.
+ * queue overflows or every try failed. A stop aborts the request in flight: an endpoint that never
+ * answers cannot hold the daemon past its flush timeout.
  */
 export function webhookSink(options: WebhookOptions): AlertSink {
   const queue: WatchEvent[] = [];
+  const stop = new AbortController();
   let running: Promise<void> | null = null;
+  let inFlight = 0;
   const tries = options.tries ?? 5;
   const backoff = options.backoffMs ?? 500;
-  const deliver = async (event: WatchEvent): Promise<void> => {
-    for (let attempt = 0; attempt < tries; attempt++) {
-      try {
-        const response = await fetch(options.url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'user-agent': 'portwarden-watch' },
-          body: JSON.stringify(event),
-          signal: AbortSignal.timeout(options.timeoutMs ?? 5000),
-        });
-        if (response.ok) return;
-      } catch {
-        // connection refused, timeout: try again after the backoff
-      }
-      if (attempt < tries - 1) await new Promise((r) => setTimeout(r, backoff * 2 ** attempt));
+  const post = async (event: WatchEvent): Promise<boolean> => {
+    try {
+      const response = await fetch(options.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'user-agent': 'portwarden-watch' },
+        body: JSON.stringify(event),
+        signal: AbortSignal.any([stop.signal, AbortSignal.timeout(options.timeoutMs ?? 5000)]),
+      });
+      return response.ok;
+    } catch {
+      return false; // connection refused, timeout, stopped: the caller decides
     }
-    options.onDrop?.(event, `webhook failed ${tries} times`);
+  };
+  const deliver = async (event: WatchEvent): Promise<void> => {
+    for (let attempt = 0; attempt < tries && !stop.signal.aborted; attempt++) {
+      if (await post(event)) return;
+      if (attempt < tries - 1) await pause(backoff * 2 ** attempt, stop.signal);
+    }
+    if (!stop.signal.aborted) options.onDrop?.(event, `webhook failed ${tries} times`);
   };
   const drain = async (): Promise<void> => {
-    for (let event = queue.shift(); event; event = queue.shift()) await deliver(event);
+    for (let event = queue.shift(); event && !stop.signal.aborted; event = queue.shift()) {
+      inFlight = 1;
+      await deliver(event);
+      inFlight = 0;
+    }
     running = null;
   };
   return {
+    name: 'webhook',
     send: (event) => {
+      if (stop.signal.aborted) return;
       queue.push(event);
       const max = options.maxQueue ?? 1000;
       while (queue.length > max) {
@@ -86,7 +120,14 @@ export function webhookSink(options: WebhookOptions): AlertSink {
       running ??= new Promise<void>((resolve) => setImmediate(resolve)).then(drain);
     },
     flush: async (timeoutMs) => {
-      if (running) await Promise.race([running, new Promise((r) => setTimeout(r, timeoutMs))]);
+      const deadline = new AbortController();
+      if (running) await Promise.race([running, pause(timeoutMs, deadline.signal)]);
+      deadline.abort();
+      const abandoned = queue.length + inFlight;
+      queue.length = 0;
+      stop.abort();
+      await running;
+      if (abandoned > 0) options.onAbandon?.(abandoned);
     },
   };
 }

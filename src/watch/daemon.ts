@@ -4,9 +4,10 @@ import { createInterface } from 'node:readline';
 import type { Socket } from '../inventory/types.ts';
 import type { Policy } from '../policy/types.ts';
 import type { AlertSink } from './alerts.ts';
-import { diffListeners, listenersOf, type WatchEvent } from './events.ts';
+import { diffListeners, listenersOf, type Listener, type WatchEvent } from './events.ts';
 import { KnockDeduper, parseKnock, ScanDetector } from './knocks.ts';
-import type { WatchStore } from './store.ts';
+import { Recorder } from './recorder.ts';
+import { describeStorageError, unusableDatabase, type WatchStore } from './store.ts';
 
 export interface WatchOptions {
   store: WatchStore;
@@ -30,6 +31,12 @@ export interface WatchOptions {
   onError?: (error: Error) => void;
 }
 
+/**
+ * A stop (SIGTERM) ends within 5 s, as README promises: 4 s for queued alerts, the rest for the sample
+ * in flight and closing the database. What a sink cannot deliver by then is dropped and counted.
+ */
+const FLUSH_AT_STOP_MS = 4000;
+
 /** The command whose output is the kernel log, from now on. */
 function kernelLogCommand(source: string): [string, string[]] | null {
   if (source === 'none') return null;
@@ -39,38 +46,85 @@ function kernelLogCommand(source: string): [string, string[]] | null {
   return ['tail', ['-F', '-n', '0', source]];
 }
 
+/** Follows the kernel log: knocks are stored, and a port scan is stored and alerted. */
+function followKernelLog(
+  options: WatchOptions,
+  recorder: Recorder,
+  emit: (event: WatchEvent) => void,
+): ChildProcess | null {
+  const command = kernelLogCommand(options.kernelLog ?? 'auto');
+  if (!command) return null;
+  const detector = new ScanDetector(options.scanThreshold, options.scanWindowMs);
+  const dedupe = new KnockDeduper();
+  const reader = spawn(command[0], command[1], { stdio: ['ignore', 'pipe', 'ignore'] });
+  reader.on('error', (error) => options.onError?.(new Error(`knock log: ${error.message}`)));
+  if (reader.stdout) {
+    createInterface({ input: reader.stdout }).on('line', (line) => {
+      const knock = parseKnock(line, Date.now());
+      if (!knock || !dedupe.fresh(knock)) return;
+      recorder.knock(knock);
+      const scan = detector.add(knock);
+      if (scan) {
+        recorder.event(scan);
+        emit(scan);
+      }
+    });
+  }
+  return reader;
+}
+
+/**
+ * Storage failures become alerts, on every sink, and a line through onError: which file, why, and
+ * where the alerts still go.
+ */
+function storageRecorder(options: WatchOptions, emit: (event: WatchEvent) => void): Recorder {
+  const { store } = options;
+  const sinks = options.sinks.map((s) => s.name).join(', ') || 'no sink';
+  const alert = (kind: 'storage-failed' | 'storage-recovered', message: string): WatchEvent => {
+    const event: WatchEvent = { at: Date.now(), kind, key: `storage|${store.path}`, message };
+    emit(event);
+    options.onError?.(new Error(`${message} (alerted on: ${sinks})`));
+    return event;
+  };
+  const recorder: Recorder = new Recorder(store, {
+    onFailed: ({ reason }) => {
+      const message = `cannot write the watch database "${store.path}": ${reason}; alerts still go out (to ${sinks}), and events wait in memory (up to 10000) until it can be written`;
+      // stored with the events it held back, once the database takes writes again
+      recorder.keep(alert('storage-failed', message));
+    },
+    onRecovered: ({ stored, dropped, since }) => {
+      const lost = dropped > 0 ? `; ${dropped} beyond the memory limit were lost` : '';
+      const message = `the watch database "${store.path}" takes writes again: ${stored} events and knocks held since ${new Date(since).toISOString()} are stored${lost}`;
+      recorder.event(alert('storage-recovered', message));
+    },
+  });
+  return recorder;
+}
+
+/** The listener set to diff against, and whether the database has a baseline; exit 3 if unreadable. */
+function readStart(store: WatchStore): { previous: Map<string, Listener>; baseline: boolean } {
+  try {
+    return { previous: store.lastListeners(), baseline: store.hasBaseline() };
+  } catch (error) {
+    throw unusableDatabase(store.path, describeStorageError(error), error);
+  }
+}
+
 /**
  * The watch loop: samples the inventory every interval, records the differences with the listener set
  * in one transaction, alerts, snapshots, prunes; and follows the kernel log for knocks and port scans.
- * Resolves when `signal` aborts (SIGTERM) or after `maxSamples`, with queued alerts flushed.
+ * Alerts go out whether or not the database takes the write (see Recorder). Resolves when `signal`
+ * aborts (SIGTERM) or after `maxSamples`, with queued alerts flushed for at most 4 s.
  */
 export async function runWatch(options: WatchOptions): Promise<{ samples: number }> {
   const { store } = options;
   const emit = (event: WatchEvent): void => {
     for (const sink of options.sinks) sink.send(event);
   };
-  let reader: ChildProcess | null = null;
-  const command = kernelLogCommand(options.kernelLog ?? 'auto');
-  if (command) {
-    const detector = new ScanDetector(options.scanThreshold, options.scanWindowMs);
-    const dedupe = new KnockDeduper();
-    reader = spawn(command[0], command[1], { stdio: ['ignore', 'pipe', 'ignore'] });
-    reader.on('error', (error) => options.onError?.(new Error(`knock log: ${error.message}`)));
-    if (reader.stdout) {
-      createInterface({ input: reader.stdout }).on('line', (line) => {
-        const knock = parseKnock(line, Date.now());
-        if (!knock || !dedupe.fresh(knock)) return;
-        store.recordKnock(knock);
-        const scan = detector.add(knock);
-        if (scan) {
-          store.recordEvent(scan);
-          emit(scan);
-        }
-      });
-    }
-  }
-  let previous = store.lastListeners();
-  const baseline = !store.hasBaseline();
+  const start = readStart(store);
+  let previous = start.previous;
+  const recorder = storageRecorder(options, emit);
+  const reader = followKernelLog(options, recorder, emit);
   let samples = 0;
   let lastSnapshot = 0;
   let lastPrune = 0;
@@ -92,17 +146,16 @@ export async function runWatch(options: WatchOptions): Promise<{ samples: number
         const current = listenersOf(await options.sample());
         // The first sample of a new database is the baseline: recorded, not alerted.
         const events =
-          samples === 0 && baseline ? [] : diffListeners(previous, current, started, options.policy);
-        store.recordSample(events, current);
+          samples === 0 && !start.baseline ? [] : diffListeners(previous, current, started, options.policy);
+        recorder.sample(events, current);
         for (const event of events) emit(event);
         previous = current;
         if (started - lastSnapshot >= (options.snapshotEveryMs ?? 300_000)) {
-          store.snapshot(started, current);
-          lastSnapshot = started;
+          if (recorder.maintain(() => store.snapshot(started, current))) lastSnapshot = started;
         }
         if (started - lastPrune >= 3_600_000) {
-          store.prune(started - (options.retentionMs ?? 30 * 86_400_000));
-          lastPrune = started;
+          const before = started - (options.retentionMs ?? 30 * 86_400_000);
+          if (recorder.maintain(() => store.prune(before))) lastPrune = started;
         }
         options.onSample?.({
           samples: samples + 1,
@@ -111,7 +164,7 @@ export async function runWatch(options: WatchOptions): Promise<{ samples: number
           ms: Date.now() - started,
         });
       } catch (error) {
-        options.onError?.(error as Error);
+        options.onError?.(error instanceof Error ? error : new Error(String(error)));
       }
       samples++;
       if (options.maxSamples !== undefined && samples >= options.maxSamples) break;
@@ -119,7 +172,14 @@ export async function runWatch(options: WatchOptions): Promise<{ samples: number
     }
   } finally {
     reader?.kill('SIGTERM');
-    await Promise.all(options.sinks.map((s) => s.flush(5000)));
+    const unstored = recorder.close();
+    if (unstored > 0)
+      options.onError?.(
+        new Error(
+          `stopping with ${unstored} events and knocks never stored in "${store.path}" (they were alerted)`,
+        ),
+      );
+    await Promise.all(options.sinks.map((s) => s.flush(FLUSH_AT_STOP_MS)));
   }
   return { samples };
 }

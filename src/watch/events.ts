@@ -26,7 +26,14 @@ export interface Listener {
 }
 
 export type EventKind =
-  'listener-opened' | 'listener-closed' | 'risky-exposed' | 'policy-drift' | 'knock' | 'port-scan';
+  | 'listener-opened'
+  | 'listener-closed'
+  | 'risky-exposed'
+  | 'policy-drift'
+  | 'knock'
+  | 'port-scan'
+  | 'storage-failed'
+  | 'storage-recovered';
 
 export interface WatchEvent {
   /** Milliseconds since the epoch. */

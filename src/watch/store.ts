@@ -1,8 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { PortwardenError } from '../errors.ts';
+import { isPortwardenError, PortwardenError } from '../errors.ts';
 import type { Listener, WatchEvent } from './events.ts';
+import { lockInstance, type InstanceLock } from './instance-lock.ts';
 import type { Knock } from './knocks.ts';
 
 /**
@@ -20,41 +21,142 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX knocks_at ON knocks(at);
    CREATE TABLE scans (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, targets TEXT NOT NULL, data TEXT NOT NULL);
    CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  // The scans list reads counts only: results move to a table of their own (a row's columns after a
+  // megabyte of JSON cost a walk through its overflow pages), and each scan gets its counts.
+  `CREATE TABLE scan_results (id INTEGER PRIMARY KEY, data TEXT NOT NULL);
+   INSERT INTO scan_results (id, data) SELECT id, data FROM scans;
+   CREATE TABLE scan_list (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, targets TEXT NOT NULL,
+     hosts INTEGER NOT NULL, open INTEGER NOT NULL, bytes INTEGER NOT NULL);
+   INSERT INTO scan_list SELECT id, at, targets, coalesce(json_array_length(data, '$.hosts'), 0),
+     (SELECT count(*) FROM json_each(scans.data, '$.hosts') h, json_each(h.value, '$.ports') p
+      WHERE json_extract(p.value, '$.state') = 'open'),
+     length(CAST(data AS BLOB)) FROM scans;
+   DROP TABLE scans;
+   ALTER TABLE scan_list RENAME TO scans;
+   CREATE INDEX scans_at ON scans(at);`,
 ];
+
+const TABLES = ['events', 'snapshots', 'knocks', 'scans', 'state'];
 
 export interface StoredEvent extends WatchEvent {
   id: number;
 }
 
+/** A stored scan as the scans list shows it: counts, not the whole result. */
+export interface ScanSummary {
+  id: number;
+  at: number;
+  targets: string;
+  hosts: number;
+  open: number;
+  bytes: number;
+}
+
+/** What one transaction records: events, knocks, and (when given) the listener set they lead to. */
+export interface Batch {
+  events?: readonly WatchEvent[];
+  knocks?: readonly Knock[];
+  listeners?: ReadonlyMap<string, Listener>;
+}
+
+function sqliteCode(error: unknown): string {
+  return error instanceof Error && 'code' in error ? String(error.code) : '';
+}
+
+/** SQLite's failure, in words a user can act on. */
+export function describeStorageError(error: unknown): string {
+  const code = sqliteCode(error);
+  const message = error instanceof Error ? error.message : String(error);
+  if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT'))
+    return `it is damaged or not a SQLite database (${message})`;
+  if (code.startsWith('SQLITE_READONLY')) return `it is read-only (${message})`;
+  if (code.startsWith('SQLITE_CANTOPEN')) return `it cannot be opened (${message})`;
+  return message;
+}
+
+/** A watch database that cannot be used: exit 3 with the path and what to do about it. */
+export function unusableDatabase(path: string, why: string, cause?: unknown): PortwardenError {
+  return new PortwardenError('STATE_UNAVAILABLE', `cannot use the watch database "${path}": ${why}`, {
+    hint: `move it aside (mv "${path}" "${path}.bad") and start again, or use --db with another file`,
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+/** Refuses what is not our schema: someone else's database, or one from a newer portwarden. */
+function checkSchema(db: Database.Database, path: string): number {
+  const version = Number(db.pragma('user_version', { simple: true }));
+  const rows = db
+    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+    .all() as { name: string }[];
+  const tables = rows.map((t) => t.name);
+  if (version > MIGRATIONS.length)
+    throw unusableDatabase(
+      path,
+      `it was written by a newer portwarden (schema version ${version}; this one knows up to ${MIGRATIONS.length})`,
+    );
+  if (version === 0 && tables.length > 0)
+    throw unusableDatabase(path, `it is not a portwarden watch database (its tables: ${tables.join(', ')})`);
+  const missing = version === 0 ? [] : TABLES.filter((t) => !tables.includes(t));
+  if (missing.length > 0)
+    throw unusableDatabase(path, `it is not a portwarden watch database (no table ${missing.join(', ')})`);
+  return version;
+}
+
+function migrate(db: Database.Database, from: number): void {
+  for (let v = from; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v] ?? '');
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}
+
+/** Opens, checks and migrates; every failure is exit 3 naming the file, never a stack trace. */
+function openDatabase(path: string): Database.Database {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path);
+    db.pragma('busy_timeout = 5000');
+    const version = checkSchema(db, path);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    migrate(db, version);
+    return db;
+  } catch (error) {
+    db?.close();
+    if (isPortwardenError(error)) throw error;
+    throw unusableDatabase(path, describeStorageError(error), error);
+  }
+}
+
+export interface WatchStoreOptions {
+  /** Take the single-instance lock (`<db>.lock`): the watch daemon is the one writer of events. */
+  exclusive?: boolean;
+}
+
 export class WatchStore {
   readonly db: Database.Database;
+  private readonly lock: InstanceLock | null;
 
-  constructor(readonly path: string) {
+  constructor(
+    readonly path: string,
+    options: WatchStoreOptions = {},
+  ) {
     try {
       if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-      this.db = new Database(path);
     } catch (error) {
       throw new PortwardenError(
         'STATE_UNAVAILABLE',
-        `cannot open the watch database "${path}": ${(error as Error).message}`,
-        {
-          hint: 'run as root, or point --db (or PORTWARDEN_STATE_DIR) at a writable place',
-        },
+        `cannot create the directory of the watch database "${path}": ${(error as Error).message}`,
+        { hint: 'run as root, or point --db (or PORTWARDEN_STATE_DIR) at a writable place', cause: error },
       );
     }
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 5000');
-    this.migrate();
-  }
-
-  private migrate(): void {
-    const version = Number(this.db.pragma('user_version', { simple: true }));
-    for (let v = version; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v] ?? '');
-        this.db.pragma(`user_version = ${v + 1}`);
-      })();
+    this.lock = options.exclusive && path !== ':memory:' ? lockInstance(path) : null;
+    try {
+      this.db = openDatabase(path);
+    } catch (error) {
+      this.lock?.release();
+      throw error;
     }
   }
 
@@ -72,6 +174,15 @@ export class WatchStore {
 
   /** Records a sample's events and its listener set atomically. */
   recordSample(events: readonly WatchEvent[], listeners: ReadonlyMap<string, Listener>): void {
+    this.record({ events, listeners });
+  }
+
+  /**
+   * Records a batch in one transaction. The listener set is written with events, or when there is none
+   * yet (the baseline).
+   */
+  record(batch: Batch): void {
+    const events = batch.events ?? [];
     const insert = this.db.prepare(
       'INSERT INTO events (at, kind, key, message, data) VALUES (?, ?, ?, ?, ?)',
     );
@@ -80,15 +191,14 @@ export class WatchStore {
     );
     this.db.transaction(() => {
       for (const e of events) insert.run(e.at, e.kind, e.key, e.message, JSON.stringify(e));
-      if (events.length > 0 || !this.hasBaseline())
-        state.run('listeners', JSON.stringify([...listeners.values()]));
+      for (const k of batch.knocks ?? []) this.recordKnock(k);
+      if (batch.listeners && (events.length > 0 || !this.hasBaseline()))
+        state.run('listeners', JSON.stringify([...batch.listeners.values()]));
     })();
   }
 
   recordEvent(event: WatchEvent): void {
-    this.db
-      .prepare('INSERT INTO events (at, kind, key, message, data) VALUES (?, ?, ?, ?, ?)')
-      .run(event.at, event.kind, event.key, event.message, JSON.stringify(event));
+    this.record({ events: [event] });
   }
 
   recordKnock(k: Knock): void {
@@ -106,10 +216,16 @@ export class WatchStore {
       .run(at, all.length, all.filter((l) => l.exposure !== 'loopback').length, JSON.stringify(all));
   }
 
-  recordScan(at: number, targets: string, data: unknown): void {
-    this.db
-      .prepare('INSERT INTO scans (at, targets, data) VALUES (?, ?, ?)')
-      .run(at, targets, JSON.stringify(data));
+  /** Stores a scan result (already serialized) with the counts the scans list shows; returns its id. */
+  recordScan(at: number, targets: string, json: string, counts: { hosts: number; open: number }): number {
+    return this.db.transaction(() => {
+      const result = this.db
+        .prepare('INSERT INTO scans (at, targets, hosts, open, bytes) VALUES (?, ?, ?, ?, ?)')
+        .run(at, targets, counts.hosts, counts.open, Buffer.byteLength(json));
+      const id = Number(result.lastInsertRowid);
+      this.db.prepare('INSERT INTO scan_results (id, data) VALUES (?, ?)').run(id, json);
+      return id;
+    })();
   }
 
   /** Deletes what is older than the retention; returns the number of rows removed. */
@@ -119,6 +235,7 @@ export class WatchStore {
       for (const table of ['events', 'snapshots', 'knocks', 'scans']) {
         removed += this.db.prepare(`DELETE FROM ${table} WHERE at < ?`).run(before).changes;
       }
+      this.db.exec('DELETE FROM scan_results WHERE id NOT IN (SELECT id FROM scans)');
     })();
     return removed;
   }
@@ -155,18 +272,24 @@ export class WatchStore {
     ).map((k) => ({ ...k, interface: '' }));
   }
 
-  scans(limit = 50): { id: number; at: number; targets: string; data: unknown }[] {
-    return (
-      this.db.prepare('SELECT id, at, targets, data FROM scans ORDER BY at DESC LIMIT ?').all(limit) as {
-        id: number;
-        at: number;
-        targets: string;
-        data: string;
-      }[]
-    ).map((r) => ({ ...r, data: JSON.parse(r.data) as unknown }));
+  /** The newest stored scans, without their results (see scan()). */
+  scans(limit = 50): ScanSummary[] {
+    return this.db
+      .prepare('SELECT id, at, targets, hosts, open, bytes FROM scans ORDER BY at DESC, id DESC LIMIT ?')
+      .all(limit) as ScanSummary[];
+  }
+
+  /** One stored scan with its result as stored (JSON text), or undefined. */
+  scan(id: number): (ScanSummary & { data: string }) | undefined {
+    return this.db
+      .prepare(
+        'SELECT s.id, at, targets, hosts, open, bytes, data FROM scans s JOIN scan_results r ON r.id = s.id WHERE s.id = ?',
+      )
+      .get(id) as (ScanSummary & { data: string }) | undefined;
   }
 
   close(): void {
     this.db.close();
+    this.lock?.release();
   }
 }

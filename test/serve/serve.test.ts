@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -115,9 +116,16 @@ beforeAll(() => {
       port: p,
       interface: 'eth0',
     });
-  store.recordScan(t0 + 3_000_000, '127.0.0.1', {
-    hosts: [{ address: '127.0.0.1', ports: [{ protocol: 'tcp', port: 22, state: 'open', service: 'ssh' }] }],
-  });
+  store.recordScan(
+    t0 + 3_000_000,
+    '127.0.0.1',
+    JSON.stringify({
+      hosts: [
+        { address: '127.0.0.1', ports: [{ protocol: 'tcp', port: 22, state: 'open', service: 'ssh' }] },
+      ],
+    }),
+    { hosts: 1, open: 1 },
+  );
   store.close();
 });
 
@@ -232,6 +240,203 @@ describe('dashboard API: auth and headers', () => {
   });
 });
 
+describe('dashboard API: hostile requests get a 4xx with a JSON error and the headers, never a 500', () => {
+  async function server(
+    host = '127.0.0.1',
+    path = dbPath,
+  ): Promise<{ app: Awaited<ReturnType<typeof buildServer>>; store: WatchStore }> {
+    const store = new WatchStore(path);
+    const app = await buildServer({
+      host,
+      port: 0,
+      token: 'secret-token',
+      sources: { auditData: () => Promise.resolve(data), store, policy, version: 'test' },
+    });
+    return { app, store };
+  }
+  const auth = { host: '127.0.0.1:7780', authorization: 'Bearer secret-token' };
+
+  function expectClean(
+    res: { statusCode: number; headers: Record<string, unknown>; body: string },
+    status: number,
+    error: RegExp,
+  ): void {
+    expect(res.statusCode, res.body).toBe(status);
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    expect((JSON.parse(res.body) as { error: string }).error).toMatch(error);
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) expect(res.headers[name], name).toBe(value);
+  }
+
+  it.each([
+    ['a null host', '{"hosts":[null]}', /expected the JSON of `portwarden scan --json` at hosts\.0/],
+    ['hosts not a list', '{"hosts":{"address":"x"}}', /at hosts: /],
+    [
+      'arrays nested 10,000 deep',
+      `{"hosts":${'['.repeat(10_000)}${']'.repeat(10_000)}}`,
+      /nested deeper than 64/,
+    ],
+    [
+      'objects nested 10,000 deep',
+      `${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}`,
+      /nested deeper than 64/,
+    ],
+    ['not JSON', '{"hosts": [', /not valid JSON/],
+    ['a __proto__ key', '{"hosts":[],"__proto__":{"admin":true}}', /the key "__proto__" is refused/],
+    [
+      'a constructor.prototype',
+      '{"hosts":[],"constructor":{"prototype":{}}}',
+      /the key "constructor" is refused/,
+    ],
+  ])('POST /api/scans with %s: 400', async (_name, payload, error) => {
+    const { app, store } = await server();
+    try {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/scans',
+        headers: { ...auth, 'content-type': 'application/json' },
+        payload,
+      });
+      expectClean(res, 400, error);
+    } finally {
+      await app.close();
+      store.close();
+    }
+  });
+
+  it('a malformed pw_token cookie: 400, on loopback writes and everywhere beyond loopback', async () => {
+    for (const host of ['127.0.0.1', '0.0.0.0']) {
+      const { app, store } = await server(host);
+      try {
+        const res = await app.inject({
+          method: host === '0.0.0.0' ? 'GET' : 'POST',
+          url: '/api/scans',
+          headers: { host: '127.0.0.1:7780', cookie: 'pw_token=%E0%A4%A' },
+          payload: host === '0.0.0.0' ? undefined : { hosts: [] },
+        });
+        expectClean(res, 400, /the pw_token cookie is malformed/);
+      } finally {
+        await app.close();
+        store.close();
+      }
+    }
+  });
+
+  it('a URL fastify cannot decode: the headers and the Host check apply, and nothing is echoed', async () => {
+    const { app, store } = await server();
+    try {
+      const bad = await app.inject({ url: '/%zz<b>', headers: { host: '127.0.0.1:7780' } });
+      expectClean(bad, 400, /^bad request: the URL is not valid$/);
+      expect(bad.body).not.toMatch(/zz|<b>/);
+      const rebinding = await app.inject({ url: '/%zz', headers: { host: 'attacker.example' } });
+      expectClean(rebinding, 421, /misdirected request/);
+      const missing = await app.inject({ url: '/nothing-here<b>', headers: { host: '127.0.0.1' } });
+      expectClean(missing, 404, /^not found$/);
+      expect(missing.body).not.toMatch(/nothing-here|<b>/);
+    } finally {
+      await app.close();
+      store.close();
+    }
+  });
+
+  it('a request without Host (real HTTP/1.1): 400 with the security headers, not a bare reply from Node', async () => {
+    const { app, store } = await server();
+    try {
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      const { port } = app.server.address() as { port: number };
+      const raw = await new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () => socket.write('GET /api/overview HTTP/1.1\r\n\r\n'));
+        let text = '';
+        socket.on('data', (chunk: Buffer) => {
+          text += chunk.toString();
+          if (text.includes('}')) socket.end();
+        });
+        socket.on('close', () => resolve(text));
+        socket.on('error', reject);
+        socket.setTimeout(5000, () => socket.destroy(new Error('no answer in 5 s')));
+      });
+      expect(raw).toMatch(/^HTTP\/1\.1 400 /);
+      expect(raw).toMatch(/\r\ncontent-security-policy: default-src 'none'/i);
+      expect(raw).toMatch(/\r\nx-frame-options: DENY/i);
+      expect(raw).toMatch(/"error":"a Host header is required"/);
+    } finally {
+      await app.close();
+      store.close();
+    }
+  });
+
+  it('a scan bigger than 2 MiB: 413 with a JSON error that says the limit', async () => {
+    const { app, store } = await server();
+    try {
+      const hosts = Array.from({ length: 30_000 }, (_, i) => ({
+        address: `10.0.${i >> 8}.${i & 255}`,
+        ports: [],
+      }));
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/scans',
+        headers: { ...auth, 'content-type': 'application/json' },
+        payload: JSON.stringify({ hosts, padding: 'x'.repeat(2 * 1024 * 1024) }),
+      });
+      expectClean(res, 413, /larger than 2 MiB, the limit for one stored scan/);
+    } finally {
+      await app.close();
+      store.close();
+    }
+  });
+
+  it('50 stored scans of 1 MiB each: the list is summaries and fast, one scan in full by id', async () => {
+    const { app, store } = await server('127.0.0.1', join(dir, 'many-scans.db'));
+    try {
+      const port = { protocol: 'tcp', port: 443, state: 'open', service: 'https', banner: 'x'.repeat(160) };
+      const hosts = Array.from({ length: 4000 }, (_, i) => ({
+        address: `10.1.${i >> 8}.${i & 255}`,
+        ports: [port],
+      }));
+      const payload = JSON.stringify({ scanner: 'portwarden', hosts });
+      expect(payload.length).toBeGreaterThan(1024 * 1024);
+      let id = 0;
+      for (let i = 0; i < 50; i++) {
+        const res = await app.inject({
+          method: 'POST',
+          url: '/api/scans',
+          headers: { ...auth, 'content-type': 'application/json' },
+          payload,
+        });
+        expect(res.statusCode).toBe(201);
+        id = (JSON.parse(res.body) as { id: number }).id;
+      }
+      const started = performance.now();
+      const list = await app.inject({ url: '/api/scans', headers: { host: '127.0.0.1' } });
+      const ms = performance.now() - started;
+      expect(list.statusCode).toBe(200);
+      const scans = (JSON.parse(list.body) as { scans: Record<string, unknown>[] }).scans;
+      expect(scans).toHaveLength(50);
+      expect(scans[0]).toEqual({
+        id,
+        at: expect.any(Number) as number,
+        targets: '10.1.0.0, 10.1.0.1, 10.1.0.2 and 3997 more',
+        hosts: 4000,
+        open: 4000,
+        bytes: expect.any(Number) as number,
+      });
+      expect(list.body.length).toBeLessThan(50 * 200);
+      expect(ms).toBeLessThan(1000); // 8-10 s before, on this machine
+      const one = await app.inject({ url: `/api/scans/${id}`, headers: { host: '127.0.0.1' } });
+      const full = JSON.parse(one.body) as { scan: { id: number }; data: { hosts: unknown[] } };
+      expect(full.scan.id).toBe(id);
+      expect(full.data.hosts).toHaveLength(4000);
+      expectClean(
+        await app.inject({ url: '/api/scans/999999', headers: { host: '127.0.0.1' } }),
+        404,
+        /no stored scan/,
+      );
+    } finally {
+      await app.close();
+      store.close();
+    }
+  }, 60_000);
+});
+
 describe('dashboard pages in headless Chromium (screenshots in test-artifacts/)', () => {
   let child: ChildProcess;
   let base = '';
@@ -338,8 +543,14 @@ describe('dashboard pages in headless Chromium (screenshots in test-artifacts/)'
     await done();
   }, 30_000);
 
-  it('scans: stored scan results', async () => {
+  it('scans: the stored scans listed with counts, one result shown in full', async () => {
     const { page, done } = await open('/scans', 'scans');
+    const list = page.locator('[data-testid="scan-list"] tbody tr');
+    expect(await list.count()).toBeGreaterThanOrEqual(1);
+    const stored = list.filter({ hasText: '2026-12-01T10:50:00' });
+    expect(await stored.textContent()).toMatch(/127\.0\.0\.1111 KiB$/);
+    await Promise.all([page.waitForURL(/\/scans\?id=\d+$/), stored.locator('a').click()]);
+    await page.waitForSelector('#content[data-state="ready"]');
     expect(await page.locator('[data-testid="scan"] tbody tr').first().textContent()).toMatch(
       /127\.0\.0\.122\/tcpopenssh/,
     );

@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadPolicyOrThrow } from '../../src/policy/load.ts';
 import { syslogSink, webhookSink } from '../../src/watch/alerts.ts';
@@ -152,7 +153,11 @@ describe('watch store and loop', () => {
   it('records a baseline silently, then changes; a restart neither repeats nor loses events', async () => {
     const path = tempDb();
     const seen: WatchEvent[] = [];
-    const sink = { send: (e: WatchEvent) => void seen.push(e), flush: () => Promise.resolve() };
+    const sink = {
+      name: 'test',
+      send: (e: WatchEvent) => void seen.push(e),
+      flush: () => Promise.resolve(),
+    };
     let store = new WatchStore(path);
     await runWatch({
       store,
@@ -188,9 +193,43 @@ describe('watch store and loop', () => {
         .map((e) => e.kind)
         .reverse(),
     ).toEqual(seen.map((e) => e.kind));
-    expect(Number(store.db.pragma('user_version', { simple: true }))).toBe(1);
+    expect(Number(store.db.pragma('user_version', { simple: true }))).toBe(2);
     expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(store.snapshots().length).toBeGreaterThanOrEqual(2);
+    store.close();
+  });
+
+  it('migration 2 keeps the stored scans of a version-1 database and counts them', () => {
+    const path = tempDb();
+    const v1 = new Database(path);
+    v1.exec(`CREATE TABLE events (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, message TEXT NOT NULL, data TEXT NOT NULL);
+      CREATE TABLE snapshots (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, count INTEGER NOT NULL, exposed INTEGER NOT NULL, listeners TEXT NOT NULL);
+      CREATE TABLE knocks (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, source TEXT NOT NULL, destination TEXT NOT NULL, protocol TEXT NOT NULL, port INTEGER NOT NULL, zone TEXT NOT NULL, direction TEXT NOT NULL);
+      CREATE TABLE scans (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, targets TEXT NOT NULL, data TEXT NOT NULL);
+      CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);`);
+    const result = JSON.stringify({
+      hosts: [
+        {
+          address: '198.51.100.1',
+          ports: [
+            { port: 22, state: 'open' },
+            { port: 23, state: 'closed' },
+          ],
+        },
+        { address: '198.51.100.2', ports: [{ port: 80, state: 'open' }] },
+      ],
+    });
+    v1.prepare('INSERT INTO scans (at, targets, data) VALUES (?, ?, ?)').run(5, '198.51.100.0/31', result);
+    v1.pragma('user_version = 1');
+    v1.close();
+    const store = new WatchStore(path);
+    expect(store.scans()).toEqual([
+      { id: 1, at: 5, targets: '198.51.100.0/31', hosts: 2, open: 2, bytes: result.length },
+    ]);
+    expect(store.scan(1)?.data).toBe(result);
+    expect(store.prune(10)).toBe(1);
+    expect(store.scan(1)).toBeUndefined();
+    expect(store.db.prepare('SELECT count(*) AS n FROM scan_results').get()).toEqual({ n: 0 });
     store.close();
   });
 

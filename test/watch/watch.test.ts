@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,6 +66,18 @@ await describeRootTier(
       return child.exitCode;
     }
 
+    function hasBaseline(db: string): boolean {
+      if (!existsSync(db)) return false;
+      const conn = new Database(db, { readonly: true });
+      try {
+        return conn.prepare("SELECT 1 FROM state WHERE key = 'listeners'").get() !== undefined;
+      } catch {
+        return false; // not created yet
+      } finally {
+        conn.close();
+      }
+    }
+
     function dbEvents(db: string): Event[] {
       const conn = new Database(db, { readonly: true });
       try {
@@ -91,7 +103,8 @@ await describeRootTier(
       const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`;
       try {
         const first = startWatch(['--netns', ns, '--db', db, '--kernel-log', 'none', '--webhook', url]);
-        await new Promise((r) => setTimeout(r, 800)); // the baseline sample
+        // the baseline sample first (a fixed sleep lost this race on a loaded machine: telnet was in it)
+        await until('the baseline', () => hasBaseline(db));
         const telnet = lab.spawn(ns, [process.execPath, LISTEN, 'tcp:0.0.0.0:23']);
         await until('telnet opened on the webhook', () =>
           hooked.some((e) => e.kind === 'risky-exposed' && e.key === `tcp|0.0.0.0|23|${ns}`),

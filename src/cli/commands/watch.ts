@@ -55,7 +55,9 @@ async function watchAction(ctx: CliContext, options: WatchCliOptions): Promise<v
     import('../../watch/daemon.ts'),
     import('../../inventory/list.ts'),
   ]);
-  const store = new WatchStore(await watchDbPath(options.db, options.stateDir, ctx.io.env));
+  const store = new WatchStore(await watchDbPath(options.db, options.stateDir, ctx.io.env), {
+    exclusive: true,
+  });
   const asJson = options.json === true || ctx.io.stdout.isTTY !== true;
   const sinks = [
     ...(options.quiet
@@ -75,6 +77,10 @@ async function watchAction(ctx: CliContext, options: WatchCliOptions): Promise<v
           alerts.webhookSink({
             url: options.webhook,
             onDrop: (_e, why) => ctx.err(`watch: alert dropped: ${why}`),
+            onAbandon: (count) =>
+              ctx.err(
+                `watch: stopping: ${count} alert(s) not delivered to the webhook within 4 s were dropped (they are in the database unless it reported a storage failure)`,
+              ),
           }),
         ]
       : []),
