@@ -35,7 +35,7 @@ describe('mutants (pure)', () => {
 
 /** A small deterministic generator, so a failing sample can be run again from its seed. */
 function sample<T>(items: readonly T[], count: number, seed: number): T[] {
-  let state = seed >>> 0 || 1;
+  let state = Math.imul(seed ^ 0x9e3779b9, 2654435761) >>> 0 || 1;
   const next = (): number => {
     state ^= state << 13;
     state ^= state >>> 17;
