@@ -87,7 +87,13 @@ describe('planLab and comparePorts (pure)', () => {
   });
 });
 
-type Json = { ok: boolean; probes: number; differences: Record<string, unknown>[]; checks: string[] };
+type Json = {
+  ok: boolean;
+  probes: number;
+  differences: Record<string, unknown>[];
+  undecided?: unknown[];
+  checks: string[];
+};
 
 await describeRootTier(
   'verify: real packets against the compiled and hand-written rulesets',
@@ -175,6 +181,34 @@ await describeRootTier(
       expect(result.json.differences.filter((x) => x['zone'] !== 'external')).toEqual([]);
       expect(result.json.differences).toHaveLength(8);
     }, 120_000);
+
+    it('egress left wide open: every port of every zone and family, as ranges with counts, exit 1', () => {
+      const text = nft.replace(
+        '\t\toifname "eth0" jump out_external\n',
+        '\t\toifname { "eth0", "eth1" } accept\n\t\toifname "eth0" jump out_external\n',
+      );
+      expect(text).not.toBe(nft);
+      const file = join(dir, 'open-egress.nft');
+      writeFileSync(file, text);
+      const result = verify([EXAMPLE, '--ruleset', file]);
+      expect(result.stderr).toBe('');
+      expect(result.status).toBe(1);
+      const tcpOut = result.json.differences.filter(
+        (x) => x['direction'] === 'outbound' && x['protocol'] === 'tcp' && x['expected'] === 'block',
+      );
+      const main = (zone: string, peer: string): unknown =>
+        tcpOut.find((x) => x['zone'] === zone && x['peer'] === peer);
+      // external allows tcp/20 out; internal allows only dns/http/https to 203.0.113.0/24
+      for (const [zone, peer, ports, count] of [
+        ['external', '203.0.113.5', '1-19,21-65535', 65534],
+        ['external', '2001:db8:1::5', '1-19,21-65535', 65534],
+        ['internal', '198.51.100.5', '1-65535', 65535],
+        ['internal', '2001:db8:100::5', '1-65535', 65535],
+      ] as const)
+        expect(main(zone, peer)).toEqual(expect.objectContaining({ ports, count, observed: 'pass' }));
+      // nothing inbound or routed changed
+      expect(result.json.differences.filter((x) => x['direction'] !== 'outbound')).toEqual([]);
+    }, 300_000);
 
     it('a rule that ignores `from:` and a zone that ignores its `sources` are caught by the extra peers', () => {
       const text = nft
