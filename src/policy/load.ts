@@ -5,7 +5,7 @@ import { parsePortSpec } from '../catalog/port-spec.ts';
 import { mergeRanges, portSetHas, unionPortSets, type PortSet } from '../catalog/port-set.ts';
 import { isPortwardenError, PortwardenError, type Diagnostic, type SourceLocation } from '../errors.ts';
 import { suggestClosest } from '../suggest.ts';
-import { KNOWN_KEYS, policySchema, type PolicyDocument } from './schema.ts';
+import { IDENTIFIER_HINTS, KNOWN_KEYS, policySchema, type PolicyDocument } from './schema.ts';
 import type { Cidr, Forward, Policy, PolicyRule, ProgramRule, Route, Zone } from './types.ts';
 
 type Path = readonly (string | number)[];
@@ -77,6 +77,24 @@ function knownKeysFor(path: Path): readonly string[] {
   return [];
 }
 
+/** A value quoted for a one-line message: escaped, and cut when long. */
+function shown(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}..."` : text;
+}
+
+/** An identifier that failed its pattern: what it had to be, and the rule for that field. */
+function identifierProblem(path: Path, value: unknown, problem: string): { message: string; hint?: string } {
+  if (path.length === 2 && path[0] === 'zones')
+    return { message: `zone name ${shown(path[1])} is not valid`, hint: IDENTIFIER_HINTS['zones'] ?? '' };
+  const at = path.findLastIndex((p) => typeof p === 'string');
+  const field = String(path[at] ?? 'value');
+  const noun = field === 'interfaces' ? 'interface' : field;
+  const owner = at > 0 ? `${describePath(path.slice(0, at))}: ` : '';
+  const hint = IDENTIFIER_HINTS[field];
+  return { message: `${owner}${noun} ${shown(value)} is ${problem}`, ...(hint ? { hint } : {}) };
+}
+
 function zodDiagnostics(error: ZodError, raw: unknown, at: Locator): Diagnostic[] {
   const out: Diagnostic[] = [];
   for (const issue of error.issues) {
@@ -123,6 +141,8 @@ function zodDiagnostics(error: ZodError, raw: unknown, at: Locator): Diagnostic[
             ? 'a mapping'
             : `${typeof value} ${JSON.stringify(value)}`;
       message = `${where} must be ${issue.expected === 'array' ? 'a list' : issue.expected === 'object' ? 'a mapping' : `a ${issue.expected}`}, not ${got}`;
+    } else if (issue.code === 'invalid_format' || issue.code === 'invalid_key') {
+      ({ message, hint } = identifierProblem(path, value, issue.message));
     } else if (issue.code === 'too_small') {
       message = `${where} must not be empty`;
     } else if (issue.code === 'invalid_union') {
