@@ -20,6 +20,7 @@ const CODES = {
   TARGET_EMPTY: 'usage',
   TARGET_TOO_MANY: 'usage',
   FILE_UNREADABLE: 'usage',
+  FILE_UNWRITABLE: 'usage',
   POLICY_INVALID: 'usage',
   RULESET_INVALID: 'usage',
   OPTION_INVALID: 'usage',

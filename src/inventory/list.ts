@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { PortwardenError } from '../errors.ts';
 import { runCommand } from '../lab/run.ts';
 import { classifySocket, compareSockets, type ClassifyContext } from './classify.ts';
@@ -283,18 +282,6 @@ export async function listSockets(options: ListSocketsOptions = {}): Promise<Inv
     }
     default:
       return unsupportedPlatform(process.platform);
-  }
-}
-
-/** Reads a captured listing from a file (for --from-file). */
-export function readListingFile(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new PortwardenError('FILE_UNREADABLE', `cannot read "${path}": ${(error as Error).message}`, {
-      hint: 'check the path and its permissions',
-      cause: error,
-    });
   }
 }
 
