@@ -101,6 +101,16 @@ function resolveTargets(options: ListSocketsOptions): NamespaceTarget[] {
       }
       return [{ label: label(inode), inode, host: inode === hostInode, pid: Number(spec) }];
     }
+    if (!/^[A-Za-z0-9_.-]{1,255}$/.test(spec) || spec === '.' || spec === '..') {
+      // The name becomes a path under /run/netns and an `ip netns exec` argument.
+      throw new PortwardenError(
+        'OPTION_INVALID',
+        `--netns ${JSON.stringify(spec)} is not a namespace name or pid`,
+        {
+          hint: 'a namespace name is [A-Za-z0-9_.-] and not . or .. (see `ip netns list`), or give a pid',
+        },
+      );
+    }
     const inode = netnsInode(`/run/netns/${spec}`);
     if (inode === null) {
       const known = [...names.values()];

@@ -208,8 +208,8 @@ function cidrsOverlap(a: Cidr, b: Cidr): boolean {
   return cidrContains(a, b) || cidrContains(b, a);
 }
 
-function specText(spec: string | readonly (string | number)[]): string {
-  return typeof spec === 'string' ? spec : spec.map(String).join(', ');
+function specText(spec: string | number | readonly (string | number)[]): string {
+  return typeof spec === 'object' ? spec.map(String).join(', ') : String(spec);
 }
 
 class Normaliser {
@@ -226,10 +226,15 @@ class Normaliser {
     });
   }
 
-  ports(spec: string | readonly (string | number)[], path: Path): PortSet {
+  ports(spec: string | number | readonly (string | number)[], path: Path): PortSet {
     try {
       // In a policy a bare number means TCP, as in nft and iptables rules; say udp/53 for UDP.
-      return parsePortSpec(specText(spec), { defaultProtocols: ['tcp'] });
+      const set = parsePortSpec(specText(spec), { defaultProtocols: ['tcp'] });
+      if ([...set.tcp, ...set.udp].some((r) => r.from === 0))
+        throw new PortwardenError('PORT_OUT_OF_RANGE', `port 0 is outside 1-65535`, {
+          hint: 'no packet has port 0: start ranges at 1 (1-10)',
+        });
+      return set;
     } catch (error) {
       if (!isPortwardenError(error)) throw error;
       this.error(error.code, `${error.message} in ${describePath(path)}`, path, error.hint);
@@ -257,7 +262,7 @@ class Normaliser {
   rules(
     list:
       | readonly {
-          allow: string | readonly (string | number)[];
+          allow: string | number | readonly (string | number)[];
           from?: string[];
           to?: string[];
           comment?: string | undefined;

@@ -5,7 +5,11 @@ export const VERDICTS = ['drop', 'reject', 'accept'] as const;
 export type Verdict = (typeof VERDICTS)[number];
 
 /** A list written as a YAML list or as one comma-separated string (`allow: ftp, http`). */
-const specList = z.union([z.string().min(1), z.array(z.union([z.string().min(1), z.number().int()])).min(1)]);
+const specList = z.union([
+  z.string().min(1),
+  z.number().int(),
+  z.array(z.union([z.string().min(1), z.number().int()])).min(1),
+]);
 const addressList = z.array(z.string().min(1)).min(1);
 /**
  * Identifiers end up in rulesets of every target (chain and set names, interface, user and cgroup
