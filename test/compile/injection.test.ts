@@ -130,6 +130,21 @@ describe('hostile free text compiles to exactly the statements of benign text', 
     }
   });
 
+  it('an unsupported feature is reported on one line, whatever its path or comment holds', () => {
+    const policy = withHostileText('windows', [
+      'p.yaml',
+      'a',
+      'b\nflush ruleset',
+      'c',
+      'x\nStart-Process calc.exe',
+    ]);
+    for (const target of ['nftables', 'iptables', 'pf']) {
+      expect(() => compilePolicy(policy, target, 'test')).toThrow(
+        /^target \S+ cannot express program-path \(program "C:\\\\x\\nStart-Process calc\.exe"\)[^\n]*$/,
+      );
+    }
+  });
+
   it('fragments are in the generator: every one appears in some sample', () => {
     const samples = fc.sample(hostile, { numRuns: 2000, seed: 1 }).join('');
     for (const f of FRAGMENTS.slice(0, 10)) expect(samples).toContain(f);
