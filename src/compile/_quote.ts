@@ -98,6 +98,16 @@ export function pfComment(text: string): string {
   return `# ${pfText(text)}`;
 }
 
+/** A YAML scalar (the starter policy): bare when plain, else a JSON string, which YAML reads as is. */
+export function yamlScalar(text: string): string {
+  return /^[A-Za-z0-9_][A-Za-z0-9_.@-]*\*?$/.test(text) ? text : JSON.stringify(oneLine(text));
+}
+
+/** A `#` comment of YAML: the rest of the line only. */
+export function yamlComment(text: string): string {
+  return `# ${oneLine(text)}`;
+}
+
 /** PowerShell takes the typographic single quotes as `'` too; each is doubled inside '…'. */
 export function psString(text: string): string {
   return `'${oneLine(text).replace(/['\u2018\u2019\u201a\u201b]/g, '$&$&')}'`;
