@@ -283,6 +283,31 @@ class Normaliser {
   }
 }
 
+/** Room for a zone in an iptables chain name (`PW-OUT-` + 21 of the 28 characters it may have). */
+const CHAIN_ZONE_CHARS = 21;
+
+/**
+ * Targets name chains, sets and macros after the zone with `-` written as `_` (nft, pf) and cut
+ * to fit (iptables): two zones that meet there would share one chain, and nft merges chain blocks
+ * of one name silently — each zone would get the other's rules.
+ */
+function checkChainNames(zones: readonly Zone[], n: Normaliser, at: Locator): void {
+  const seen = new Map<string, string>();
+  for (const zone of zones) {
+    const key = zone.name.replaceAll('-', '_').slice(0, CHAIN_ZONE_CHARS);
+    const other = seen.get(key);
+    if (other === undefined) seen.set(key, zone.name);
+    else
+      n.diagnostics.push({
+        severity: 'error',
+        code: 'POLICY_INVALID',
+        message: `zones "${other}" and "${zone.name}" would share one chain in compiled rulesets`,
+        hint: `rename one: zone names must differ other than by "-" versus "_" or after ${CHAIN_ZONE_CHARS} characters`,
+        location: at.at(['zones'], zone.name),
+      });
+  }
+}
+
 /** A zone is internal when declared so, when all its sources are private, or when named like a LAN. */
 function guessExposure(name: string, sources: readonly Cidr[]): 'external' | 'internal' {
   if (sources.length > 0 && sources.every(isPrivate)) return 'internal';
@@ -335,6 +360,7 @@ function normalise(
       location: at.at(path),
     });
   }
+  checkChainNames(zones, n, at);
   // Zones sharing sources would make a packet's zone ambiguous.
   for (let i = 0; i < zones.length; i++) {
     for (let j = i + 1; j < zones.length; j++) {
