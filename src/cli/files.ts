@@ -3,10 +3,11 @@ import {
   constants,
   fstatSync,
   linkSync,
-  lstatSync,
   openSync,
   readSync,
+  realpathSync,
   renameSync,
+  statSync,
   unlinkSync,
   writeFileSync,
   type Stats,
@@ -138,16 +139,23 @@ function unwritable(path: string, reason: string, hint: string, cause?: unknown)
   });
 }
 
-/** Refuses targets that a rename cannot replace (directories), and existing ones unless `overwrite`. */
-function checkTarget(path: string, overwrite: boolean): void {
-  let stats: Stats;
+/**
+ * Where a target really is (a symlink is followed, so the link survives the rename), after refusing
+ * what a rename must not replace: a directory, a device or FIFO (`-o /dev/stdout` would swap the
+ * device node for a file), or an existing file unless `overwrite`.
+ */
+function resolveTarget(path: string, overwrite: boolean): string {
+  let real: string;
   try {
-    stats = lstatSync(path);
+    real = realpathSync(path);
   } catch {
-    return;
+    return path;
   }
+  const stats = statSync(real);
   if (stats.isDirectory()) throw unwritable(path, 'it is a directory', 'give a file name, not a directory');
+  if (!stats.isFile()) throw unwritable(path, `it is ${kind(stats)}`, 'omit -o to print to stdout');
   if (!overwrite) throw unwritable(path, 'it exists', 'pass --force to overwrite it');
+  return real;
 }
 
 function tempPath(path: string, index: number): string {
@@ -168,8 +176,8 @@ function removeQuietly(paths: readonly string[]): void {
  * Writes every file or none: each goes to a temp file beside its target, and only when all are
  * written are they renamed into place. `overwrite: false` refuses existing targets (`--force` off).
  */
-export function writeOutputFiles(files: readonly OutputFile[], overwrite = true): void {
-  for (const f of files) checkTarget(f.path, overwrite);
+export function writeOutputFiles(requested: readonly OutputFile[], overwrite = true): void {
+  const files = requested.map((f) => ({ ...f, path: resolveTarget(f.path, overwrite) }));
   const temps: string[] = [];
   try {
     files.forEach((f, i) => {
@@ -179,7 +187,7 @@ export function writeOutputFiles(files: readonly OutputFile[], overwrite = true)
     });
   } catch (error) {
     removeQuietly(temps);
-    throw unwritable(files[temps.length]?.path ?? '', reason(error), WRITE_HINT, error);
+    throw unwritable(requested[temps.length]?.path ?? '', reason(error), WRITE_HINT, error);
   }
   files.forEach((f, i) => {
     const temp = temps[i] ?? '';
@@ -191,7 +199,7 @@ export function writeOutputFiles(files: readonly OutputFile[], overwrite = true)
       }
     } catch (error) {
       removeQuietly(temps.slice(i));
-      throw unwritable(f.path, reason(error), WRITE_HINT, error);
+      throw unwritable(requested[i]?.path ?? f.path, reason(error), WRITE_HINT, error);
     }
   });
 }

@@ -1,6 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import {
   closeSync,
+  lstatSync,
+  readFileSync,
+  symlinkSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -92,6 +95,22 @@ describe('outputs are written all or nothing', () => {
     const result = runCli(['scan', '127.0.0.1', '-p', '1', '-oA', join(scanDir, 'B')], QUICK);
     expectUsageError(result, /cannot write ".*B\.json": it is a directory/);
     expect(readdirSync(scanDir)).toEqual(['B.json']);
+  });
+
+  it('-o to a FIFO or device is refused (a rename would replace the node); a symlink is written through', () => {
+    const fifo = join(dir, 'out.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const refused = runCli(['compile', join(dir, 'p.yaml'), '-o', fifo], QUICK);
+    expectUsageError(refused, /cannot write ".*out\.fifo": it is a FIFO/);
+    expect(lstatSync(fifo).isFIFO()).toBe(true);
+    rmSync(fifo);
+    writeFileSync(join(dir, 'real.nft'), 'old');
+    symlinkSync('real.nft', join(dir, 'link.nft'));
+    expect(runCli(['compile', join(dir, 'p.yaml'), '-o', join(dir, 'link.nft')]).status).toBe(0);
+    expect(lstatSync(join(dir, 'link.nft')).isSymbolicLink()).toBe(true);
+    expect(readFileSync(join(dir, 'real.nft'), 'utf8')).toMatch(/^#!\/usr\/sbin\/nft -f/);
+    rmSync(join(dir, 'link.nft'));
+    rmSync(join(dir, 'real.nft'));
   });
 
   it('policy init -o refuses an existing file without --force and replaces it with --force', () => {
