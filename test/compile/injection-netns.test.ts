@@ -21,8 +21,14 @@ import { benignPolicyYaml, hostile, withHostileText } from './_hostile.ts';
 const SEED = Number(process.env['PW_INJECTION_SEED'] ?? Date.now() % 1_000_000);
 const RUNS = 6;
 
+/** Multi-byte comments past the kernel limits (nft rejected them: cut at 120 characters, routes not at all). */
+const LONG = ['long.yaml', 'é'.repeat(200), '😀'.repeat(100), 'x'.repeat(300), 'ü'.repeat(65)];
+
 function sample(): string[][] {
-  return fc.sample(fc.array(hostile, { minLength: 5, maxLength: 5 }), { numRuns: RUNS, seed: SEED });
+  return [
+    LONG,
+    ...fc.sample(fc.array(hostile, { minLength: 5, maxLength: 5 }), { numRuns: RUNS, seed: SEED }),
+  ];
 }
 
 function run(command: string[], input?: string): string {
