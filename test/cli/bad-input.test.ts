@@ -68,6 +68,27 @@ describe('inputs that are not regular files', () => {
   });
 });
 
+describe('hostile policy text on the command line', () => {
+  it('a file name with newlines compiles to one comment line and errors stay on one line', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pw-name-'));
+    try {
+      const file = join(dir, 'p\nflush ruleset\n#.yaml');
+      writeFileSync(file, POLICY);
+      const nft = runCli(['compile', file]);
+      expect(nft.status).toBe(0);
+      expect(nft.stdout).not.toMatch(/^flush ruleset/m);
+      writeFileSync(file, `${POLICY}name: "innocent\\nflush ruleset\\n#"\n`);
+      const bad = runCli(['policy', 'check', file]);
+      expectUsageError(
+        bad,
+        /^portwarden: error: ".*p\\nflush ruleset\\n#\.yaml":7:7: name "innocent\\nflush ruleset\\n#" is not a policy name$/m,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('outputs are written all or nothing', () => {
   let dir = '';
   beforeAll(() => {
