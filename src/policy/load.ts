@@ -156,7 +156,8 @@ function zodDiagnostics(error: ZodError, raw: unknown, at: Locator): Diagnostic[
       code: 'POLICY_INVALID',
       message,
       ...(hint ? { hint } : {}),
-      location: at.at(path),
+      // A bad key (a zone name) is shown at the key, not at its value.
+      location: issue.code === 'invalid_key' ? at.at(path.slice(0, -1), String(path.at(-1))) : at.at(path),
     });
   }
   // A misspelt key also makes the real key "missing": report the typo only.

@@ -16,7 +16,7 @@ const addressList = z.array(z.string().min(1)).min(1);
  * matches), so each field admits only what every target can name — never quotes, spaces or controls.
  */
 const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,31}$/;
-const zoneName = z.string().regex(NAME, 'zone names are letters, digits, "_" and "-" (max 32)');
+const zoneName = z.string().regex(NAME, 'not a zone name');
 const INTERFACE = /^[A-Za-z0-9_.:@-]{1,15}\*?$|^[A-Za-z0-9_.:@-]{0,14}\*$/;
 /** POSIX portable user names (as useradd accepts them), or a numeric uid. */
 const USER = /^(?:[A-Za-z_][A-Za-z0-9_.-]{0,31}|\d{1,10})$/;

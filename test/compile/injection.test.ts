@@ -77,6 +77,47 @@ describe('the schema refuses identifiers that targets cannot name', () => {
   });
 });
 
+describe('identifier diagnostics: code, file:line:col, message and hint', () => {
+  const base = 'version: 1\nzones:\n  lan:\n    interfaces: [eth1]\n';
+  it.each([
+    ['name: "a;b"\n', 5, 7, 'name "a;b" is not a policy name'],
+    ['  "l an": { interfaces: [eth2] }\n', 5, 3, 'zone name "l an" is not valid'],
+    [
+      '  wan:\n    interfaces: [eth0, "e$x"]\n',
+      6,
+      24,
+      'zone "wan": interface "e$x" is not an interface name',
+    ],
+    [
+      'programs:\n  - user: "root -j ACCEPT"\n    outbound: [{ allow: https }]\n',
+      6,
+      11,
+      'program 1: user "root -j ACCEPT" is not a user name or uid',
+    ],
+    [
+      'programs:\n  - unit: "a.service\\n-A"\n    outbound: [{ allow: https }]\n',
+      6,
+      11,
+      'program 1: unit "a.service\\n-A" is not a systemd unit name',
+    ],
+    [
+      'forwards:\n  - { zone: "lan x", listen: tcp/22, to: 198.51.100.1 }\n',
+      6,
+      13,
+      'forward 1: zone "lan x" is not a zone name',
+    ],
+  ])('%j', (extra, line, col, message) => {
+    const text = extra.startsWith('  ') ? `${base}${extra}` : `${base}${extra}`;
+    const { diagnostics } = loadPolicy(text, 'p.yaml');
+    expect(diagnostics[0]).toMatchObject({
+      code: 'POLICY_INVALID',
+      message,
+      location: { file: 'p.yaml', line, col },
+    });
+    expect(diagnostics[0]?.hint).toBeTruthy();
+  });
+});
+
 describe('hostile free text compiles to exactly the statements of benign text', () => {
   const benign = (target: string): Policy => loadPolicyOrThrow(benignPolicyYaml(target), 'policy.yaml');
 
