@@ -52,7 +52,7 @@ export function nftComment(text: string): string {
   return nftString(truncateUtf8(oneLine(text).replaceAll('"', "'"), NFT_COMMENT_MAX));
 }
 
-/** A `#` comment line of an nft script (nft, iptables-restore and POSIX sh comments end at a newline). */
+/** A `#` comment line of nft, iptables-restore and POSIX sh: in all three it ends at the newline, no continuation. */
 export function hashComment(text: string): string {
   return `# ${oneLine(text)}`;
 }
