@@ -20,6 +20,8 @@ const CODES = {
   TARGET_EMPTY: 'usage',
   TARGET_TOO_MANY: 'usage',
   FILE_UNREADABLE: 'usage',
+  FILE_UNWRITABLE: 'usage',
+  LISTING_INVALID: 'usage',
   POLICY_INVALID: 'usage',
   RULESET_INVALID: 'usage',
   OPTION_INVALID: 'usage',

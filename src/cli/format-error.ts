@@ -2,7 +2,9 @@ import type { Diagnostic, PortwardenError, SourceLocation } from '../errors.ts';
 
 function where(location: SourceLocation | undefined): string {
   if (!location?.file) return '';
-  const parts = [location.file, location.line, location.col].filter((p) => p !== undefined);
+  // A file name with a line break or other control would split the one-line error: quote it.
+  const file = /[\p{Cc}\p{Zl}\p{Zp}]/u.test(location.file) ? JSON.stringify(location.file) : location.file;
+  const parts = [file, location.line, location.col].filter((p) => p !== undefined);
   return `${parts.join(':')}: `;
 }
 

@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { EXIT, exitCodeFor, isPortwardenError, PortwardenError } from '../errors.ts';
 import { COMMANDS } from './commands/index.ts';
 import { normalizeScanArgs } from './commands/scan.ts';
 import { createContext, type CliContext, type CliIo } from './context.ts';
+import { readInputFile } from './files.ts';
 import { formatError } from './format-error.ts';
 import { VERSION } from './version.ts';
 
@@ -38,9 +38,9 @@ function usageError(error: CommanderError, argv: readonly string[]): PortwardenE
 
 function readSource(error: PortwardenError): string | undefined {
   const file = error.location?.file;
-  if (!file || error.location?.line === undefined) return undefined;
+  if (!file || file === '-' || error.location?.line === undefined) return undefined;
   try {
-    return readFileSync(file, 'utf8');
+    return readInputFile(file, { what: 'source', hint: '' });
   } catch {
     return undefined;
   }

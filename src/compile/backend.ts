@@ -44,7 +44,10 @@ export function featuresUsed(ir: Ir): { feature: Feature; where: string }[] {
   if (v6) used.push({ feature: 'ipv6', where: `zone "${v6.zone}" (rules without addresses cover IPv6 too)` });
   const v6only = allRules.find(({ r }) => r.family === 6);
   if (v6only)
-    used.push({ feature: 'ipv6-addresses', where: `zone "${v6only.zone}" rule "${v6only.r.comment}"` });
+    used.push({
+      feature: 'ipv6-addresses',
+      where: `zone "${v6only.zone}" rule ${JSON.stringify(v6only.r.comment)}`,
+    });
   for (const nat of ir.nat) {
     if (nat.kind === 'dnat') {
       used.push({ feature: 'port-forward', where: nat.comment });
@@ -67,7 +70,9 @@ export function featuresUsed(ir: Ir): { feature: Feature; where: string }[] {
         : p.program.kind === 'user'
           ? p.program.user
           : p.program.path;
-    if (!used.some((u) => u.feature === feature)) used.push({ feature, where: `program "${value}"` });
+    // JSON quoting keeps a hostile path or comment on the one line of the error message.
+    if (!used.some((u) => u.feature === feature))
+      used.push({ feature, where: `program ${JSON.stringify(value)}` });
   }
   if (ir.ftpHelper.inbound || ir.ftpHelper.outbound)
     used.push({ feature: 'ftp-helper', where: 'ftp (tcp/21) is allowed' });

@@ -3,6 +3,7 @@ import type { Cidr, Verdict } from '../policy/types.ts';
 import type { Backend, CompileMeta, CompiledFile } from './backend.ts';
 import type { Ir, IrNat, IrRule, IrZoneChain } from './ir.ts';
 import { logPrefix } from './log-prefix.ts';
+import { hashComment, nftComment, nftString } from './_quote.ts';
 
 /**
  * nftables: one `inet portwarden` table, replaced atomically by `nft -f` (declare, delete, define
@@ -16,10 +17,6 @@ const TABLE = 'portwarden';
 /** nft identifiers: letters, digits and `_`. */
 function ident(text: string): string {
   return text.replace(/[^A-Za-z0-9_]/g, '_');
-}
-
-function quote(text: string): string {
-  return `"${text.replace(/["\\]/g, '')}"`;
 }
 
 function ranges(list: readonly PortRange[]): string {
@@ -76,10 +73,8 @@ function ruleLines(w: NftWriter, rule: IrRule): string[] {
     peers.length > 0 && rule.family !== null
       ? `${rule.family === 4 ? 'ip' : 'ip6'} ${side} ${w.addressSet(`${rule.id}_peers`, rule.family, peers)} `
       : '';
-  const log = rule.log ? `log prefix ${quote(`pw:ok:${rule.id}: `.slice(0, 28))} ` : '';
-  return [
-    `${addr}${rule.protocol} dport ${ports} counter ${log}accept comment ${quote(rule.comment.slice(0, 120))}`,
-  ];
+  const log = rule.log ? `log prefix ${nftString(`pw:ok:${rule.id}: `.slice(0, 28))} ` : '';
+  return [`${addr}${rule.protocol} dport ${ports} counter ${log}accept comment ${nftComment(rule.comment)}`];
 }
 
 function endOfChain(
@@ -91,7 +86,7 @@ function endOfChain(
   const lines: string[] = [];
   if (ir.log)
     lines.push(
-      `limit rate 5/second burst 10 packets log prefix ${quote(logPrefix(direction, zone))} level info`,
+      `limit rate 5/second burst 10 packets log prefix ${nftString(logPrefix(direction, zone))} level info`,
     );
   if (verdict === 'reject')
     lines.push('meta l4proto tcp reject with tcp reset', 'reject with icmpx type port-unreachable');
@@ -149,9 +144,9 @@ function programMatch(rule: Ir['programs'][number]): string {
   switch (rule.program.kind) {
     case 'unit':
       // nft resolves the cgroup when the ruleset is loaded: reload after the unit (re)starts.
-      return `socket cgroupv2 level 2 ${quote(`system.slice/${rule.program.unit}`)} `;
+      return `socket cgroupv2 level 2 ${nftString(`system.slice/${rule.program.unit}`)} `;
     case 'user':
-      return `meta skuid ${quote(rule.program.user)} `;
+      return `meta skuid ${nftString(rule.program.user)} `;
     case 'path':
       return '';
   }
@@ -170,13 +165,15 @@ function natLines(nat: readonly IrNat[]): { pre: string[]; post: string[] } {
         const from = src.length > 0 ? `${n.toFamily === 4 ? 'ip' : 'ip6'} saddr { ${src.join(', ')} } ` : '';
         pre.push(
           // only traffic addressed to this host is forwarded, not traffic routed through it
-          `iifname ${quote(iface)} ${family}fib daddr type local ${from}${n.protocol} dport ${n.port} dnat ${target} comment ${quote(n.comment)}`,
+          `iifname ${nftString(iface)} ${family}fib daddr type local ${from}${n.protocol} dport ${n.port} dnat ${target} comment ${nftComment(n.comment)}`,
         );
       }
     } else {
       for (const iif of n.iif)
         for (const oif of n.oif)
-          post.push(`iifname ${quote(iif)} oifname ${quote(oif)} masquerade comment ${quote(n.comment)}`);
+          post.push(
+            `iifname ${nftString(iif)} oifname ${nftString(oif)} masquerade comment ${nftComment(n.comment)}`,
+          );
     }
   }
   return { pre, post };
@@ -199,7 +196,8 @@ export function compileNftables(ir: Ir, meta: CompileMeta): string {
   // input
   const input = essentials(ir, 'in');
   for (const chain of ir.input) {
-    for (const iface of chain.interfaces) input.push(`iifname ${quote(iface)} jump in_${ident(chain.zone)}`);
+    for (const iface of chain.interfaces)
+      input.push(`iifname ${nftString(iface)} jump in_${ident(chain.zone)}`);
   }
   input.push(...endOfChain(ir, 'in', '-', ir.defaults.input));
   const zoneChains: string[] = [];
@@ -214,7 +212,7 @@ export function compileNftables(ir: Ir, meta: CompileMeta): string {
   }
   for (const chain of ir.output) {
     for (const iface of chain.interfaces)
-      output.push(`oifname ${quote(iface)} jump out_${ident(chain.zone)}`);
+      output.push(`oifname ${nftString(iface)} jump out_${ident(chain.zone)}`);
   }
   output.push(...endOfChain(ir, 'out', '-', ir.defaults.output));
   for (const chain of ir.output)
@@ -228,7 +226,7 @@ export function compileNftables(ir: Ir, meta: CompileMeta): string {
       "coexist docker: forwarded traffic of docker0 and br-* bridges is left to Docker's own rules.",
     );
     for (const iface of ['docker0', 'br-*'])
-      forward.push(`iifname ${quote(iface)} accept`, `oifname ${quote(iface)} accept`);
+      forward.push(`iifname ${nftString(iface)} accept`, `oifname ${nftString(iface)} accept`);
   }
   if (ir.coexist.includes('libvirt')) {
     notes.push("coexist libvirt: forwarded traffic of virbr* bridges is left to libvirt's own rules.");
@@ -240,7 +238,7 @@ export function compileNftables(ir: Ir, meta: CompileMeta): string {
       for (const iif of route.iif) {
         for (const oif of route.oif) {
           forward.push(
-            `iifname ${quote(iif)} oifname ${quote(oif)} ${src}${route.protocol} dport ${ports} counter accept comment ${quote(route.comment)}`,
+            `iifname ${nftString(iif)} oifname ${nftString(oif)} ${src}${route.protocol} dport ${ports} counter accept comment ${nftComment(route.comment)}`,
           );
         }
       }
@@ -321,10 +319,10 @@ export function compileNftables(ir: Ir, meta: CompileMeta): string {
   );
   const header = [
     '#!/usr/sbin/nft -f',
-    `# Generated by portwarden ${meta.version} from policy "${ir.policyName}" (${ir.policyFile}).`,
+    hashComment(`Generated by portwarden ${meta.version} from policy "${ir.policyName}" (${ir.policyFile}).`),
     '# Load with `nft -f FILE`: it replaces table inet portwarden in one transaction and leaves every',
     '# other table (Docker, libvirt, ...) as it is.',
-    ...notes.map((n) => `# ${n}`),
+    ...notes.map(hashComment),
   ];
   const body = [...helpers, ...sets, ...base, ...zoneChains, ...chains].join('\n\n');
   return `${header.join('\n')}\n\ntable inet ${TABLE}\ndelete table inet ${TABLE}\n\ntable inet ${TABLE} {\n${body}\n}\n`;

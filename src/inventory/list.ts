@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { PortwardenError } from '../errors.ts';
 import { runCommand } from '../lab/run.ts';
 import { classifySocket, compareSockets, type ClassifyContext } from './classify.ts';
@@ -101,6 +100,16 @@ function resolveTargets(options: ListSocketsOptions): NamespaceTarget[] {
         );
       }
       return [{ label: label(inode), inode, host: inode === hostInode, pid: Number(spec) }];
+    }
+    if (!/^[A-Za-z0-9_.-]{1,255}$/.test(spec) || spec === '.' || spec === '..') {
+      // The name becomes a path under /run/netns and an `ip netns exec` argument.
+      throw new PortwardenError(
+        'OPTION_INVALID',
+        `--netns ${JSON.stringify(spec)} is not a namespace name or pid`,
+        {
+          hint: 'a namespace name is [A-Za-z0-9_.-] and not . or .. (see `ip netns list`), or give a pid',
+        },
+      );
     }
     const inode = netnsInode(`/run/netns/${spec}`);
     if (inode === null) {
@@ -283,18 +292,6 @@ export async function listSockets(options: ListSocketsOptions = {}): Promise<Inv
     }
     default:
       return unsupportedPlatform(process.platform);
-  }
-}
-
-/** Reads a captured listing from a file (for --from-file). */
-export function readListingFile(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new PortwardenError('FILE_UNREADABLE', `cannot read "${path}": ${(error as Error).message}`, {
-      hint: 'check the path and its permissions',
-      cause: error,
-    });
   }
 }
 

@@ -1,4 +1,5 @@
 import ipaddr from 'ipaddr.js';
+import { PortwardenError } from '../errors.ts';
 import type { RawSocket, SocketOwner } from './types.ts';
 
 /** Pure parsers for the socket listings of macOS (lsof) and Windows (netstat -ano, tasklist). */
@@ -24,13 +25,33 @@ function owner(pid: number, name: string | null, user: string | null, uid: numbe
   };
 }
 
-/** Splits `host:port`, `[v6%zone]:port`, `*:port`, `*:*`. */
+/**
+ * Splits `host:port`, `[v6%zone]:port`, `*:port`, `*:*`; null unless the address is `*` or an IP
+ * address and the port is `*` or 0-65535.
+ */
 export function splitHostPort(text: string): { address: string; port: number } | null {
-  const bracket = /^\[([^\]]+)\]:(\d+|\*)$/.exec(text);
-  const plain = /^([^:\s]+|\*):(\d+|\*)$/.exec(text);
+  const bracket = /^\[([^\]]+)\]:(\d{1,5}|\*)$/.exec(text);
+  const plain = /^([^:\s]+|\*):(\d{1,5}|\*)$/.exec(text);
   const match = bracket ?? plain;
   if (!match) return null;
-  return { address: match[1] ?? '*', port: match[2] === '*' ? 0 : Number(match[2]) };
+  const address = match[1] ?? '*';
+  const port = match[2] === '*' ? 0 : Number(match[2]);
+  const bare = address.split('%')[0] ?? '';
+  const isAddress = address === '*' || (ipaddr.isValid(bare) && /^[0-9a-fA-F:.]+$/.test(bare));
+  if (
+    !isAddress ||
+    port > 65535 ||
+    (bare.includes('.') && !ipaddr.IPv4.isValidFourPartDecimal(bare.replace(/^.*:/, '')))
+  )
+    return null;
+  return { address, port };
+}
+
+/** A socket line whose address cannot exist: the listing was edited or is not the tool's output. */
+function badEndpoint(text: string, where: string): PortwardenError {
+  return new PortwardenError('LISTING_INVALID', `${where}: "${text}" is not an address:port`, {
+    hint: 'addresses are IPv4/IPv6 (or *) and ports 0-65535; give the unedited output of `netstat -ano` or `lsof -nP`',
+  });
 }
 
 function normaliseAddress(address: string, family: 4 | 6): { address: string; v4Mapped: boolean } {
@@ -80,8 +101,9 @@ export function parseLsof(text: string): ForeignSocket[] {
     const family: 4 | 6 = file['t'] === 'IPv6' ? 6 : 4;
     const [localText = '', remoteText] = file['n'].split('->');
     const local = splitHostPort(localText);
-    if (!local) return;
+    if (!local) throw badEndpoint(localText, `lsof socket of pid ${proc.pid}`);
     const remote = remoteText ? splitHostPort(remoteText) : null;
+    if (remoteText && !remote) throw badEndpoint(remoteText, `lsof socket of pid ${proc.pid}`);
     const tcpState = /(?:^|\s)ST=(\S+)/.exec(file['T'] ?? '')?.[1];
     const state =
       protocol === 'tcp'
@@ -212,13 +234,14 @@ export function parseWindowsNetstat(
   processes: ReadonlyMap<number, TasklistRow> = new Map(),
 ): ForeignSocket[] {
   const out: ForeignSocket[] = [];
-  for (const line of text.split(/\r?\n/)) {
+  for (const [index, line] of text.split(/\r?\n/).entries()) {
     const f = line.trim().split(/\s+/);
     const proto = f[0]?.toUpperCase();
     if (proto !== 'TCP' && proto !== 'UDP') continue;
     const local = splitHostPort(f[1] ?? '');
     const remote = splitHostPort(f[2] ?? '');
-    if (!local) continue;
+    if (!local) throw badEndpoint(f[1] ?? '', `netstat line ${index + 1}`);
+    if (!remote) throw badEndpoint(f[2] ?? '', `netstat line ${index + 1}`);
     const family: 4 | 6 = (f[1] ?? '').startsWith('[') ? 6 : 4;
     const state = proto === 'TCP' ? (FOREIGN_TCP_STATES[f[3] ?? ''] ?? f[3] ?? 'UNKNOWN') : 'UNCONN';
     const pid = Number(proto === 'TCP' ? f[4] : f[3]);

@@ -1,5 +1,6 @@
 import { findCuratedByPort } from '../catalog/curated.ts';
 import type { Protocol } from '../catalog/types.ts';
+import { yamlComment, yamlScalar } from '../compile/_quote.ts';
 
 /** A socket listening now, as `policy init` needs it (the inventory's rows fit this shape). */
 export interface StarterListener {
@@ -32,7 +33,10 @@ export function generateStarterPolicy(
 ): string {
   const ifaces = [...new Set(interfaces)].filter((i) => !SKIP.test(i)).sort();
   const lines = [
-    `# Starter policy written by \`portwarden policy init\` for ${host} from the sockets listening now.`,
+    // Host, interface and process names come from the machine: any local user can name a process.
+    yamlComment(
+      `Starter policy written by \`portwarden policy init\` for ${host} from the sockets listening now.`,
+    ),
     '# Review every line: allow only what this machine must serve, add `from:` to limit who may reach',
     '# it, then `portwarden policy check` and `portwarden verify` before `portwarden apply`.',
     'version: 1',
@@ -65,14 +69,14 @@ export function generateStarterPolicy(
         [...new Set(group.map((g) => g.owner).filter((o) => o !== ''))].join(', ') || 'owner unknown';
       if (risky) {
         disabled.push(
-          `      # - allow: ${key}   # ${risky.name}, ${risky.risk.level}: ${risky.risk.reason} ${risky.advice} (${owners})`,
+          `      # - allow: ${key}   ${yamlComment(`${risky.name}, ${risky.risk.level}: ${risky.risk.reason} ${risky.advice} (${owners})`)}`,
         );
       } else {
         const service = findCuratedByPort(Number(port), protocol as Protocol)[0]?.id;
-        active.push(`      - allow: ${key}   # ${service ? `${service}, ` : ''}${owners}`);
+        active.push(`      - allow: ${key}   ${yamlComment(`${service ? `${service}, ` : ''}${owners}`)}`);
       }
     }
-    lines.push(`  ${zoneName(iface)}:`, `    interfaces: [${iface}]`);
+    lines.push(`  ${zoneName(iface)}:`, `    interfaces: [${yamlScalar(iface)}]`);
     lines.push(active.length > 0 ? '    inbound:' : '    inbound: []');
     lines.push(...active, ...disabled.map((d) => d.replace(/\s+$/, '')));
     lines.push('    outbound:', '      - allow: dns, http, https, ntp   # name resolution, updates, time');

@@ -5,7 +5,7 @@ import { parsePortSpec } from '../catalog/port-spec.ts';
 import { mergeRanges, portSetHas, unionPortSets, type PortSet } from '../catalog/port-set.ts';
 import { isPortwardenError, PortwardenError, type Diagnostic, type SourceLocation } from '../errors.ts';
 import { suggestClosest } from '../suggest.ts';
-import { KNOWN_KEYS, policySchema, type PolicyDocument } from './schema.ts';
+import { IDENTIFIER_HINTS, KNOWN_KEYS, policySchema, type PolicyDocument } from './schema.ts';
 import type { Cidr, Forward, Policy, PolicyRule, ProgramRule, Route, Zone } from './types.ts';
 
 type Path = readonly (string | number)[];
@@ -77,6 +77,24 @@ function knownKeysFor(path: Path): readonly string[] {
   return [];
 }
 
+/** A value quoted for a one-line message: escaped, and cut when long. */
+function shown(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}..."` : text;
+}
+
+/** An identifier that failed its pattern: what it had to be, and the rule for that field. */
+function identifierProblem(path: Path, value: unknown, problem: string): { message: string; hint?: string } {
+  if (path.length === 2 && path[0] === 'zones')
+    return { message: `zone name ${shown(path[1])} is not valid`, hint: IDENTIFIER_HINTS['zones'] ?? '' };
+  const at = path.findLastIndex((p) => typeof p === 'string');
+  const field = String(path[at] ?? 'value');
+  const noun = field === 'interfaces' ? 'interface' : field;
+  const owner = at > 0 ? `${describePath(path.slice(0, at))}: ` : '';
+  const hint = IDENTIFIER_HINTS[field];
+  return { message: `${owner}${noun} ${shown(value)} is ${problem}`, ...(hint ? { hint } : {}) };
+}
+
 function zodDiagnostics(error: ZodError, raw: unknown, at: Locator): Diagnostic[] {
   const out: Diagnostic[] = [];
   for (const issue of error.issues) {
@@ -123,6 +141,8 @@ function zodDiagnostics(error: ZodError, raw: unknown, at: Locator): Diagnostic[
             ? 'a mapping'
             : `${typeof value} ${JSON.stringify(value)}`;
       message = `${where} must be ${issue.expected === 'array' ? 'a list' : issue.expected === 'object' ? 'a mapping' : `a ${issue.expected}`}, not ${got}`;
+    } else if (issue.code === 'invalid_format' || issue.code === 'invalid_key') {
+      ({ message, hint } = identifierProblem(path, value, issue.message));
     } else if (issue.code === 'too_small') {
       message = `${where} must not be empty`;
     } else if (issue.code === 'invalid_union') {
@@ -136,7 +156,8 @@ function zodDiagnostics(error: ZodError, raw: unknown, at: Locator): Diagnostic[
       code: 'POLICY_INVALID',
       message,
       ...(hint ? { hint } : {}),
-      location: at.at(path),
+      // A bad key (a zone name) is shown at the key, not at its value.
+      location: issue.code === 'invalid_key' ? at.at(path.slice(0, -1), String(path.at(-1))) : at.at(path),
     });
   }
   // A misspelt key also makes the real key "missing": report the typo only.
@@ -188,8 +209,8 @@ function cidrsOverlap(a: Cidr, b: Cidr): boolean {
   return cidrContains(a, b) || cidrContains(b, a);
 }
 
-function specText(spec: string | readonly (string | number)[]): string {
-  return typeof spec === 'string' ? spec : spec.map(String).join(', ');
+function specText(spec: string | number | readonly (string | number)[]): string {
+  return typeof spec === 'object' ? spec.map(String).join(', ') : String(spec);
 }
 
 class Normaliser {
@@ -206,10 +227,15 @@ class Normaliser {
     });
   }
 
-  ports(spec: string | readonly (string | number)[], path: Path): PortSet {
+  ports(spec: string | number | readonly (string | number)[], path: Path): PortSet {
     try {
       // In a policy a bare number means TCP, as in nft and iptables rules; say udp/53 for UDP.
-      return parsePortSpec(specText(spec), { defaultProtocols: ['tcp'] });
+      const set = parsePortSpec(specText(spec), { defaultProtocols: ['tcp'] });
+      if ([...set.tcp, ...set.udp].some((r) => r.from === 0))
+        throw new PortwardenError('PORT_OUT_OF_RANGE', `port 0 is outside 1-65535`, {
+          hint: 'no packet has port 0: start ranges at 1 (1-10)',
+        });
+      return set;
     } catch (error) {
       if (!isPortwardenError(error)) throw error;
       this.error(error.code, `${error.message} in ${describePath(path)}`, path, error.hint);
@@ -237,7 +263,7 @@ class Normaliser {
   rules(
     list:
       | readonly {
-          allow: string | readonly (string | number)[];
+          allow: string | number | readonly (string | number)[];
           from?: string[];
           to?: string[];
           comment?: string | undefined;
@@ -255,6 +281,31 @@ class Normaliser {
       log: rule.log ?? false,
       location: this.at.at([...path, i]),
     }));
+  }
+}
+
+/** Room for a zone in an iptables chain name (`PW-OUT-` + 21 of the 28 characters it may have). */
+const CHAIN_ZONE_CHARS = 21;
+
+/**
+ * Targets name chains, sets and macros after the zone with `-` written as `_` (nft, pf) and cut
+ * to fit (iptables): two zones that meet there would share one chain, and nft merges chain blocks
+ * of one name silently — each zone would get the other's rules.
+ */
+function checkChainNames(zones: readonly Zone[], n: Normaliser, at: Locator): void {
+  const seen = new Map<string, string>();
+  for (const zone of zones) {
+    const key = zone.name.replaceAll('-', '_').slice(0, CHAIN_ZONE_CHARS);
+    const other = seen.get(key);
+    if (other === undefined) seen.set(key, zone.name);
+    else
+      n.diagnostics.push({
+        severity: 'error',
+        code: 'POLICY_INVALID',
+        message: `zones "${other}" and "${zone.name}" would share one chain in compiled rulesets`,
+        hint: `rename one: zone names must differ other than by "-" versus "_" or after ${CHAIN_ZONE_CHARS} characters`,
+        location: at.at(['zones'], zone.name),
+      });
   }
 }
 
@@ -310,6 +361,7 @@ function normalise(
       location: at.at(path),
     });
   }
+  checkChainNames(zones, n, at);
   // Zones sharing sources would make a packet's zone ambiguous.
   for (let i = 0; i < zones.length; i++) {
     for (let j = i + 1; j < zones.length; j++) {

@@ -44,7 +44,8 @@ export function parseTarget(input: string): TargetSpec {
   if (text === '') throw invalid(input, 'it is empty');
   if (text.includes('%')) throw invalid(text, 'scoped (link-local %iface) targets are not supported');
   if (text.includes('/')) {
-    const [addr = '', len = ''] = text.split('/');
+    const [addr = '', len = '', ...extra] = text.split('/');
+    if (extra.length > 0) throw invalid(text, 'it has more than one "/"');
     if (!/^\d{1,3}$/.test(len)) throw invalid(text, `"/${len}" is not a prefix length`);
     if (!ipaddr.isValid(addr)) {
       if (HOSTNAME.test(addr))

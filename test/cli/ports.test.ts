@@ -65,7 +65,7 @@ describe('portwarden ports', () => {
   it.each([
     [['ports', '--bogus'], /unknown option '--bogus'/],
     [['ports', '--netns', 'no-such-ns-xyz'], /--netns "no-such-ns-xyz": no such network namespace/],
-    [['ports', '--from-file', '/nonexistent/file'], /cannot read "\/nonexistent\/file"/],
+    [['ports', '--from-file', '/nonexistent/file'], /cannot read listing "\/nonexistent\/file"/],
   ])('%j fails with exit 2 and a one-line error', (args, message) => {
     const result = runCli(args);
     expect(result.status).toBe(2);

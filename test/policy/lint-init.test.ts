@@ -84,3 +84,25 @@ describe('generateStarterPolicy', () => {
     expect(parsed?.zones.map((z) => z.name)).toEqual(['eth0', 'eth1']);
   });
 });
+
+describe('generateStarterPolicy with hostile machine names', () => {
+  it('process, host and interface names cannot add YAML of their own', () => {
+    const evil = '\n  injected:\n    interfaces: [eth9]\n#';
+    const text = generateStarterPolicy(
+      [
+        { protocol: 'tcp', localPort: 8080, exposure: 'all', interface: null, owner: `x[1]${evil}` },
+        { protocol: 'tcp', localPort: 23, exposure: 'all', interface: null, owner: `y[2]${evil}` },
+      ],
+      ['eth0', 'a]#,b'],
+      `host${evil}`,
+    );
+    const { diagnostics } = loadPolicy(text, 'init.yaml');
+    expect(diagnostics.filter((d) => d.code.startsWith('POLICY_YAML'))).toEqual([]);
+    expect(text).not.toMatch(/^\s+injected:/m);
+    expect(text).toContain('interfaces: ["a]#,b"]');
+    expect(text.split('\n').filter((l) => l.startsWith('  ') && !l.startsWith('   '))).toEqual([
+      '  a___b:',
+      '  eth0:',
+    ]);
+  });
+});

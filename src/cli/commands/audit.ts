@@ -1,9 +1,9 @@
-import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import type { Severity } from '../../audit/findings.ts';
 import { PortwardenError } from '../../errors.ts';
 import { paint, RISK_COLOR, toJson, type CliContext } from '../context.ts';
+import { writeOutputFiles } from '../files.ts';
 import { VERSION } from '../version.ts';
 import { readPolicyFile } from './policy-file.ts';
 
@@ -60,15 +60,7 @@ async function auditAction(
     );
   }
   if (options.output !== undefined) {
-    try {
-      writeFileSync(options.output, text.endsWith('\n') ? text : `${text}\n`);
-    } catch (error) {
-      throw new PortwardenError(
-        'FILE_UNREADABLE',
-        `cannot write "${options.output}": ${(error as Error).message}`,
-        { hint: 'check the directory' },
-      );
-    }
+    writeOutputFiles([{ path: options.output, content: text.endsWith('\n') ? text : `${text}\n` }]);
     ctx.err(`wrote ${options.output} (${report.findings.length} findings)`);
   } else {
     ctx.out(text);

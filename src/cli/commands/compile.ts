@@ -1,7 +1,6 @@
-import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { PortwardenError } from '../../errors.ts';
 import { toJson, type CliContext } from '../context.ts';
+import { writeOutputFiles } from '../files.ts';
 import { VERSION } from '../version.ts';
 import { readPolicyFile } from './policy-file.ts';
 
@@ -15,18 +14,9 @@ async function compileAction(ctx: CliContext, file: string, options: CompileOpti
   const { compilePolicy } = await import('../../compile/registry.ts');
   const policy = await readPolicyFile(file);
   const files = compilePolicy(policy, options.target, VERSION);
-  if (options.output !== undefined) {
-    for (const f of files) {
-      const path = `${options.output}${f.suffix}`;
-      try {
-        writeFileSync(path, f.content);
-      } catch (error) {
-        throw new PortwardenError('FILE_UNREADABLE', `cannot write "${path}": ${(error as Error).message}`, {
-          hint: 'check that the directory exists and is writable',
-        });
-      }
-    }
-  }
+  const output = options.output;
+  if (output !== undefined)
+    writeOutputFiles(files.map((f) => ({ path: `${output}${f.suffix}`, content: f.content })));
   if (options.json) {
     ctx.out(
       toJson({

@@ -1,9 +1,9 @@
-import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import type { Diagnostic } from '../../errors.ts';
 import { PortwardenError } from '../../errors.ts';
 import { toJson, type CliContext } from '../context.ts';
+import { writeOutputFiles } from '../files.ts';
 import { formatDiagnostic } from '../format-error.ts';
 import { readPolicyText } from './policy-file.ts';
 
@@ -85,18 +85,7 @@ async function initAction(ctx: CliContext, options: InitOptions): Promise<void> 
     ctx.out(text);
     return;
   }
-  try {
-    writeFileSync(options.output, text, { flag: options.force ? 'w' : 'wx' });
-  } catch (error) {
-    const exists = (error as NodeJS.ErrnoException).code === 'EEXIST';
-    throw new PortwardenError(
-      'FILE_UNREADABLE',
-      `cannot write "${options.output}": ${exists ? 'it exists' : (error as Error).message}`,
-      {
-        hint: exists ? 'pass --force to overwrite it' : 'check the directory',
-      },
-    );
-  }
+  writeOutputFiles([{ path: options.output, content: text }], options.force === true);
   ctx.err(`wrote ${options.output}`);
 }
 

@@ -1,7 +1,15 @@
 import type { Command } from 'commander';
 import type { Exposure, Inventory, Socket } from '../../inventory/types.ts';
 import { paint, RISK_COLOR, toJson, type CliContext } from '../context.ts';
+import { readInputFile } from '../files.ts';
 import { formatTable } from '../table.ts';
+
+function readListing(path: string): string {
+  return readInputFile(path, {
+    what: 'listing',
+    hint: 'give a file captured with lsof -F, netstat -ano or cat /proc/net/tcp',
+  });
+}
 
 interface PortsOptions {
   all?: boolean;
@@ -109,7 +117,7 @@ function renderText(ctx: CliContext, inventory: Inventory, options: PortsOptions
 }
 
 async function portsAction(ctx: CliContext, options: PortsOptions): Promise<void> {
-  const { listSockets, readListingFile } = await import('../../inventory/list.ts');
+  const { listSockets } = await import('../../inventory/list.ts');
   const inventory = await listSockets({
     ...(options.all ? { all: true } : {}),
     ...(options.tcp ? { tcp: true } : {}),
@@ -117,8 +125,8 @@ async function portsAction(ctx: CliContext, options: PortsOptions): Promise<void
     ...(options.exposed ? { exposedOnly: true } : {}),
     ...(options.netns !== undefined ? { netns: options.netns } : {}),
     ...(options.allNetns ? { allNetns: true } : {}),
-    ...(options.fromFile !== undefined ? { fromText: readListingFile(options.fromFile) } : {}),
-    ...(options.tasklist !== undefined ? { tasklistText: readListingFile(options.tasklist) } : {}),
+    ...(options.fromFile !== undefined ? { fromText: readListing(options.fromFile) } : {}),
+    ...(options.tasklist !== undefined ? { tasklistText: readListing(options.tasklist) } : {}),
   });
   if (options.json) {
     ctx.out(toJson(inventory));

@@ -1,10 +1,11 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
 import { Option, type Command } from 'commander';
 import type { TargetSpec } from '../../scan/targets.ts';
 import { PortwardenError } from '../../errors.ts';
 import { numberOption } from '../options.ts';
 import { toJson, type CliContext } from '../context.ts';
+import { readInputFile, writeOutputFiles, type OutputFile } from '../files.ts';
 import { VERSION } from '../version.ts';
 
 interface ScanOptions {
@@ -62,15 +63,7 @@ function integer(name: string, value: string | undefined, min: number, max: numb
 }
 
 function readList(path: string, what: string): string {
-  try {
-    return readFileSync(path === '-' ? 0 : path, 'utf8');
-  } catch (error) {
-    throw new PortwardenError(
-      'FILE_UNREADABLE',
-      `cannot read ${what} "${path}": ${(error as Error).message}`,
-      { hint: 'check the path' },
-    );
-  }
+  return readInputFile(path, { what, hint: 'give a file of targets, one per line (- for stdin)' });
 }
 
 function fdLimit(): number {
@@ -284,25 +277,21 @@ async function scanAction(ctx: CliContext, targetArgs: string[], options: ScanOp
     ],
     interrupted: controller.signal.aborted,
   };
-  const write = (path: string, text: string): void => {
-    try {
-      writeFileSync(path, text);
-    } catch (error) {
-      throw new PortwardenError('FILE_UNREADABLE', `cannot write "${path}": ${(error as Error).message}`, {
-        hint: 'check the directory',
-      });
-    }
-  };
-  if (options.xml) write(options.xml, report.renderScanXml(hosts, summary));
-  if (options.normal) write(options.normal, `${report.renderScanText(hosts, summary)}\n`);
+  const outputs: OutputFile[] = [];
+  const xml = (path: string): number => outputs.push({ path, content: report.renderScanXml(hosts, summary) });
+  const text = (path: string): number =>
+    outputs.push({ path, content: `${report.renderScanText(hosts, summary)}\n` });
+  if (options.xml) xml(options.xml);
+  if (options.normal) text(options.normal);
   if (options.allFormats) {
-    write(`${options.allFormats}.xml`, report.renderScanXml(hosts, summary));
-    write(
-      `${options.allFormats}.json`,
-      `${JSON.stringify(report.renderScanJson(hosts, summary), null, 2)}\n`,
-    );
-    write(`${options.allFormats}.txt`, `${report.renderScanText(hosts, summary)}\n`);
+    xml(`${options.allFormats}.xml`);
+    outputs.push({
+      path: `${options.allFormats}.json`,
+      content: `${JSON.stringify(report.renderScanJson(hosts, summary), null, 2)}\n`,
+    });
+    text(`${options.allFormats}.txt`);
   }
+  writeOutputFiles(outputs);
   ctx.out(
     options.json
       ? toJson(report.renderScanJson(hosts, summary, options.showAll === true))

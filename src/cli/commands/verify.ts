@@ -1,7 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { PortwardenError } from '../../errors.ts';
 import { toJson, type CliContext } from '../context.ts';
+import { readInputFile } from '../files.ts';
 import { kernelBackendOption, numberOption } from '../options.ts';
 import type { VerifyResult } from '../../verify/run.ts';
 import type { Difference } from '../../verify/plan.ts';
@@ -17,17 +18,7 @@ interface VerifyCliOptions {
 }
 
 function readText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new PortwardenError(
-      'FILE_UNREADABLE',
-      `cannot read ruleset "${path}": ${(error as Error).message}`,
-      {
-        hint: 'check the path',
-      },
-    );
-  }
+  return readInputFile(path, { what: 'ruleset', hint: 'check the path' });
 }
 
 /**
