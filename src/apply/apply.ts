@@ -322,7 +322,7 @@ export async function rollbackPending(
       throw error;
     }
     clearPending(stateDir);
-    if (onlyId === undefined) stopWaiter(pending.rollbackPid);
+    if (pending.rollbackPid !== process.pid) stopWaiter(pending.rollbackPid);
     appendHistory(stateDir, {
       at: new Date().toISOString(),
       event: 'rolled-back',

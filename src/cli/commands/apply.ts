@@ -1,7 +1,7 @@
-import { createInterface } from 'node:readline';
-import type { Readable } from 'node:stream';
+import { createInterface } from 'node:readline/promises';
+import type { Readable, Writable } from 'node:stream';
 import { Option, type Command } from 'commander';
-import { toJson, type CliContext } from '../context.ts';
+import { toJson, type CliContext, type CliIo } from '../context.ts';
 import { kernelBackendOption, numberOption } from '../options.ts';
 import { VERSION } from '../version.ts';
 import { readPolicyText } from './policy-file.ts';
@@ -15,29 +15,40 @@ interface ApplyCliOptions {
   json?: boolean;
 }
 
-/** Asks on the terminal whether to keep the ruleset; an answer typed in time proves the session works. */
-function askKeep(stdin: Readable, ctx: CliContext, deadline: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const rl = createInterface({ input: stdin, terminal: false });
-    const timer = setTimeout(
-      () => {
-        rl.close();
-        resolve(false);
-      },
-      Math.max(0, deadline - Date.now()),
-    );
-    ctx.err(`Can you still open NEW connections to this machine? Type "yes" to keep the new ruleset: `);
-    rl.once('line', (line) => {
-      clearTimeout(timer);
-      rl.close();
-      resolve(/^y(es)?$/i.test(line.trim()));
-    });
-    rl.once('close', () => {
-      clearTimeout(timer);
-      resolve(false);
-    });
+type PromptAnswer = 'yes' | 'no' | 'eof' | 'interrupt' | 'timeout';
+
+/**
+ * Asks on the terminal whether to keep the ruleset: an answer typed in time proves the session still
+ * works. Only "yes" keeps it; any other answer, end of input, Ctrl-C or the deadline rolls back.
+ */
+async function askKeep(stdin: Readable, stderr: Writable, seconds: number): Promise<PromptAnswer> {
+  const rl = createInterface({ input: stdin, output: stderr, terminal: true });
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), seconds * 1000);
+  const ended = new Promise<PromptAnswer>((resolve) => {
+    rl.once('close', () => resolve('eof'));
+    rl.once('SIGINT', () => resolve('interrupt'));
+    abort.signal.addEventListener('abort', () => resolve('timeout'));
   });
+  const question = `Can you still open NEW connections to this machine? Type "yes" within ${seconds} s to keep the new ruleset: `;
+  const answered = rl
+    .question(question, { signal: abort.signal })
+    .then((line): PromptAnswer => (line.trim().toLowerCase() === 'yes' ? 'yes' : 'no'))
+    .catch(() => ended);
+  try {
+    return await Promise.race([answered, ended]);
+  } finally {
+    clearTimeout(timer);
+    rl.close();
+  }
 }
+
+const ROLLBACK_REASONS: Record<Exclude<PromptAnswer, 'yes'>, string> = {
+  no: 'not kept at the prompt (answered something other than "yes")',
+  eof: 'not kept at the prompt (input closed)',
+  interrupt: 'not kept at the prompt (Ctrl-C)',
+  timeout: 'no answer at the prompt before the deadline',
+};
 
 async function applyAction(ctx: CliContext, file: string, options: ApplyCliOptions): Promise<void> {
   const backend = kernelBackendOption(options.backend, 'applied');
@@ -89,20 +100,33 @@ async function applyAction(ctx: CliContext, file: string, options: ApplyCliOptio
     ctx.out(`applied ${file} (${backend}, ${result.id}); no automatic rollback was armed`);
     return;
   }
-  const deadline = Date.parse(result.deadline);
+  const seconds = Math.max(0, Math.round((Date.parse(result.deadline) - Date.now()) / 1000));
   ctx.out(
-    `applied ${file} (${backend}, ${result.id}); it is rolled back at ${result.deadline} unless you run \`portwarden confirm\``,
+    `applied ${file} (${backend}, ${result.id}); it is rolled back in ${seconds} s unless you run \`portwarden confirm\``,
   );
   const stdin = ctx.io.stdin;
-  if (stdin !== undefined && 'isTTY' in stdin && stdin.isTTY === true && ctx.io.stderr.isTTY === true) {
-    if (await askKeep(stdin, ctx, deadline)) {
-      await apply.confirmPending(dir);
-      ctx.out('confirmed: the new ruleset stays');
-    } else {
-      await apply.rollbackPending(dir, 'not kept at the prompt');
-      ctx.out('rolled back: the previous ruleset is in place again');
-    }
+  const stderr = ctx.io.stderr;
+  if (!isTerminal(stdin) || !isWritableTerminal(stderr)) return;
+  const answer = await askKeep(stdin, stderr, seconds);
+  if (answer === 'yes') {
+    await apply.confirmPending(dir);
+    ctx.out('confirmed: the new ruleset stays');
+    return;
   }
+  const rolled = await apply.rollbackPending(dir, ROLLBACK_REASONS[answer], result.id);
+  ctx.out(
+    rolled
+      ? `rolled back (${ROLLBACK_REASONS[answer]}): the previous ruleset is in place again`
+      : 'rolled back by the timer: the previous ruleset is in place again',
+  );
+}
+
+function isTerminal(stream: Readable | undefined): stream is Readable {
+  return stream !== undefined && 'isTTY' in stream && stream.isTTY === true;
+}
+
+function isWritableTerminal(sink: CliIo['stderr']): sink is CliIo['stderr'] & Writable {
+  return sink.isTTY === true && 'on' in sink;
 }
 
 interface StateCliOptions {
