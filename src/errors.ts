@@ -36,6 +36,7 @@ const CODES = {
   KERNEL_FEATURE_MISSING: 'environment',
   PLATFORM_UNSUPPORTED: 'environment',
   STATE_UNAVAILABLE: 'environment',
+  STATE_CORRUPT: 'environment',
   SOCKET_FAILED: 'environment',
   // internal: a bug in portwarden (exit 4)
   INTERNAL: 'internal',

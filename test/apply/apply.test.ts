@@ -174,9 +174,9 @@ await describeRootTier(
         expect(await table(ns)).toMatch(/chain in_internal/);
         process.kill(-(child.pid ?? 0), 'SIGKILL');
         await until('the apply to die', () => child.exitCode !== null || child.signalCode !== null, 5000);
-        const pending = JSON.parse(readFileSync(join(state, 'pending.json'), 'utf8')) as {
-          rollbackPid: number;
-        };
+        const pending = (
+          JSON.parse(readFileSync(join(state, 'pending.json'), 'utf8')) as { data: { rollbackPid: number } }
+        ).data;
         expect(existsSync(`/proc/${pending.rollbackPid}`)).toBe(true);
         await until('the rollback', () => history(state).some((h) => h.event === 'rolled-back'), 10_000);
       } finally {

@@ -4,6 +4,8 @@ import { Option, type Command } from 'commander';
 import { toJson, type CliContext, type CliIo } from '../context.ts';
 import { kernelBackendOption, numberOption } from '../options.ts';
 import { VERSION } from '../version.ts';
+import type { KernelPlan } from '../../apply/kernel-apply.ts';
+import type { KernelSetting } from '../../apply/kernel-settings.ts';
 import { readPolicyText } from './policy-file.ts';
 
 interface ApplyCliOptions {
@@ -13,6 +15,22 @@ interface ApplyCliOptions {
   force?: boolean;
   stateDir?: string;
   json?: boolean;
+}
+
+/** The kernel settings part of --dry-run and apply's output, as `# kernel:` lines. */
+function kernelLines(required: readonly KernelSetting[], plan: KernelPlan | null): string[] {
+  if (plan === null) {
+    if (required.length === 0) return ['# kernel: the policy needs no kernel setting'];
+    return required.map((k) => `# kernel: ${k.name} = ${k.value} needed (${k.reason})`);
+  }
+  const lines = [
+    ...plan.changes.map((c) => `# kernel: ${c.name} ${c.before} -> ${c.after} (${c.reason})`),
+    ...plan.managed
+      .filter((m) => !plan.changes.some((c) => c.name === m.name))
+      .map((m) => `# kernel: ${m.name} = ${m.value} already (${m.reason})`),
+    ...plan.notes.map((n) => `# kernel: ${n}`),
+  ];
+  return lines.length > 0 ? lines : ['# kernel: no kernel setting changes'];
 }
 
 type PromptAnswer = 'yes' | 'no' | 'eof' | 'interrupt' | 'timeout';
@@ -61,8 +79,10 @@ async function applyAction(ctx: CliContext, file: string, options: ApplyCliOptio
   const policyText = readPolicyText(file);
   const policy = loadPolicyOrThrow(policyText, file);
   const apply = await import('../../apply/apply.ts');
+  const { stateDir } = await import('../../apply/state.ts');
+  const dir = stateDir(options.stateDir, ctx.io.env);
   if (options.dryRun) {
-    const result = await apply.dryRun({ policy, backend, version: VERSION });
+    const result = await apply.dryRun({ policy, backend, version: VERSION, stateDir: dir });
     if (options.json) {
       ctx.out(toJson(result));
       return;
@@ -74,10 +94,9 @@ async function applyAction(ctx: CliContext, file: string, options: ApplyCliOptio
     if (result.diff === null)
       ctx.err(`apply --dry-run: no diff against the loaded ruleset (${result.reason ?? ''})`);
     else ctx.out(result.diff === '' ? '# no change: the loaded ruleset is already this one' : result.diff);
+    ctx.out(kernelLines(result.required, result.kernel).join('\n'));
     return;
   }
-  const { stateDir } = await import('../../apply/state.ts');
-  const dir = stateDir(options.stateDir, ctx.io.env);
   const sshConnection = ctx.io.env['SSH_CONNECTION'];
   const result = await apply.applyPolicy({
     policy,
@@ -92,6 +111,12 @@ async function applyAction(ctx: CliContext, file: string, options: ApplyCliOptio
     ...(ctx.progress ? { onStep: (text: string) => ctx.err(`apply: ${text}`) } : {}),
   });
   for (const reason of result.forced) ctx.err(`apply: warning (overridden by --force): ${reason}`);
+  if (!options.json && result.kernel.changes.length + result.kernel.notes.length > 0)
+    ctx.err(
+      kernelLines([], result.kernel)
+        .map((l) => l.replace(/^# /, 'apply: '))
+        .join('\n'),
+    );
   if (options.json) {
     ctx.out(toJson(result));
     return;
