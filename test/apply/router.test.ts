@@ -1,4 +1,6 @@
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Finding } from '../../src/audit/findings.ts';
 import { afterAll, expect, it } from 'vitest';
 import { ApplyLab, history } from '../helpers/apply-lab.ts';
 import { ROOT } from '../helpers/cli.ts';
@@ -70,6 +72,31 @@ await describeRootTier(
       expect(await lab.table(router)).toBe('(none)');
       expect(await connect(lan, '203.0.113.10', 80)).toMatch(/^(timeout|error)/);
       expect(history(state).map((h) => h.event)).toEqual(['applied', 'rolled-back']);
+    });
+
+    it('audit: PW012 when the router policy is loaded but forwarding is off; its own forward is no PW007, a foreign DNAT still is', async () => {
+      const { router, state } = await build();
+      expect((await lab.pw(router, state, ['apply', ROUTER, '--confirm-timeout', '0'])).status).toBe(0);
+      const foreign = join(state, 'foreign.nft');
+      writeFileSync(
+        foreign,
+        'table ip other {\n chain pre { type nat hook prerouting priority dstnat; tcp dport 9000 dnat to 198.51.100.30:80; }\n}\n',
+      );
+      await lab.lab.exec(router, ['nft', '-f', foreign]);
+      await lab.lab.exec(router, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0']);
+      const audit = async (): Promise<Finding[]> => {
+        const r = await lab.pw(router, state, ['audit', ROUTER, '--json', '--profile', 'server']);
+        return (JSON.parse(r.stdout) as { findings: Finding[] }).findings;
+      };
+      const off = await audit();
+      expect(off.find((f) => f.rule === 'PW012')).toMatchObject({
+        id: 'PW012:net.ipv4.ip_forward',
+        severity: 'medium',
+        message: expect.stringMatching(/the policy routes lan -> wan .*but net\.ipv4\.ip_forward is 0/),
+      });
+      expect(off.filter((f) => f.rule === 'PW007').map((f) => f.port)).toEqual([9000]);
+      await lab.lab.exec(router, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+      expect((await audit()).some((f) => f.rule === 'PW012')).toBe(false);
     });
   },
 );
