@@ -27,6 +27,7 @@ const CODES = {
   LOCKOUT: 'usage',
   APPLY_PENDING: 'usage',
   NOTHING_PENDING: 'usage',
+  NOTHING_APPLIED: 'usage',
   // environment: the machine lacks something (exit 3)
   NOT_ROOT: 'environment',
   TOOL_MISSING: 'environment',

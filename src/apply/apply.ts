@@ -83,7 +83,7 @@ export interface DryRunResult {
   kernel: KernelPlan | null;
 }
 
-function requireRoot(what: string): void {
+export function requireRoot(what: string): void {
   if (process.getuid?.() !== 0) {
     throw new PortwardenError('NOT_ROOT', `${what} changes the firewall and needs root`, {
       hint: `run it as root (e.g. sudo portwarden ${what} ...)`,

@@ -30,8 +30,10 @@ export interface KernelPlan {
   changes: KernelChange[];
   /** What portwarden manages once the apply is in. */
   managed: ManagedSetting[];
-  /** Settings reported, not changed: modules, interfaces that do not exist now. */
+  /** Settings reported, not changed: interfaces that do not exist now. */
   notes: string[];
+  /** Kernel modules the ruleset needs: reported, never loaded or unloaded by apply. */
+  modules: { name: string; loaded: boolean; reason: string }[];
 }
 
 export type SysctlReader = (name: string) => string | null;
@@ -72,13 +74,6 @@ export function moduleLoaded(name: string): boolean {
   return existsSync(`/sys/module/${name}`);
 }
 
-function moduleNote(setting: KernelSetting, loaded: boolean): string {
-  const module = setting.name.replace(/^module:/, '');
-  return loaded
-    ? `module ${module}: loaded (${setting.reason})`
-    : `module ${module}: not loaded now; the kernel loads it when the ruleset creates the helper (${setting.reason})`;
-}
-
 /** What an apply of `required` changes, given what an earlier apply manages (pure, with `read` injected). */
 export function planKernel(
   required: readonly KernelSetting[],
@@ -86,10 +81,11 @@ export function planKernel(
   read: SysctlReader,
   isModuleLoaded: (name: string) => boolean = moduleLoaded,
 ): KernelPlan {
-  const plan: KernelPlan = { changes: [], managed: [], notes: [] };
+  const plan: KernelPlan = { changes: [], managed: [], notes: [], modules: [] };
   for (const setting of required) {
     if (setting.kind === 'module') {
-      plan.notes.push(moduleNote(setting, isModuleLoaded(setting.name.replace(/^module:/, ''))));
+      const name = setting.name.replace(/^module:/, '');
+      plan.modules.push({ name, loaded: isModuleLoaded(name), reason: setting.reason });
       continue;
     }
     const now = read(setting.name);

@@ -88,6 +88,8 @@ export interface PersistedState {
   files: { path: string; previous: string | null }[];
   /** Files edited in place (an include line added), with the exact line. */
   edits: { path: string; line: string }[];
+  /** Directories persist created (removed again when empty). */
+  dirs: string[];
 }
 
 export interface HistoryEntry {

@@ -7,6 +7,7 @@ import { VERSION } from '../version.ts';
 import type { KernelPlan } from '../../apply/kernel-apply.ts';
 import type { KernelSetting } from '../../apply/kernel-settings.ts';
 import { readPolicyText } from './policy-file.ts';
+import { persistFromCli } from './status.ts';
 
 interface ApplyCliOptions {
   backend: string;
@@ -15,10 +16,18 @@ interface ApplyCliOptions {
   force?: boolean;
   stateDir?: string;
   json?: boolean;
+  persist?: boolean;
+  etcDir?: string;
+  via?: string;
 }
 
 /** The kernel settings part of --dry-run and apply's output, as `# kernel:` lines. */
-function kernelLines(required: readonly KernelSetting[], plan: KernelPlan | null): string[] {
+/** `changesOnly`: what apply itself did or could not do (no "already" lines, no loaded modules). */
+function kernelLines(
+  required: readonly KernelSetting[],
+  plan: KernelPlan | null,
+  changesOnly = false,
+): string[] {
   if (plan === null) {
     if (required.length === 0) return ['# kernel: the policy needs no kernel setting'];
     return required.map((k) => `# kernel: ${k.name} = ${k.value} needed (${k.reason})`);
@@ -26,11 +35,17 @@ function kernelLines(required: readonly KernelSetting[], plan: KernelPlan | null
   const lines = [
     ...plan.changes.map((c) => `# kernel: ${c.name} ${c.before} -> ${c.after} (${c.reason})`),
     ...plan.managed
-      .filter((m) => !plan.changes.some((c) => c.name === m.name))
+      .filter((m) => !changesOnly && !plan.changes.some((c) => c.name === m.name))
       .map((m) => `# kernel: ${m.name} = ${m.value} already (${m.reason})`),
     ...plan.notes.map((n) => `# kernel: ${n}`),
+    ...plan.modules
+      .filter((m) => !changesOnly || !m.loaded)
+      .map(
+        (m) =>
+          `# kernel: module ${m.name} ${m.loaded ? 'loaded' : 'not loaded now (the kernel loads it when the ruleset creates the helper)'} (${m.reason})`,
+      ),
   ];
-  return lines.length > 0 ? lines : ['# kernel: no kernel setting changes'];
+  return lines.length > 0 || changesOnly ? lines : ['# kernel: no kernel setting changes'];
 }
 
 type PromptAnswer = 'yes' | 'no' | 'eof' | 'interrupt' | 'timeout';
@@ -111,18 +126,16 @@ async function applyAction(ctx: CliContext, file: string, options: ApplyCliOptio
     ...(ctx.progress ? { onStep: (text: string) => ctx.err(`apply: ${text}`) } : {}),
   });
   for (const reason of result.forced) ctx.err(`apply: warning (overridden by --force): ${reason}`);
-  if (!options.json && result.kernel.changes.length + result.kernel.notes.length > 0)
-    ctx.err(
-      kernelLines([], result.kernel)
-        .map((l) => l.replace(/^# /, 'apply: '))
-        .join('\n'),
-    );
+  const kernel = kernelLines([], result.kernel, true);
+  if (!options.json && kernel.length > 0) ctx.err(kernel.map((l) => l.replace(/^# /, 'apply: ')).join('\n'));
   if (options.json) {
     ctx.out(toJson(result));
+    if (options.persist && result.deadline === null) await persistFromCli(ctx, options, true);
     return;
   }
   if (result.deadline === null) {
     ctx.out(`applied ${file} (${backend}, ${result.id}); no automatic rollback was armed`);
+    if (options.persist) await persistFromCli(ctx, options, false);
     return;
   }
   const seconds = Math.max(0, Math.round((Date.parse(result.deadline) - Date.now()) / 1000));
@@ -131,11 +144,16 @@ async function applyAction(ctx: CliContext, file: string, options: ApplyCliOptio
   );
   const stdin = ctx.io.stdin;
   const stderr = ctx.io.stderr;
-  if (!isTerminal(stdin) || !isWritableTerminal(stderr)) return;
+  if (!isTerminal(stdin) || !isWritableTerminal(stderr)) {
+    if (options.persist)
+      ctx.err('apply: not persisted yet: `portwarden confirm --persist` keeps and persists it');
+    return;
+  }
   const answer = await askKeep(stdin, stderr, seconds);
   if (answer === 'yes') {
     await apply.confirmPending(dir);
     ctx.out('confirmed: the new ruleset stays');
+    if (options.persist) await persistFromCli(ctx, options, false);
     return;
   }
   const rolled = await apply.rollbackPending(dir, ROLLBACK_REASONS[answer], result.id);
@@ -158,6 +176,9 @@ interface StateCliOptions {
   stateDir?: string;
   whenDue?: string;
   json?: boolean;
+  persist?: boolean;
+  etcDir?: string;
+  via?: string;
 }
 
 async function confirmAction(ctx: CliContext, options: StateCliOptions): Promise<void> {
@@ -169,6 +190,7 @@ async function confirmAction(ctx: CliContext, options: StateCliOptions): Promise
       toJson({ confirmed: pending.id, policyFile: pending.policyFile, policyHash: pending.policyHash }),
     );
   else ctx.out(`confirmed ${pending.id} (${pending.policyFile}): the new ruleset stays`);
+  if (options.persist) await persistFromCli(ctx, options, options.json === true);
 }
 
 async function rollbackAction(ctx: CliContext, options: StateCliOptions): Promise<void> {
@@ -206,12 +228,27 @@ export function registerApply(program: Command, ctx: CliContext): void {
       '--state-dir <dir>',
       'where pending applies and history are kept (default /var/lib/portwarden, or PORTWARDEN_STATE_DIR)',
     )
-    .option('--json', 'print {id, backend, policyFile, policyHash, deadline, rollbackPid, forced}')
+    .option(
+      '--persist',
+      'once kept (at the prompt, or at once with --confirm-timeout 0), load it at boot too',
+    )
+    .option(
+      '--etc-dir <dir>',
+      'with --persist: the /etc to write under (default /etc, or PORTWARDEN_ETC_DIR)',
+    )
+    .option('--via <how>', 'with --persist, nftables: include (nftables.conf) or unit (portwarden.service)')
+    .option('--json', 'print {id, backend, policyFile, policyHash, deadline, rollbackPid, forced, kernel}')
     .action((file: string, options: ApplyCliOptions) => applyAction(ctx, file, options));
   program
     .command('confirm')
     .description('keep the ruleset of the pending apply (disarms its rollback)')
     .option('--state-dir <dir>', 'state directory (default /var/lib/portwarden, or PORTWARDEN_STATE_DIR)')
+    .option('--persist', 'also load the kept ruleset at boot (see `portwarden persist`)')
+    .option(
+      '--etc-dir <dir>',
+      'with --persist: the /etc to write under (default /etc, or PORTWARDEN_ETC_DIR)',
+    )
+    .option('--via <how>', 'with --persist, nftables: include (nftables.conf) or unit (portwarden.service)')
     .option('--json', 'print {confirmed, policyFile, policyHash}')
     .action((options: StateCliOptions) => confirmAction(ctx, options));
   program
