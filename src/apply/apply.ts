@@ -299,39 +299,16 @@ export async function applyPolicy(options: ApplyOptions): Promise<ApplyResult> {
   refuseLockout(options, reasons);
   return withLock(options.stateDir, async () => {
     const prepared = await prepare(options, ruleset);
-    const { record } = prepared;
-    const pending = arm(options.stateDir, record);
+    const pending = arm(options.stateDir, prepared.record);
     options.onStep?.('loading the ruleset');
     try {
       await loadAll(prepared);
     } catch (error) {
-      if (pending) {
-        clearPending(options.stateDir);
-        stopWaiter(pending.rollbackPid);
-      }
-      const reason = (error as Error).message;
-      appendHistory(options.stateDir, {
-        at: new Date().toISOString(),
-        event: 'failed',
-        ...historyOf(record),
-        reason,
-      });
+      disarm(options.stateDir, pending, prepared.record, error);
       throw error;
     }
-    writeCurrent(options.stateDir, {
-      ...historyOf(record),
-      appliedAt: record.appliedAt,
-      confirmedAt: record.deadline === null ? record.appliedAt : null,
-      listing: await listCurrent(record.backend, prepared.tables),
-      tables: [...prepared.tables],
-      kernel: prepared.plan.managed,
-    });
-    appendHistory(options.stateDir, {
-      at: record.appliedAt,
-      event: 'applied',
-      ...historyOf(record),
-      ...(record.deadline ? { deadline: record.deadline } : { reason: 'no confirmation timeout' }),
-    });
+    await recordLoaded(options.stateDir, prepared);
+    const { record } = prepared;
     return {
       id: record.id,
       backend: record.backend,
@@ -342,6 +319,35 @@ export async function applyPolicy(options: ApplyOptions): Promise<ApplyResult> {
       forced: reasons,
       kernel: prepared.plan,
     };
+  });
+}
+
+/** After a failed load (the old ruleset is still in place): no rollback to wait for, and why in history. */
+function disarm(dir: string, pending: PendingApply | null, record: AppliedRecord, error: unknown): void {
+  if (pending) {
+    clearPending(dir);
+    stopWaiter(pending.rollbackPid);
+  }
+  const reason = error instanceof Error ? error.message : String(error);
+  appendHistory(dir, { at: new Date().toISOString(), event: 'failed', ...historyOf(record), reason });
+}
+
+/** current.json with the kernel's listing right after the load (the reference for drift), and history. */
+async function recordLoaded(dir: string, prepared: Prepared): Promise<void> {
+  const { record } = prepared;
+  writeCurrent(dir, {
+    ...historyOf(record),
+    appliedAt: record.appliedAt,
+    confirmedAt: record.deadline === null ? record.appliedAt : null,
+    listing: await listCurrent(record.backend, prepared.tables),
+    tables: [...prepared.tables],
+    kernel: prepared.plan.managed,
+  });
+  appendHistory(dir, {
+    at: record.appliedAt,
+    event: 'applied',
+    ...historyOf(record),
+    ...(record.deadline ? { deadline: record.deadline } : { reason: 'no confirmation timeout' }),
   });
 }
 
@@ -373,7 +379,7 @@ export async function confirmPending(stateDir: string): Promise<PendingApply> {
         hint: 'it was confirmed or rolled back already; `portwarden apply` starts a new one',
       });
     }
-    const current = readCurrent(stateDir);
+    const current = readCurrentQuietly(stateDir);
     if (current?.id === pending.id)
       writeCurrent(stateDir, { ...current, confirmedAt: new Date().toISOString() });
     clearPending(stateDir);

@@ -1,10 +1,12 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { runCommand } from '../../src/lab/run.ts';
 import { ApplyLab, history, sleep } from '../helpers/apply-lab.ts';
 import { ROOT } from '../helpers/cli.ts';
 import { describeRootTier } from '../helpers/root-tier.ts';
+
+vi.setConfig({ testTimeout: 180_000 });
 
 const WORKSTATION = join(ROOT, 'examples/workstation.yaml');
 const PTY = fileURLToPath(new URL('../helpers/pty-run.py', import.meta.url));
@@ -26,19 +28,20 @@ await describeRootTier('apply: the prompt on a real terminal', ['ip', 'nft', 'py
   ): Promise<PtyRun & { ns: string; state: string }> {
     const { ns, state } = await lab.setup();
     const argv = lab.argv(ns, state, ['apply', WORKSTATION, '--confirm-timeout', String(timeout)]);
-    const r = await runCommand('python3', [PTY, 'Type "yes"', answer, '40', '--', ...argv], {
-      timeoutMs: 60_000,
+    const r = await runCommand('python3', [PTY, 'Type "yes"', answer, '90', '--', ...argv], {
+      timeoutMs: 120_000,
     });
     return { ...(JSON.parse(r.stdout) as PtyRun), ns, state };
   }
 
   it('"yes" keeps the ruleset, still loaded after the deadline', async () => {
-    const run = await applyOnPty('yes\\r', 3);
+    const run = await applyOnPty('yes\\r', 10);
     expect(run.timedOut).toBe(false);
     expect(run.status).toBe(0);
-    expect(run.output).toMatch(/it is rolled back in [23] s unless you run `portwarden confirm`/);
+    expect(run.output).toMatch(/it is rolled back in (10|9|8) s unless you run `portwarden confirm`/);
     expect(run.output).toMatch(/confirmed: the new ruleset stays/);
-    await sleep(3500);
+    const deadline = history(run.state)[0]?.deadline ?? '';
+    await sleep(Math.max(0, Date.parse(deadline) - Date.now() + 1000));
     expect(await lab.table(run.ns)).toMatch(/chain in_uplink/);
     expect(history(run.state).map((h) => h.event)).toEqual(['applied', 'confirmed']);
   });
@@ -50,9 +53,9 @@ await describeRootTier('apply: the prompt on a real terminal', ['ip', 'nft', 'py
   ])('%s rolls back at once', (_name, answer, reason) => {
     it('and the old ruleset (none) is back before the deadline', async () => {
       const started = Date.now();
-      const run = await applyOnPty(answer, 30);
+      const run = await applyOnPty(answer, 120);
       expect(run.timedOut).toBe(false);
-      expect(Date.now() - started).toBeLessThan(20_000);
+      expect(Date.now() - started).toBeLessThan(60_000);
       expect(run.status).toBe(0);
       expect(run.output).toMatch(reason);
       expect(run.output).toMatch(/the previous ruleset is in place again/);

@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { ApplyLab, history, sleep, until } from '../helpers/apply-lab.ts';
 import { BIN, ROOT } from '../helpers/cli.ts';
 import { describeRootTier } from '../helpers/root-tier.ts';
+
+vi.setConfig({ testTimeout: 180_000 });
 
 const WORKSTATION = join(ROOT, 'examples/workstation.yaml');
 const DUAL_HOMED = join(ROOT, 'examples/web-ftp-dual-homed.yaml');
@@ -29,7 +31,7 @@ await describeRootTier(
         const { ns, state } = await lab.setup();
         expect((await lab.pw(ns, state, ['apply', WORKSTATION, '--confirm-timeout', '0'])).status).toBe(0);
         const old = await lab.table(ns);
-        expect((await lab.pw(ns, state, ['apply', DUAL_HOMED, '--confirm-timeout', '4'])).status).toBe(0);
+        expect((await lab.pw(ns, state, ['apply', DUAL_HOMED, '--confirm-timeout', '15'])).status).toBe(0);
         const file = join(state, 'pending.json');
         writeFileSync(file, damage(readFileSync(file, 'utf8')));
         const confirm = await lab.pw(ns, state, ['confirm']);
@@ -42,7 +44,7 @@ await describeRootTier(
         await until(
           'the timed rollback',
           () => history(state).some((h) => h.event === 'rolled-back'),
-          15_000,
+          40_000,
         );
         expect(await lab.table(ns)).toBe(old);
         expect(history(state).at(-1)?.reason).toMatch(

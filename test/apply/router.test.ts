@@ -1,10 +1,12 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Finding } from '../../src/audit/findings.ts';
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, expect, it, vi } from 'vitest';
 import { ApplyLab, history } from '../helpers/apply-lab.ts';
 import { ROOT } from '../helpers/cli.ts';
 import { describeRootTier } from '../helpers/root-tier.ts';
+
+vi.setConfig({ testTimeout: 180_000 });
 
 const ROUTER = join(ROOT, 'examples/router.yaml');
 

@@ -8,12 +8,14 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, expect, it, vi } from 'vitest';
 import type { ApplyStatus } from '../../src/apply/status.ts';
 import type { HistoryEntry } from '../../src/apply/state.ts';
 import { ApplyLab } from '../helpers/apply-lab.ts';
 import { BIN, ROOT } from '../helpers/cli.ts';
 import { describeRootTier } from '../helpers/root-tier.ts';
+
+vi.setConfig({ testTimeout: 180_000 });
 
 const WORKSTATION = join(ROOT, 'examples/workstation.yaml');
 const ROUTER = join(ROOT, 'examples/router.yaml');

@@ -70,7 +70,7 @@ export class ApplyLab {
     env: Record<string, string> = {},
   ): Promise<RunResult> {
     const [command = 'ip', ...rest] = this.argv(ns, state, args, env);
-    return runCommand(command, rest, { allowFailure: true, timeoutMs: 60_000 });
+    return runCommand(command, rest, { allowFailure: true, timeoutMs: 120_000 });
   }
 
   async table(ns: string): Promise<string> {

@@ -4,6 +4,7 @@ import { Option, type Command } from 'commander';
 import { toJson, type CliContext, type CliIo } from '../context.ts';
 import { kernelBackendOption, numberOption } from '../options.ts';
 import { VERSION } from '../version.ts';
+import type * as ApplyLibrary from '../../apply/apply.ts';
 import type { KernelPlan } from '../../apply/kernel-apply.ts';
 import type { KernelSetting } from '../../apply/kernel-settings.ts';
 import { readPolicyText } from './policy-file.ts';
@@ -83,65 +84,41 @@ const ROLLBACK_REASONS: Record<Exclude<PromptAnswer, 'yes'>, string> = {
   timeout: 'no answer at the prompt before the deadline',
 };
 
-async function applyAction(ctx: CliContext, file: string, options: ApplyCliOptions): Promise<void> {
-  const backend = kernelBackendOption(options.backend, 'applied');
-  const confirmTimeout = numberOption('--confirm-timeout', options.confirmTimeout, {
-    min: 0,
-    max: 86_400,
-    integer: true,
-  });
-  const { loadPolicyOrThrow } = await import('../../policy/load.ts');
-  const policyText = readPolicyText(file);
-  const policy = loadPolicyOrThrow(policyText, file);
-  const apply = await import('../../apply/apply.ts');
-  const { stateDir } = await import('../../apply/state.ts');
-  const dir = stateDir(options.stateDir, ctx.io.env);
-  if (options.dryRun) {
-    const result = await apply.dryRun({ policy, backend, version: VERSION, stateDir: dir });
-    if (options.json) {
-      ctx.out(toJson(result));
-      return;
-    }
-    for (const f of result.ruleset.files) {
-      if (result.ruleset.files.length > 1) ctx.out(`# ---- ${f.suffix} ----`);
-      ctx.out(f.content);
-    }
-    if (result.diff === null)
-      ctx.err(`apply --dry-run: no diff against the loaded ruleset (${result.reason ?? ''})`);
-    else ctx.out(result.diff === '' ? '# no change: the loaded ruleset is already this one' : result.diff);
-    ctx.out(kernelLines(result.required, result.kernel).join('\n'));
-    return;
-  }
-  const sshConnection = ctx.io.env['SSH_CONNECTION'];
-  const result = await apply.applyPolicy({
-    policy,
-    policyFile: file,
-    policyText,
-    backend,
-    confirmTimeout,
-    force: options.force === true,
-    stateDir: dir,
-    ...(sshConnection ? { sshConnection } : {}),
-    version: VERSION,
-    ...(ctx.progress ? { onStep: (text: string) => ctx.err(`apply: ${text}`) } : {}),
-  });
-  for (const reason of result.forced) ctx.err(`apply: warning (overridden by --force): ${reason}`);
-  const kernel = kernelLines([], result.kernel, true);
-  if (!options.json && kernel.length > 0) ctx.err(kernel.map((l) => l.replace(/^# /, 'apply: ')).join('\n'));
-  if (options.json) {
+type ApplyModule = typeof ApplyLibrary;
+type DryRun = Awaited<ReturnType<ApplyModule['dryRun']>>;
+type Applied = Awaited<ReturnType<ApplyModule['applyPolicy']>>;
+
+function printDryRun(ctx: CliContext, result: DryRun, json: boolean): void {
+  if (json) {
     ctx.out(toJson(result));
-    if (options.persist && result.deadline === null) await persistFromCli(ctx, options, true);
     return;
   }
-  if (result.deadline === null) {
-    ctx.out(`applied ${file} (${backend}, ${result.id}); no automatic rollback was armed`);
-    if (options.persist) await persistFromCli(ctx, options, false);
-    return;
+  for (const f of result.ruleset.files) {
+    if (result.ruleset.files.length > 1) ctx.out(`# ---- ${f.suffix} ----`);
+    ctx.out(f.content);
   }
-  const seconds = Math.max(0, Math.round((Date.parse(result.deadline) - Date.now()) / 1000));
-  ctx.out(
-    `applied ${file} (${backend}, ${result.id}); it is rolled back in ${seconds} s unless you run \`portwarden confirm\``,
-  );
+  if (result.diff === null)
+    ctx.err(`apply --dry-run: no diff against the loaded ruleset (${result.reason ?? ''})`);
+  else ctx.out(result.diff === '' ? '# no change: the loaded ruleset is already this one' : result.diff);
+  ctx.out(kernelLines(result.required, result.kernel).join('\n'));
+}
+
+function isTerminal(stream: Readable | undefined): stream is Readable {
+  return stream !== undefined && 'isTTY' in stream && stream.isTTY === true;
+}
+
+function isWritableTerminal(sink: CliIo['stderr']): sink is CliIo['stderr'] & Writable {
+  return sink.isTTY === true && 'on' in sink;
+}
+
+/** On a terminal: ask, then confirm (and persist) or roll back at once. */
+async function settleAtPrompt(
+  ctx: CliContext,
+  apply: ApplyModule,
+  dir: string,
+  result: Applied,
+  options: ApplyCliOptions,
+): Promise<void> {
   const stdin = ctx.io.stdin;
   const stderr = ctx.io.stderr;
   if (!isTerminal(stdin) || !isWritableTerminal(stderr)) {
@@ -149,6 +126,7 @@ async function applyAction(ctx: CliContext, file: string, options: ApplyCliOptio
       ctx.err('apply: not persisted yet: `portwarden confirm --persist` keeps and persists it');
     return;
   }
+  const seconds = Math.max(0, Math.round((Date.parse(result.deadline ?? '') - Date.now()) / 1000));
   const answer = await askKeep(stdin, stderr, seconds);
   if (answer === 'yes') {
     await apply.confirmPending(dir);
@@ -164,12 +142,64 @@ async function applyAction(ctx: CliContext, file: string, options: ApplyCliOptio
   );
 }
 
-function isTerminal(stream: Readable | undefined): stream is Readable {
-  return stream !== undefined && 'isTTY' in stream && stream.isTTY === true;
+async function reportApplied(
+  ctx: CliContext,
+  file: string,
+  result: Applied,
+  options: ApplyCliOptions,
+): Promise<boolean> {
+  for (const reason of result.forced) ctx.err(`apply: warning (overridden by --force): ${reason}`);
+  const kernel = kernelLines([], result.kernel, true);
+  if (!options.json && kernel.length > 0) ctx.err(kernel.map((l) => l.replace(/^# /, 'apply: ')).join('\n'));
+  if (options.json) ctx.out(toJson(result));
+  else if (result.deadline === null)
+    ctx.out(`applied ${file} (${result.backend}, ${result.id}); no automatic rollback was armed`);
+  else {
+    const seconds = Math.max(0, Math.round((Date.parse(result.deadline) - Date.now()) / 1000));
+    ctx.out(
+      `applied ${file} (${result.backend}, ${result.id}); it is rolled back in ${seconds} s unless you run \`portwarden confirm\``,
+    );
+  }
+  if (result.deadline !== null) return !options.json;
+  if (options.persist) await persistFromCli(ctx, options, options.json === true);
+  return false;
 }
 
-function isWritableTerminal(sink: CliIo['stderr']): sink is CliIo['stderr'] & Writable {
-  return sink.isTTY === true && 'on' in sink;
+async function applyAction(ctx: CliContext, file: string, options: ApplyCliOptions): Promise<void> {
+  const backend = kernelBackendOption(options.backend, 'applied');
+  const confirmTimeout = numberOption('--confirm-timeout', options.confirmTimeout, {
+    min: 0,
+    max: 86_400,
+    integer: true,
+  });
+  const { loadPolicyOrThrow } = await import('../../policy/load.ts');
+  const policyText = readPolicyText(file);
+  const policy = loadPolicyOrThrow(policyText, file);
+  const apply = await import('../../apply/apply.ts');
+  const { stateDir } = await import('../../apply/state.ts');
+  const dir = stateDir(options.stateDir, ctx.io.env);
+  if (options.dryRun) {
+    printDryRun(
+      ctx,
+      await apply.dryRun({ policy, backend, version: VERSION, stateDir: dir }),
+      options.json === true,
+    );
+    return;
+  }
+  const sshConnection = ctx.io.env['SSH_CONNECTION'];
+  const result = await apply.applyPolicy({
+    policy,
+    policyFile: file,
+    policyText,
+    backend,
+    confirmTimeout,
+    force: options.force === true,
+    stateDir: dir,
+    ...(sshConnection ? { sshConnection } : {}),
+    version: VERSION,
+    ...(ctx.progress ? { onStep: (text: string) => ctx.err(`apply: ${text}`) } : {}),
+  });
+  if (await reportApplied(ctx, file, result, options)) await settleAtPrompt(ctx, apply, dir, result, options);
 }
 
 interface StateCliOptions {
