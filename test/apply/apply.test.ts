@@ -24,6 +24,7 @@ describe('apply: input errors (no root needed)', () => {
       /--confirm-timeout "1m" must be a whole number from 0 to 86400/,
     ],
     [['apply', 'no-such.yaml'], /cannot read policy "no-such.yaml"/],
+    [['persist', '--via', 'bogus'], /--via "bogus" is not include or unit/],
   ])('%j exits 2 with one line and a hint', (args, message) => {
     const result = runCli(args);
     expect(result.status).toBe(2);

@@ -233,10 +233,12 @@ async function rollbackAction(ctx: CliContext, options: StateCliOptions): Promis
   }
   const pending = await apply.rollbackPending(dir, 'requested');
   if (options.json) ctx.out(toJson({ rolledBack: pending?.id ?? null }));
-  else
+  else {
+    const ago = Math.max(0, Math.round((Date.now() - Date.parse(pending?.appliedAt ?? '')) / 1000));
     ctx.out(
-      `rolled back ${pending?.id ?? ''}: the ruleset from before ${pending?.appliedAt ?? ''} is in place again`,
+      `rolled back ${pending?.id ?? ''} (${pending?.policyFile ?? ''}, applied ${ago} s ago): the ruleset from before it is in place again`,
     );
+  }
 }
 
 export function registerApply(program: Command, ctx: CliContext): void {
