@@ -63,7 +63,7 @@ function runUnprivileged(args: readonly string[]): RunResult {
 
 await describeRootTier(
   'apply, confirm and rollback inside a namespace',
-  ['ip', 'nft', 'iptables-restore', 'script'],
+  ['ip', 'nft', 'iptables-restore', 'script', 'flock', 'unshare'],
   () => {
     const lab = new NetnsLab('apl');
     const dirs: string[] = [];

@@ -17,7 +17,7 @@ const CLIENT = `const s = require('net').connect(+process.argv[2], process.argv[
 
 await describeRootTier(
   'apply examples/router.yaml routes and forwards (namespace lab)',
-  ['ip', 'nft', 'sysctl'],
+  ['ip', 'nft', 'sysctl', 'flock', 'unshare'],
   () => {
     const lab = new ApplyLab('rtr');
     afterAll(() => lab.dispose());

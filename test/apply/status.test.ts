@@ -52,7 +52,7 @@ function tree(dir: string, prefix = ''): Record<string, string> {
 
 await describeRootTier(
   'status, history and persist (namespaces, a temporary /etc)',
-  ['ip', 'nft', 'unshare', 'mount'],
+  ['ip', 'nft', 'unshare', 'mount', 'flock'],
   () => {
     const lab = new ApplyLab('sts');
     afterAll(() => lab.dispose());
