@@ -29,6 +29,7 @@ const CODES = {
   LOCKOUT: 'usage',
   APPLY_PENDING: 'usage',
   NOTHING_PENDING: 'usage',
+  NOTHING_APPLIED: 'usage',
   // environment: the machine lacks something (exit 3)
   NOT_ROOT: 'environment',
   TOOL_MISSING: 'environment',
@@ -38,6 +39,7 @@ const CODES = {
   KERNEL_FEATURE_MISSING: 'environment',
   PLATFORM_UNSUPPORTED: 'environment',
   STATE_UNAVAILABLE: 'environment',
+  STATE_CORRUPT: 'environment',
   SOCKET_FAILED: 'environment',
   VERIFY_UNDECIDED: 'environment',
   // internal: a bug in portwarden (exit 4)

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CompiledFile } from '../compile/backend.ts';
@@ -99,20 +99,88 @@ export function normalizeIptablesSave(text: string): string {
 }
 
 /**
+ * A rule that matches a cgroup that no longer exists can match no socket, but nft lists it by its
+ * numeric id (`socket cgroupv2 level 2 3`), which `nft -f` rejects, and a path that has gone since
+ * cannot be loaded either. Such rules are dropped (pure, with `cgroupExists` injected): the restored
+ * ruleset accepts and drops exactly what the old one did, and it loads.
+ */
+export function dropDeadCgroupRules(
+  text: string,
+  cgroupExists: (path: string) => boolean,
+): { content: string; dropped: string[] } {
+  const dropped: string[] = [];
+  const kept = text.split('\n').filter((line) => {
+    const nft = /socket cgroupv2 level \d+ (?:"([^"]*)"|(\d+))/.exec(line);
+    const ipt = /-m cgroup --path ("[^"]*"|\S+)/.exec(line);
+    const path = nft ? (nft[1] ?? null) : ipt ? (ipt[1] ?? '').replace(/^"|"$/g, '') : undefined;
+    if (path === undefined || (path !== null && cgroupExists(path))) return true;
+    dropped.push(line.trim());
+    return false;
+  });
+  return { content: kept.join('\n'), dropped };
+}
+
+/** cgroup v2 paths as nft resolves them (/sys/fs/cgroup) and, for xt_cgroup, the hybrid layout's unified/. */
+export function cgroupExists(path: string): boolean {
+  return ['/sys/fs/cgroup', '/sys/fs/cgroup/unified'].some((root) => existsSync(`${root}/${path}`));
+}
+
+/** The ruleset with rules of vanished cgroups dropped, so it loads now (see dropDeadCgroupRules). */
+export function restorable(ruleset: RulesetFiles): { ruleset: RulesetFiles; dropped: string[] } {
+  const dropped: string[] = [];
+  const files = ruleset.files.map((f) => {
+    const clean = dropDeadCgroupRules(f.content, cgroupExists);
+    dropped.push(...clean.dropped);
+    return { suffix: f.suffix, content: clean.content };
+  });
+  return { ruleset: { backend: ruleset.backend, files }, dropped };
+}
+
+/**
  * What restores portwarden's part of the live ruleset as it is now. For nftables a file that
- * recreates the table exactly (or removes it when there was none), loaded in one transaction.
+ * recreates the table exactly (or removes it when there was none), loaded in one transaction. Rules
+ * of vanished cgroups are left out (they match nothing and could not be loaded again).
  */
 export async function snapshot(
   backend: ApplyBackend,
   tablesBySuffix: Map<string, string[]>,
 ): Promise<RulesetFiles> {
   if (backend === 'nftables') {
-    return { backend, files: [{ suffix: '', content: NFT_HEADER + (await listNftTable()) }] };
+    const files = [{ suffix: '', content: NFT_HEADER + (await listNftTable()) }];
+    return restorable({ backend, files }).ruleset;
   }
   const files: RulesetFiles['files'] = [];
   for (const [suffix, tables] of tablesBySuffix)
     files.push({ suffix, content: await saveIptables(suffix, tables) });
-  return { backend, files };
+  return restorable({ backend, files }).ruleset;
+}
+
+/**
+ * Proves a snapshot can be loaded again, by loading it in a throw-away network namespace
+ * (`unshare -n`) before anything changes: a rollback must never meet a file the kernel rejects.
+ */
+export async function proveLoadable(saved: RulesetFiles): Promise<void> {
+  for (const file of saved.files) {
+    await withFile(file.content, async (path) => {
+      const tool = saved.backend === 'nftables' ? 'nft -f' : restoreTool(file.suffix);
+      const result = await runCommand('unshare', ['-n', 'sh', '-c', `${tool} "$1"`, 'sh', path], {
+        allowFailure: true,
+        timeoutMs: 60_000,
+      });
+      if (result.status !== 0) throw unloadableSnapshot(result.stderr);
+    });
+  }
+}
+
+function unloadableSnapshot(stderr: string): PortwardenError {
+  const first = stderr.trim().split('\n').slice(0, 3).join(' / ') || 'no error output';
+  return new PortwardenError(
+    'TOOL_FAILED',
+    `the ruleset in place could not be saved in a form that loads again, so apply changed nothing: ${first}`,
+    {
+      hint: 'look at `nft list table inet portwarden` (or iptables-save) for rules listed in a form the kernel does not accept, and report it',
+    },
+  );
 }
 
 /** Checks a ruleset without loading it (`nft -c`, `iptables-restore --test`). */

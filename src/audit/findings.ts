@@ -3,6 +3,7 @@ import { portSetHas, portSetRanges } from '../catalog/port-set.ts';
 import type { RiskLevel } from '../catalog/types.ts';
 import type { Socket } from '../inventory/types.ts';
 import { expectedInbound } from '../policy/expect.ts';
+import { requiredKernelSettings } from '../apply/kernel-settings.ts';
 import type { Policy } from '../policy/types.ts';
 import type { ExposureRow } from './exposure.ts';
 import type { Decision, DnatRule, RulesetSummary } from './ruleset.ts';
@@ -37,6 +38,8 @@ export interface AuditInput {
   /** interface name -> zone name, from the policy. */
   zoneOf: ReadonlyMap<string, string>;
   profile: 'workstation' | 'server';
+  /** Values of the sysctls the policy needs (read at the edge); absent when they were not read. */
+  sysctls?: ReadonlyMap<string, string>;
 }
 
 export interface FindingRule {
@@ -297,6 +300,7 @@ const dnatBypass: FindingRule = {
   check(input) {
     const out: Finding[] = [];
     for (const { rule, input: inDecision, forward } of input.dnat) {
+      if (declaredForward(input.policy, rule)) continue;
       if (forward && forward.verdict === 'drop') continue;
       if (forward?.verdict === 'reject') continue;
       const inputBlocks = inDecision?.verdict === 'drop' || inDecision?.verdict === 'reject';
@@ -319,6 +323,17 @@ const dnatBypass: FindingRule = {
     return out;
   },
 };
+
+/** Whether the policy itself declares this DNAT as a port forward (then PW007 has nothing to say). */
+function declaredForward(policy: Policy | null, rule: DnatRule): boolean {
+  return (policy?.forwards ?? []).some(
+    (f) =>
+      f.protocol === rule.protocol &&
+      f.listenPort === rule.port &&
+      (rule.toAddress === null || rule.toAddress === f.toAddress) &&
+      (rule.toPort === null || rule.toPort === f.toPort),
+  );
+}
 
 const egressOpen: FindingRule = {
   id: 'PW008',
@@ -428,6 +443,32 @@ const unknownExposure: FindingRule = {
   },
 };
 
+const kernelSettingOff: FindingRule = {
+  id: 'PW012',
+  name: 'kernel-setting-off',
+  title: 'The policy routes or forwards, but the kernel setting that needs is off',
+  severity: 'medium',
+  help: 'Routing and port forwards need net.ipv4.ip_forward / net.ipv6.conf.all.forwarding, and a forward to 127.0.0.1 needs route_localnet: without them the ruleset is loaded but the traffic it allows never flows.',
+  check(input) {
+    if (!input.policy || !input.sysctls) return [];
+    const out: Finding[] = [];
+    for (const setting of requiredKernelSettings(input.policy)) {
+      const now = input.sysctls.get(setting.name);
+      if (setting.kind !== 'sysctl' || now === undefined || now === setting.value) continue;
+      const finding = make(this, {
+        protocol: null,
+        port: null,
+        address: null,
+        message: `${setting.reason}, but ${setting.name} is ${now}: that traffic is not ${setting.name.includes('route_localnet') ? 'delivered' : 'routed'}`,
+        fix: `\`portwarden apply\` sets it (and rolls it back with the ruleset); by hand: sysctl -w ${setting.name}=${setting.value}, kept in /etc/sysctl.d/`,
+        evidence: [`${setting.name} = ${now}`],
+      });
+      out.push({ ...finding, id: `${this.id}:${setting.name}` });
+    }
+    return out;
+  },
+};
+
 /** Every audit rule, in id order. */
 export const FINDING_RULES: readonly FindingRule[] = [
   noFirewall,
@@ -441,6 +482,7 @@ export const FINDING_RULES: readonly FindingRule[] = [
   exeDeleted,
   baseline,
   unknownExposure,
+  kernelSettingOff,
 ];
 
 /** Runs every rule; findings come out most severe first, then by port. */

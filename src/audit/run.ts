@@ -1,3 +1,5 @@
+import { readSysctl } from '../apply/kernel-apply.ts';
+import { requiredKernelSettings } from '../apply/kernel-settings.ts';
 import { listSockets } from '../inventory/list.ts';
 import { localInterfaces } from '../inventory/read-proc.ts';
 import type { LocalInterface, Socket } from '../inventory/types.ts';
@@ -44,6 +46,8 @@ export interface AuditData {
   rulesetReason: string | null;
   legacyRules: number;
   warnings: string[];
+  /** Values of the sysctls the policy needs (for PW012). */
+  sysctls?: ReadonlyMap<string, string>;
 }
 
 export interface AuditOptions {
@@ -139,6 +143,7 @@ export function auditFromData(data: AuditData, options: AuditOptions = {}): Audi
     policy,
     zoneOf,
     profile,
+    ...(data.sysctls ? { sysctls: data.sysctls } : {}),
   };
   const notModelled = [...new Set(exposure.flatMap((r) => r.notModelled))];
   if (data.legacyRules > 0)
@@ -163,7 +168,12 @@ export function auditFromData(data: AuditData, options: AuditOptions = {}): Audi
 
 /** Reads this machine (sockets, interfaces, live ruleset) and audits it. */
 export async function auditHost(options: AuditOptions = {}): Promise<AuditReport> {
-  return auditFromData(await readAuditData(), options);
+  const sysctls = new Map<string, string>();
+  for (const setting of options.policy ? requiredKernelSettings(options.policy) : []) {
+    const value = setting.kind === 'sysctl' ? readSysctl(setting.name) : null;
+    if (value !== null) sysctls.set(setting.name, value);
+  }
+  return auditFromData({ ...(await readAuditData()), sysctls }, options);
 }
 
 /** What an audit of this machine looks at: its sockets, interfaces and live ruleset. */

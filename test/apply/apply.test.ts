@@ -2,12 +2,15 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { HistoryEntry } from '../../src/apply/state.ts';
 import { NetnsLab } from '../../src/lab/netns.ts';
 import { runCommand, type RunResult } from '../../src/lab/run.ts';
 import { BIN, ROOT, runCli } from '../helpers/cli.ts';
 import { describeRootTier } from '../helpers/root-tier.ts';
+
+// namespace tests on a loaded 2-core machine: generous limits, deadlines the tests wait for explicitly
+vi.setConfig({ testTimeout: 180_000 });
 
 const WORKSTATION = join(ROOT, 'examples/workstation.yaml');
 const DUAL_HOMED = join(ROOT, 'examples/web-ftp-dual-homed.yaml');
@@ -21,6 +24,7 @@ describe('apply: input errors (no root needed)', () => {
       /--confirm-timeout "1m" must be a whole number from 0 to 86400/,
     ],
     [['apply', 'no-such.yaml'], /cannot read policy "no-such.yaml"/],
+    [['persist', '--via', 'bogus'], /--via "bogus" is not include or unit/],
   ])('%j exits 2 with one line and a hint', (args, message) => {
     const result = runCli(args);
     expect(result.status).toBe(2);
@@ -59,7 +63,7 @@ function runUnprivileged(args: readonly string[]): RunResult {
 
 await describeRootTier(
   'apply, confirm and rollback inside a namespace',
-  ['ip', 'nft', 'iptables-restore', 'script'],
+  ['ip', 'nft', 'iptables-restore', 'script', 'flock', 'unshare'],
   () => {
     const lab = new NetnsLab('apl');
     const dirs: string[] = [];
@@ -136,16 +140,21 @@ await describeRootTier(
       const other = join(state, 'other.nft');
       writeFileSync(other, foreign);
       await lab.exec(ns, ['nft', '-f', other]);
-      const applied = await pw(ns, state, ['apply', WORKSTATION, '--confirm-timeout', '3', '--json']);
+      const applied = await pw(ns, state, ['apply', WORKSTATION, '--confirm-timeout', '10', '--json']);
       expect(applied.stderr).toBe('');
       expect(applied.status).toBe(0);
-      const result = JSON.parse(applied.stdout) as { id: string; policyHash: string; rollbackPid: number };
+      const result = JSON.parse(applied.stdout) as {
+        id: string;
+        policyHash: string;
+        rollbackPid: number;
+        deadline: string;
+      };
       expect(result.policyHash).toMatch(/^sha256:[0-9a-f]{64}$/);
       expect(await table(ns)).toMatch(/chain in_uplink/);
       const confirmed = await pw(ns, state, ['confirm']);
       expect(confirmed.stdout).toMatch(new RegExp(`confirmed ${result.id}`));
       // past the deadline: still the new ruleset, the waiter has gone
-      await new Promise((r) => setTimeout(r, 3500));
+      await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(result.deadline) - Date.now() + 1000)));
       expect(await table(ns)).toMatch(/chain in_uplink/);
       expect(existsSync(`/proc/${result.rollbackPid}`)).toBe(false);
       expect(history(state).map((h) => h.event)).toEqual(['applied', 'confirmed']);
@@ -162,7 +171,7 @@ await describeRootTier(
       const old = await table(ns);
       expect(old).toMatch(/chain in_uplink/);
       // apply on a terminal waits at its prompt; kill its whole process group with SIGKILL there
-      const command = `ip netns exec ${ns} env PORTWARDEN_STATE_DIR=${state} ${process.execPath} ${BIN} apply ${DUAL_HOMED} --confirm-timeout 4`;
+      const command = `ip netns exec ${ns} env PORTWARDEN_STATE_DIR=${state} ${process.execPath} ${BIN} apply ${DUAL_HOMED} --confirm-timeout 10`;
       const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], {
         detached: true,
         stdio: ['pipe', 'pipe', 'pipe'],
@@ -174,11 +183,11 @@ await describeRootTier(
         expect(await table(ns)).toMatch(/chain in_internal/);
         process.kill(-(child.pid ?? 0), 'SIGKILL');
         await until('the apply to die', () => child.exitCode !== null || child.signalCode !== null, 5000);
-        const pending = JSON.parse(readFileSync(join(state, 'pending.json'), 'utf8')) as {
-          rollbackPid: number;
-        };
+        const pending = (
+          JSON.parse(readFileSync(join(state, 'pending.json'), 'utf8')) as { data: { rollbackPid: number } }
+        ).data;
         expect(existsSync(`/proc/${pending.rollbackPid}`)).toBe(true);
-        await until('the rollback', () => history(state).some((h) => h.event === 'rolled-back'), 10_000);
+        await until('the rollback', () => history(state).some((h) => h.event === 'rolled-back'), 30_000);
       } finally {
         if (child.exitCode === null) child.kill('SIGKILL');
       }

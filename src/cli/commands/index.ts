@@ -8,6 +8,7 @@ import { registerAudit } from './audit.ts';
 import { registerScan } from './scan.ts';
 import { registerVerify } from './verify.ts';
 import { registerApply } from './apply.ts';
+import { registerStatus } from './status.ts';
 import { registerLab } from './lab.ts';
 import { registerWatch } from './watch.ts';
 import { registerServe } from './serve.ts';
@@ -22,6 +23,7 @@ export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] 
   registerScan,
   registerVerify,
   registerApply,
+  registerStatus,
   registerWatch,
   registerServe,
   registerLab,
