@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { requiredKernelSettings } from '../apply/kernel-settings.ts';
 import { PortwardenError } from '../errors.ts';
 import type { NetnsLab } from '../lab/netns.ts';
 import { runCommand } from '../lab/run.ts';
@@ -120,7 +121,7 @@ function addExtraPeer(ip: IpScript, host: string, zone: LabZone, peer: string, e
 /**
  * The lab's namespaces and links: the host with the policy's interface names, per zone a peer on a
  * bridge (so the zone's extra peers share its link), each extra peer with the routes it needs.
- * Forwarding is on in the host, so the ruleset alone decides what is routed.
+ * The host gets the kernel settings apply would set for the policy, and forwarding on.
  */
 export async function buildLab(
   lab: NetnsLab,
@@ -139,10 +140,14 @@ export async function buildLab(
     if (zone && peer) extraNs.set(extra.address, addExtraPeer(ip, host, zone, peer, extra));
   }
   await ip.run();
-  const localnet = plan
-    .filter((zone) => policy.forwards.some((f) => f.zone === zone.zone && f.toLoopback))
-    .map((zone) => `net.ipv4.conf.${zone.hostIf}.route_localnet=1`);
-  await sysctl(lab, host, ['net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1', ...localnet]);
+  // exactly what apply sets for this policy (route_localnet, ...), and forwarding on in any case: a
+  // hole in the forward chain is a hole the moment anything (Docker, libvirt) turns forwarding on
+  const settings = requiredKernelSettings(policy)
+    .filter((s) => s.kind === 'sysctl')
+    .map((s) => `${s.name}=${s.value}`);
+  await sysctl(lab, host, [
+    ...new Set(['net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1', ...settings]),
+  ]);
   return { host, peers, extraNs };
 }
 
