@@ -42,14 +42,22 @@ export function portSetRanges(set: PortSet): ProtocolPortRange[] {
   ];
 }
 
+/** How many ports sorted ranges hold. */
+export function countRanges(ranges: readonly PortRange[]): number {
+  return ranges.reduce((n, r) => n + r.to - r.from + 1, 0);
+}
+
 export function portSetSize(set: PortSet, protocol?: Protocol): number {
-  const count = (ranges: readonly PortRange[]): number => ranges.reduce((n, r) => n + r.to - r.from + 1, 0);
-  if (protocol) return count(set[protocol]);
-  return count(set.tcp) + count(set.udp);
+  if (protocol) return countRanges(set[protocol]);
+  return countRanges(set.tcp) + countRanges(set.udp);
 }
 
 export function portSetHas(set: PortSet, protocol: Protocol, port: number): boolean {
-  const ranges = set[protocol];
+  return rangesHas(set[protocol], port);
+}
+
+/** Whether sorted, merged ranges hold a port (binary search). */
+export function rangesHas(ranges: readonly PortRange[], port: number): boolean {
   let low = 0;
   let high = ranges.length - 1;
   while (low <= high) {
@@ -63,6 +71,11 @@ export function portSetHas(set: PortSet, protocol: Protocol, port: number): bool
   return false;
 }
 
+/** Distinct ports, in any order, as sorted merged ranges. */
+export function rangesOf(ports: Iterable<number>): PortRange[] {
+  return mergeRanges([...ports].map((p) => ({ from: p, to: p })));
+}
+
 /** Yields every port of one protocol in ascending order without materialising the list. */
 export function* iteratePorts(set: PortSet, protocol: Protocol): Generator<number> {
   for (const range of set[protocol]) {
@@ -70,7 +83,8 @@ export function* iteratePorts(set: PortSet, protocol: Protocol): Generator<numbe
   }
 }
 
-function formatRanges(ranges: readonly PortRange[]): string {
+/** Ranges as text: `1-19,21-65535`. */
+export function formatRanges(ranges: readonly PortRange[]): string {
   return ranges.map((r) => (r.from === r.to ? `${r.from}` : `${r.from}-${r.to}`)).join(',');
 }
 

@@ -1,5 +1,5 @@
 import ipaddr from 'ipaddr.js';
-import { portSetHas, type PortSet } from '../catalog/port-set.ts';
+import { formatRanges, portSetHas, rangesOf, type PortSet } from '../catalog/port-set.ts';
 import { parsePortSpec } from '../catalog/port-spec.ts';
 import { cidrContains } from '../policy/expect.ts';
 import type { Cidr, Policy } from '../policy/types.ts';
@@ -179,23 +179,7 @@ export function samplePorts(policy: Policy, protocol: 'tcp' | 'udp', sweep?: str
     for (let p = 1; p <= 1024; p++) if (within(p)) ports.add(p);
     for (const p of TCP_SAMPLE_HIGH) if (within(p)) ports.add(p);
   }
-  return compress([...ports].sort((a, b) => a - b));
-}
-
-export function compress(ports: readonly number[]): string {
-  const out: string[] = [];
-  let start = ports[0];
-  let prev = ports[0];
-  for (const port of ports.slice(1)) {
-    if (prev !== undefined && port === prev + 1) {
-      prev = port;
-      continue;
-    }
-    if (start !== undefined) out.push(start === prev ? String(start) : `${start}-${prev}`);
-    start = prev = port;
-  }
-  if (start !== undefined) out.push(start === prev ? String(start) : `${start}-${prev}`);
-  return out.join(',');
+  return formatRanges(rangesOf(ports));
 }
 
 /**
@@ -221,7 +205,7 @@ export function comparePorts(
     if (ports.length > 0)
       out.push({
         ...where,
-        ports: compress(ports),
+        ports: formatRanges(rangesOf(ports)),
         expected: kind,
         observed: kind === 'pass' ? 'block' : 'pass',
       });

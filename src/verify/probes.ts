@@ -1,4 +1,6 @@
-import { mergeRanges } from '../catalog/port-set.ts';
+import { countRanges, formatRanges, mergeRanges, rangesHas, rangesOf } from '../catalog/port-set.ts';
+
+export { countRanges, formatRanges, rangesHas };
 import type { PortRange } from '../catalog/types.ts';
 import type { Difference } from './plan.ts';
 import { countKey, probeKey, type KeyRange, type Records } from './recorder.ts';
@@ -30,40 +32,6 @@ export interface Undecided extends Where {
   ports: string;
   count: number;
   reason: string;
-}
-
-export function rangesHas(ranges: readonly PortRange[], port: number): boolean {
-  let low = 0;
-  let high = ranges.length - 1;
-  while (low <= high) {
-    const mid = (low + high) >> 1;
-    const r = ranges[mid];
-    if (!r) break;
-    if (port < r.from) high = mid - 1;
-    else if (port > r.to) low = mid + 1;
-    else return true;
-  }
-  return false;
-}
-
-export function countRanges(ranges: readonly PortRange[]): number {
-  return ranges.reduce((n, r) => n + r.to - r.from + 1, 0);
-}
-
-/** Ports as ranges text: `1-19,21-65535`. */
-export function formatRanges(ranges: readonly PortRange[]): string {
-  return ranges.map((r) => (r.from === r.to ? `${r.from}` : `${r.from}-${r.to}`)).join(',');
-}
-
-/** Sorted distinct ports as merged ranges. */
-export function toRanges(ports: Iterable<number>): PortRange[] {
-  const out: PortRange[] = [];
-  for (const p of [...ports].sort((a, b) => a - b)) {
-    const last = out[out.length - 1];
-    if (last && p <= last.to + 1) last.to = Math.max(last.to, p);
-    else out.push({ from: p, to: p });
-  }
-  return out;
 }
 
 function intersect(a: readonly PortRange[], b: readonly PortRange[]): PortRange[] {
@@ -126,7 +94,7 @@ export class Verdicts {
     });
     return [...groups.values()]
       .filter((g) => g.ports.size > 0)
-      .map(({ q, ports }) => ({ src: q.src, dst: q.dst, protocol: q.protocol, ports: toRanges(ports) }));
+      .map(({ q, ports }) => ({ src: q.src, dst: q.dst, protocol: q.protocol, ports: rangesOf(ports) }));
   }
 
   undecidedCount(): number {
@@ -267,7 +235,7 @@ export function summarise(
       }
     for (const want of ['pass', 'block'] as const) {
       if (wrong[want].length === 0) continue;
-      const ports = q.translated ? q.translated.label : formatRanges(toRanges(wrong[want]));
+      const ports = q.translated ? q.translated.label : formatRanges(rangesOf(wrong[want]));
       differences.push({
         ...q.where,
         protocol: q.protocol,
@@ -281,7 +249,7 @@ export function summarise(
       undecided.push({
         ...q.where,
         protocol: q.protocol,
-        ports: q.translated ? q.translated.label : formatRanges(toRanges(unknown)),
+        ports: q.translated ? q.translated.label : formatRanges(rangesOf(unknown)),
         count: unknown.length,
         reason,
       });

@@ -1,13 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { rangesOf } from '../../src/catalog/port-set.ts';
 import { wrapPorts } from '../../src/cli/commands/verify.ts';
-import {
-  expectations,
-  settleRound,
-  summarise,
-  toRanges,
-  Verdicts,
-  type Question,
-} from '../../src/verify/probes.ts';
+import { expectations, settleRound, summarise, Verdicts, type Question } from '../../src/verify/probes.ts';
 import {
   countKey,
   emptyRecords,
@@ -41,7 +35,7 @@ function records(
 ): { arrivals: Records; passes: Records } {
   const arrivals = emptyRecords();
   const passes = emptyRecords();
-  const exp = toRanges(
+  const exp = rangesOf(
     q.expected.flatMap((r) => Array.from({ length: r.to - r.from + 1 }, (_, i) => r.from + i)),
   );
   for (const p of arrive) {
@@ -106,7 +100,7 @@ describe('settleRound: verdicts only from what the recorder saw', () => {
     });
     // 22 is undecided; the block class lost one packet, so none of its ports is decided
     expect(v.pending()).toEqual([
-      { src: PEER, dst: HOST, protocol: 'tcp', ports: toRanges([...range(1, 79), ...range(81, 100)]) },
+      { src: PEER, dst: HOST, protocol: 'tcp', ports: rangesOf([...range(1, 79), ...range(81, 100)]) },
     ]);
     // the second round, with another source port, brings them all
     settleRound(v, {
