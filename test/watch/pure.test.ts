@@ -307,8 +307,8 @@ describe('syslog alerts and CLI input errors', () => {
     [['serve', '--port', '70000'], /--port "70000" must be a whole number from 0 to 65535/],
     [['serve', '--db', '/nonexistent/watch.db'], /no watch database at "\/nonexistent\/watch.db"/],
     [
-      ['verify', 'examples/workstation.yaml', '--parallel', 'two'],
-      /--parallel "two" must be a whole number from 1 to 16/,
+      ['verify', 'examples/workstation.yaml', '--rounds', 'two'],
+      /--rounds "two" must be a whole number from 1 to 20/,
     ],
   ])('%j exits 2 with one line and a hint', (args, message) => {
     const result = runCli(args);
