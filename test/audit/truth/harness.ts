@@ -1,0 +1,282 @@
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NetnsLab } from '../../../src/lab/netns.ts';
+import { runCommand } from '../../../src/lab/run.ts';
+import { BIN, ROOT } from '../../helpers/cli.ts';
+import {
+  auditVerdict,
+  enumerateCells,
+  judge,
+  listenerLabel,
+  probesOf,
+  readExposure,
+  truthOf,
+  type HostInterface,
+  type Judged,
+  type Listener,
+  type Probe,
+  type ProbeResult,
+  type Protocol,
+} from './cells.ts';
+
+const SERVE = fileURLToPath(new URL('./serve.mjs', import.meta.url));
+const PROBE = fileURLToPath(new URL('./probe.mjs', import.meta.url));
+
+/** A connect that neither completes nor is refused within this time counts as not reachable. */
+export const PROBE_TIMEOUT_MS = 1500;
+
+/**
+ * The host every scenario starts from: eth0 and eth1, each facing a peer namespace. Each peer holds a
+ * source inside the rules' from-ranges (198.51.100.0/26, 203.0.113.0/26, 2001:db8::/120,
+ * 2001:db8:1::/120) and one outside them, plus a link-local address.
+ */
+export const ETH0: HostInterface = {
+  name: 'eth0',
+  addresses: ['198.51.100.1', '2001:db8::1', 'fe80::1'],
+  peerAddresses: ['198.51.100.10', '198.51.100.100', '2001:db8::10', '2001:db8::1:10', 'fe80::10'],
+};
+export const ETH1: HostInterface = {
+  name: 'eth1',
+  addresses: ['203.0.113.1', '2001:db8:1::1', 'fe80::1'],
+  peerAddresses: ['203.0.113.10', '203.0.113.100', '2001:db8:1::10', '2001:db8:1::1:10', 'fe80::10'],
+};
+const PREFIX: Record<string, number> = { '198.51.100': 25, '203.0.113': 25 };
+
+function withPrefix(address: string): string {
+  if (address.includes(':')) return `${address}/64`;
+  return `${address}/${PREFIX[address.split('.').slice(0, 3).join('.')] ?? 24}`;
+}
+
+/** A bridge on the host (docker0, cni0) with namespaces behind it: containers, pods, a client. */
+export interface Bridge {
+  name: string;
+  /** The host's address on the bridge, with its prefix length. */
+  cidr: string;
+  backends: { address: string; listeners: string[] }[];
+  /** The bridge's peer for the truth: one more namespace on the bridge that only sends. */
+  client: string;
+}
+
+export interface Scenario {
+  name: string;
+  /** What the scenario models, for the table heading. */
+  title: string;
+  tools: string[];
+  listeners: Listener[];
+  /** Ports published by DNAT with nothing listening on the host (kube NodePorts). */
+  published?: Listener[];
+  sports?: { proto: Protocol; port: number; sport: number }[];
+  extraAddresses?: { iface: 'eth0' | 'eth1'; address: string }[];
+  bridges?: Bridge[];
+  /** Loads the ruleset into the host namespace, the way the tool it models does. */
+  load(host: HostContext): Promise<void>;
+}
+
+export interface HostContext {
+  lab: NetnsLab;
+  ns: string;
+  /** A private directory for files the scenario writes. */
+  dir: string;
+  run(argv: readonly string[], input?: string): Promise<string>;
+}
+
+export interface ScenarioResult {
+  scenario: Scenario;
+  judged: Judged[];
+  /** The ruleset as the kernel holds it (nft -a, legacy x_tables), for the failure report. */
+  rulesetText: string;
+  probes: number;
+  seconds: number;
+  /** Seconds spent per phase (build, listeners, ruleset, audit, probes): where the time goes. */
+  phases: Record<string, number>;
+}
+
+/**
+ * One `ip` process per namespace for its links, addresses and routes: `ip -n` enters the namespace
+ * itself, cheaper than a command per line through `ip netns exec` on a loaded machine.
+ */
+async function ipBatch(_lab: NetnsLab, ns: string, lines: string[]): Promise<void> {
+  if (lines.length > 0) await runCommand('ip', ['-n', ns, '-batch', '-'], { input: `${lines.join('\n')}\n` });
+}
+
+/** Link-local addresses are fixed (fe80::1 host, fe80::10 peer) instead of derived from the MAC. */
+function linkLines(ifname: string, addresses: readonly string[]): string[] {
+  return [
+    `link set ${ifname} addrgenmode none`,
+    `addr flush dev ${ifname} scope link`,
+    ...addresses.map((a) => `addr add ${withPrefix(a)} dev ${ifname}${a.includes(':') ? ' nodad' : ''}`),
+  ];
+}
+
+async function addPeer(lab: NetnsLab, host: string, iface: HostInterface, extra: string[]): Promise<string> {
+  const peer = await lab.addNamespace('p');
+  await lab.link({ ns: host, ifname: iface.name }, { ns: peer, ifname: 'eth0' });
+  const gw4 = iface.addresses.find((a) => !a.includes(':'));
+  const gw6 = iface.addresses.find((a) => a.includes(':') && !a.startsWith('fe80'));
+  await ipBatch(lab, host, linkLines(iface.name, [...iface.addresses, ...extra]));
+  await ipBatch(lab, peer, [
+    ...linkLines('eth0', iface.peerAddresses),
+    `route add default via ${gw4}`,
+    `route add default via ${gw6}`,
+  ]);
+  return peer;
+}
+
+async function addBridge(lab: NetnsLab, host: string, bridge: Bridge): Promise<{ client: string }> {
+  const [gateway = '', bits = '24'] = bridge.cidr.split('/');
+  await ipBatch(lab, host, [
+    `link add ${bridge.name} type bridge`,
+    `addr add ${bridge.cidr} dev ${bridge.name}`,
+    `link set ${bridge.name} up`,
+  ]);
+  const member = async (address: string): Promise<string> => {
+    const ns = await lab.addNamespace('c');
+    const port = lab.name('vb');
+    await lab.link({ ns: host, ifname: port }, { ns, ifname: 'eth0' });
+    await ipBatch(lab, host, [`link set ${port} master ${bridge.name}`]);
+    await ipBatch(lab, ns, [`addr add ${address}/${bits} dev eth0`, `route add default via ${gateway}`]);
+    return ns;
+  };
+  for (const backend of bridge.backends) {
+    const ns = await member(backend.address);
+    await startListeners(lab, ns, backend.listeners, undefined);
+  }
+  return { client: await member(bridge.client) };
+}
+
+function serveSpec(l: Listener): string {
+  const host = l.host.includes(':') ? `[${l.host}]` : l.host;
+  return `${l.proto}${l.v6only ? '6only' : ''}:${host}:${l.port}`;
+}
+
+/** Starts serve.mjs (as `uid` when given) and waits for its "ready", at most 10 s. */
+async function startListeners(lab: NetnsLab, ns: string, specs: string[], uid: number | undefined) {
+  if (specs.length === 0) return;
+  const drop = uid === undefined ? [] : ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups'];
+  const child = lab.spawn(ns, [...drop, process.execPath, SERVE, ...specs]);
+  const timeout = AbortSignal.timeout(10_000);
+  const [line] = (await once(child.stdout!, 'data', { signal: timeout })) as [Buffer];
+  if (!line.toString().includes('ready')) throw new Error(`listeners ${specs.join(' ')} did not start`);
+}
+
+async function readRulesetText(ctx: HostContext): Promise<string> {
+  const parts: string[] = [];
+  for (const argv of [
+    ['nft', '-a', 'list', 'ruleset'],
+    ['iptables-legacy-save'],
+    ['ip6tables-legacy-save'],
+  ]) {
+    const result = await ctx.lab.exec(ctx.ns, argv, { allowFailure: true });
+    if (result.stdout.trim() !== '') parts.push(`# ${argv.join(' ')}\n${result.stdout.trim()}`);
+  }
+  return parts.join('\n');
+}
+
+async function runAudit(ctx: HostContext): Promise<unknown> {
+  const result = await ctx.lab.exec(
+    ctx.ns,
+    [process.execPath, BIN, 'audit', '--json', '--profile', 'server'],
+    { allowFailure: true, timeoutMs: 60_000 },
+  );
+  try {
+    return JSON.parse(result.stdout);
+  } catch {
+    throw new Error(`audit --json exited ${result.status}: ${result.stderr.trim().slice(0, 500)}`);
+  }
+}
+
+async function runProbes(lab: NetnsLab, ns: string, probes: Probe[]): Promise<ProbeResult[]> {
+  if (probes.length === 0) return [];
+  const result = await lab.exec(ns, [process.execPath, PROBE], {
+    input: JSON.stringify(probes),
+    timeoutMs: 30_000,
+  });
+  return JSON.parse(result.stdout) as ProbeResult[];
+}
+
+/**
+ * Builds the scenario's host, loads its ruleset, audits it from inside and probes every cell from
+ * the peers; always removes every namespace and process it made.
+ */
+export async function runScenario(scenario: Scenario, dir: string, tag: string): Promise<ScenarioResult> {
+  const started = Date.now();
+  // one lab per scenario: a distinct tag keeps names apart when scenarios run at once
+  const lab = new NetnsLab(tag);
+  const phases: Record<string, number> = {};
+  let mark = started;
+  const lap = (name: string): void => {
+    phases[name] = (Date.now() - mark) / 1000;
+    mark = Date.now();
+  };
+  try {
+    const ns = await lab.addNamespace('h');
+    const ctx: HostContext = {
+      lab,
+      ns,
+      dir,
+      run: async (argv, input) => (await lab.exec(ns, argv, input === undefined ? {} : { input })).stdout,
+    };
+    const extra = (name: string) =>
+      (scenario.extraAddresses ?? []).filter((e) => e.iface === name).map((e) => e.address);
+    const peers = new Map<string, string>();
+    const interfaces: HostInterface[] = [];
+    for (const iface of [ETH0, ETH1]) {
+      peers.set(iface.name, await addPeer(lab, ns, iface, extra(iface.name)));
+      interfaces.push({ ...iface, addresses: [...iface.addresses, ...extra(iface.name)] });
+    }
+    if (scenario.bridges) {
+      await lab.exec(ns, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+      for (const bridge of scenario.bridges) {
+        const { client } = await addBridge(lab, ns, bridge);
+        peers.set(bridge.name, client);
+        interfaces.push({
+          name: bridge.name,
+          addresses: [bridge.cidr.split('/')[0] ?? ''],
+          peerAddresses: [bridge.client],
+        });
+      }
+    }
+    lap('build');
+    for (const uid of new Set(scenario.listeners.map((l) => l.uid))) {
+      const mine = scenario.listeners.filter((l) => l.uid === uid);
+      await startListeners(lab, ns, mine.map(serveSpec), uid);
+    }
+    lap('listeners');
+    await scenario.load(ctx);
+    lap('ruleset');
+    const rows = readExposure(await runAudit(ctx));
+    lap('audit');
+    const listeners = [...scenario.listeners, ...(scenario.published ?? [])];
+    const cells = enumerateCells(scenario.name, listeners, interfaces, scenario.sports);
+    const byPeer = new Map<string, Probe[]>();
+    cells.forEach((cell, i) => {
+      const list = byPeer.get(cell.iface) ?? [];
+      list.push(...probesOf(cell, i, 'eth0', PROBE_TIMEOUT_MS));
+      byPeer.set(cell.iface, list);
+    });
+    const results = new Map<string, ProbeResult>();
+    await Promise.all(
+      [...byPeer].map(async ([iface, probes]) => {
+        for (const r of await runProbes(lab, peers.get(iface) ?? '', probes)) results.set(r.id, r);
+      }),
+    );
+    lap('probes');
+    const judged = cells.map((cell, i) => judge(cell, auditVerdict(rows, cell), truthOf(cell, i, results)));
+    const rulesetText = await readRulesetText(ctx);
+    const probes = [...byPeer.values()].reduce((n, list) => n + list.length, 0);
+    return { scenario, judged, rulesetText, probes, seconds: (Date.now() - started) / 1000, phases };
+  } finally {
+    await lab.dispose();
+  }
+}
+
+/** Writes a file the scenario's tool reads (an iptables-restore input, an nft script). */
+export function writeScenarioFile(ctx: HostContext, name: string, content: string): string {
+  const file = join(ctx.dir, `${ctx.ns}-${name}`);
+  writeFileSync(file, content);
+  return file;
+}
+
+export { listenerLabel, ROOT };
