@@ -5,7 +5,9 @@ import type { Socket } from '../inventory/types.ts';
 import { expectedInbound } from '../policy/expect.ts';
 import type { Policy } from '../policy/types.ts';
 import type { ExposureRow } from './exposure.ts';
-import type { Decision, DnatRule, RulesetSummary } from './ruleset.ts';
+import type { Decision } from './path.ts';
+import type { DnatRule } from './published.ts';
+import type { RulesetSummary } from './ruleset.ts';
 
 export type Severity = RiskLevel;
 export const SEVERITIES: readonly Severity[] = ['critical', 'high', 'medium', 'low', 'info'];
@@ -96,7 +98,8 @@ const noFirewall: FindingRule = {
       : input.ruleset.inputChains === 0
         ? 'no base chain is attached to the input hook'
         : 'the input chains accept everything by default and drop nothing';
-    if (!input.ruleset && input.rulesetReason?.includes('root')) return [];
+    // A ruleset that could not be read is unknown, not absent: PW011 says so instead.
+    if (!input.ruleset && input.rulesetReason) return [];
     return [
       make(this, {
         protocol: null,
@@ -165,7 +168,7 @@ const unexpectedListener: FindingRule = {
       for (const cell of reachableCells(row)) {
         const zone = input.zoneOf.get(cell.interface);
         const allowed = zone
-          ? expectedInbound(policy, zone, cell.family, cell.onlyFrom[0])
+          ? expectedInbound(policy, zone, cell.family, cell.onlyFrom[0]?.split('/')[0])
           : { tcp: [], udp: [] };
         if (portSetHas(allowed, row.protocol, row.localPort)) continue;
         out.push(

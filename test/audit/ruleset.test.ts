@@ -2,16 +2,9 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { computeExposure } from '../../src/audit/exposure.ts';
-import {
-  evaluateInbound,
-  evaluateOutbound,
-  findDnatRules,
-  parseIptablesSave,
-  parseNftJson,
-  summarizeRuleset,
-  xtMatch,
-  type Packet,
-} from '../../src/audit/ruleset.ts';
+import { evaluateInbound, evaluateOutbound, xtMatch, type Packet } from '../../src/audit/path.ts';
+import { findDnatRules } from '../../src/audit/published.ts';
+import { parseIptablesSave, parseNftJson, summarizeRuleset } from '../../src/audit/ruleset.ts';
 import { makeSocket } from '../helpers/socket.ts';
 
 const fixture = (name: string) =>
@@ -141,7 +134,9 @@ describe('rules written by iptables-nft', () => {
     ['multiport', '-p tcp -m multiport ! --dports 22 -j DROP', true],
     ['addrtype', '-m addrtype --dst-type LOCAL -j DOCKER', true],
     ['comment', '-m comment --comment "x" -j ACCEPT', true],
-    ['recent', '-m recent --name ssh --rcheck', undefined],
+    // A source never seen has no entry in the recent list.
+    ['recent', '-m recent --name ssh --rcheck', false],
+    ['recent', '-m recent --name ssh --set', true],
   ] as const)('xtMatch %s: %s -> %s', (name, text, result) => {
     expect(xtMatch(name, text, tcp({ dport: 23 }))).toBe(result);
   });
@@ -293,9 +288,12 @@ describe('computeExposure', () => {
   ];
   it('without a firewall every interface of the bound family is reachable', () => {
     const [row] = computeExposure(null, [socket({})], interfaces);
-    expect(row?.cells.map((c) => `${c.interface}/${c.family}:${c.reach}`)).toEqual([
-      'eth0/4:yes',
-      'eth1/4:yes',
+    // Weak host model: each local address answers on every interface.
+    expect(row?.cells.map((c) => `${c.interface}/${c.address}:${c.reach}`)).toEqual([
+      'eth0/198.51.100.1:yes',
+      'eth0/198.51.100.129:yes',
+      'eth1/198.51.100.1:yes',
+      'eth1/198.51.100.129:yes',
     ]);
     expect(row?.method).toBe('no-firewall');
   });
@@ -309,7 +307,14 @@ describe('computeExposure', () => {
       interfaces,
     );
     expect(rows).toHaveLength(1);
-    expect(rows[0]?.cells.map((c) => `${c.interface}/${c.family}`)).toEqual(['eth0/4', 'eth0/6', 'eth1/4']);
+    expect(rows[0]?.cells.map((c) => `${c.interface}/${c.address}`)).toEqual([
+      'eth0/198.51.100.1',
+      'eth0/198.51.100.129',
+      'eth0/2001:db8::1',
+      'eth1/198.51.100.1',
+      'eth1/198.51.100.129',
+      'eth1/2001:db8::1',
+    ]);
   });
   it('says reachable only from the sources the ruleset lets in', () => {
     const saved = parseIptablesSave(
@@ -321,6 +326,7 @@ describe('computeExposure', () => {
       saved,
     );
     const rows = computeExposure(rs, [socket({ localPort: 5432 })], interfaces);
-    expect(rows[0]?.cells[0]).toMatchObject({ reach: 'yes', onlyFrom: ['198.51.100.1'] });
+    // The rule's own range, exactly — not the probe addresses audit happened to try.
+    expect(rows[0]?.cells[0]).toMatchObject({ reach: 'yes', onlyFrom: ['198.51.100.0/24'] });
   });
 });
