@@ -14,12 +14,20 @@ function truthText(j: Judged): string {
   return connected.length === 0 ? 'closed' : `open (${connected.join(' ')})`;
 }
 
+function auditText(j: Judged): string {
+  const from = j.audit.onlyFrom.length > 0 ? ` from ${j.audit.onlyFrom.join(' ')}` : '';
+  const ports = j.audit.sourcePorts.length > 0 ? ` sport ${j.audit.sourcePorts.join(' ')}` : '';
+  return `${j.audit.reach}${from}${ports}`;
+}
+
 function cellLine(j: Judged): string {
+  const sports = j.cell.sports.length > 0 && j.truth.reachable && j.truth.anyPort.length === 0;
   return [
     pad(listenerLabel(j.cell.listener), 30),
     pad(j.cell.iface, 8),
     pad(j.cell.dst, 16),
-    pad(j.audit.reach, 8),
+    pad(auditText(j), 30),
+    pad(`${truthText(j)}${sports ? ` sport ${j.cell.sports.join(' ')} only` : ''}`, 40),
     pad(truthText(j), 40),
     j.outcome,
   ].join(' ');
