@@ -28,7 +28,6 @@ function cellLine(j: Judged): string {
     pad(j.cell.dst, 16),
     pad(auditText(j), 30),
     pad(`${truthText(j)}${sports ? ` sport ${j.cell.sports.join(' ')} only` : ''}`, 40),
-    pad(truthText(j), 40),
     j.outcome,
   ].join(' ');
 }

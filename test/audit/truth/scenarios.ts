@@ -1,4 +1,4 @@
-import { writeScenarioFile, type HostContext, type Scenario } from './harness.ts';
+import { writeScenarioFile, type Bridge, type HostContext, type Scenario } from './harness.ts';
 import type { Listener, Protocol } from './cells.ts';
 
 /**
@@ -72,7 +72,7 @@ function ufw(commands: string[]): Load {
 const UFW: Scenario = {
   name: 'ufw',
   title:
-    'real ufw: default deny; allow 80/tcp; allow 5432 from 198.51.100.0/26; limit ssh; allow in on eth1 8443; stock before-rules',
+    'real ufw: default deny; allow 80/tcp but deny one source first; allow 5432 and 53/udp from CIDRs; limit ssh; allow in on eth1 8443; stock before-rules',
   tools: ['ufw', 'unshare', 'iptables-restore'],
   listeners: [
     tcp('::', 22),
@@ -83,6 +83,7 @@ const UFW: Scenario = {
     udp('0.0.0.0', 68),
     udp('::', 546, { v6only: true }),
     udp('::', 5353),
+    udp('::', 53),
     tcp('127.0.0.1', 6379),
   ],
   // ufw's before-rules accept DHCP replies (--sport 67 --dport 68) and DHCPv6 (--sport 547 --dport 546)
@@ -95,6 +96,8 @@ const UFW: Scenario = {
     'allow from 198.51.100.0/26 to any port 5432 proto tcp',
     'limit ssh',
     'allow in on eth1 to any port 8443 proto tcp',
+    'insert 1 deny from 198.51.100.100 to any port 80 proto tcp',
+    'allow proto udp from 203.0.113.0/26 to any port 53',
   ]),
 };
 
@@ -128,9 +131,50 @@ const FIREWALLD: Scenario = {
     udp('0.0.0.0', 5353),
     tcp('0.0.0.0', 5900),
   ],
+  // forward-port port=8081:proto=tcp:toport=80:toaddr=198.51.100.130 in the public zone, to a guest on virbr0
+  published: [published('tcp', 8081)],
+  bridges: [
+    {
+      name: 'virbr0',
+      cidr: '198.51.100.129/26',
+      backends: [{ address: '198.51.100.130', listeners: ['tcp:0.0.0.0:80'] }],
+      client: '198.51.100.131',
+    },
+  ],
   load: nft(
     lines(
       'table inet firewalld {',
+      '  chain nat_PREROUTING {',
+      '    type nat hook prerouting priority dstnat + 10; policy accept;',
+      '    jump nat_PREROUTING_ZONES',
+      '  }',
+      '  chain nat_PREROUTING_ZONES {',
+      '    iifname "eth1" goto nat_PRE_internal',
+      '    goto nat_PRE_public',
+      '  }',
+      '  chain nat_PRE_public {',
+      '    jump nat_PRE_public_pre',
+      '    jump nat_PRE_public_log',
+      '    jump nat_PRE_public_deny',
+      '    jump nat_PRE_public_allow',
+      '    jump nat_PRE_public_post',
+      '  }',
+      '  chain nat_PRE_public_pre { }',
+      '  chain nat_PRE_public_log { }',
+      '  chain nat_PRE_public_deny { }',
+      '  chain nat_PRE_public_allow {',
+      '    meta nfproto ipv4 tcp dport 8081 dnat ip to 198.51.100.130:80',
+      '  }',
+      '  chain nat_PRE_public_post { }',
+      '  chain nat_PRE_internal { }',
+      '  chain filter_FORWARD {',
+      '    type filter hook forward priority filter + 10; policy accept;',
+      '    ct state { established, related } accept',
+      '    ct status dnat accept',
+      '    iifname "lo" accept',
+      '    ct state invalid drop',
+      '    reject with icmpx admin-prohibited',
+      '  }',
       '  chain filter_PREROUTING {',
       '    type filter hook prerouting priority filter + 10; policy accept;',
       '    icmpv6 type { nd-router-advert, nd-neighbor-solicit } accept',
@@ -246,6 +290,16 @@ const DOCKER: Scenario = {
   ),
 };
 
+const PODS: Bridge = {
+  name: 'cni0',
+  cidr: '198.51.100.193/26',
+  backends: [
+    { address: '198.51.100.194', listeners: ['tcp:0.0.0.0:80', 'udp:0.0.0.0:53'] },
+    { address: '198.51.100.195', listeners: ['tcp:0.0.0.0:80'] },
+  ],
+  client: '198.51.100.196',
+};
+
 const SVC_WEB = 'KUBE-SVC-TCOU7JCQXEZGVUNU';
 const EXT_WEB = 'KUBE-EXT-TCOU7JCQXEZGVUNU';
 const SEP_WEB1 = 'KUBE-SEP-ZP3FB6NMPNCO4VBJ';
@@ -261,17 +315,7 @@ const KUBE: Scenario = {
   tools: ['iptables-nft-restore'],
   listeners: [tcp('0.0.0.0', 22), tcp('::', 10250), tcp('127.0.0.1', 10248)],
   published: [published('tcp', 30080), published('udp', 30053), published('tcp', 30081)],
-  bridges: [
-    {
-      name: 'cni0',
-      cidr: '198.51.100.193/26',
-      backends: [
-        { address: '198.51.100.194', listeners: ['tcp:0.0.0.0:80', 'udp:0.0.0.0:53'] },
-        { address: '198.51.100.195', listeners: ['tcp:0.0.0.0:80'] },
-      ],
-      client: '198.51.100.196',
-    },
-  ],
+  bridges: [PODS],
   load: restore(
     'iptables-nft-restore',
     lines(
@@ -340,6 +384,111 @@ const KUBE: Scenario = {
       `-A ${SEP_DNS} -s 198.51.100.194/32 -m comment --comment "kube-system/dns:dns" -j KUBE-MARK-MASQ`,
       `-A ${SEP_DNS} -p udp -m comment --comment "kube-system/dns:dns" -m udp -j DNAT --to-destination 198.51.100.194:53`,
       'COMMIT',
+    ),
+  ),
+};
+
+/**
+ * kube-proxy's nftables mode (1.31 layout): NodePorts through a concatenated verdict map behind
+ * `fib daddr type local`, endpoints chosen by `numgen random mod 2 vmap`, a NodePort without
+ * endpoints rejected from the filter side.
+ */
+const KUBE_NFT: Scenario = {
+  name: 'kube-proxy-nft',
+  title:
+    'kube-proxy nftables mode: service-nodeports vmap (30080/tcp two endpoints via numgen, 30053/udp), 30081 no endpoints',
+  tools: ['nft'],
+  listeners: [tcp('0.0.0.0', 22), tcp('::', 10250)],
+  published: [published('tcp', 30080), published('udp', 30053), published('tcp', 30081)],
+  bridges: [PODS],
+  load: nft(
+    lines(
+      'table ip kube-proxy {',
+      '  comment "rules for kube-proxy"',
+      '  map service-ips {',
+      '    type ipv4_addr . inet_proto . inet_service : verdict',
+      '    elements = { 203.0.113.240 . tcp . 80 : goto service-TCOU7JCQ-default/web/tcp/http,',
+      '                 203.0.113.241 . udp . 53 : goto service-ERIFXISQ-kube-system/dns/udp/dns }',
+      '  }',
+      '  map service-nodeports {',
+      '    type inet_proto . inet_service : verdict',
+      '    elements = { tcp . 30080 : goto external-TCOU7JCQ-default/web/tcp/http,',
+      '                 udp . 30053 : goto external-ERIFXISQ-kube-system/dns/udp/dns }',
+      '  }',
+      '  map no-endpoint-nodeports {',
+      '    type inet_proto . inet_service : verdict',
+      '    elements = { tcp . 30081 : goto reject-chain }',
+      '  }',
+      '  chain reject-chain {',
+      '    comment "helper for @no-endpoint-services / @no-endpoint-nodeports"',
+      '    reject',
+      '  }',
+      '  chain filter-input {',
+      '    type filter hook input priority -110; policy accept;',
+      '    ct state new jump nodeport-endpoints-check',
+      '  }',
+      '  chain filter-forward {',
+      '    type filter hook forward priority -110; policy accept;',
+      '    ct state new jump endpoints-check',
+      '  }',
+      '  chain nodeport-endpoints-check {',
+      '    ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @no-endpoint-nodeports',
+      '  }',
+      '  chain endpoints-check { }',
+      '  chain nat-prerouting {',
+      '    type nat hook prerouting priority dstnat; policy accept;',
+      '    jump services',
+      '  }',
+      '  chain nat-output {',
+      '    type nat hook output priority -100; policy accept;',
+      '    jump services',
+      '  }',
+      '  chain nat-postrouting {',
+      '    type nat hook postrouting priority srcnat; policy accept;',
+      '    jump masquerading',
+      '  }',
+      '  chain masquerading {',
+      '    meta mark & 0x00004000 == 0x00000000 return',
+      '    meta mark set meta mark ^ 0x00004000',
+      '    masquerade fully-random',
+      '  }',
+      '  chain mark-for-masquerade {',
+      '    meta mark set meta mark | 0x00004000',
+      '  }',
+      '  chain services {',
+      '    ip daddr . meta l4proto . th dport vmap @service-ips',
+      '    fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports',
+      '  }',
+      '  chain external-TCOU7JCQ-default/web/tcp/http {',
+      '    jump mark-for-masquerade',
+      '    goto service-TCOU7JCQ-default/web/tcp/http',
+      '  }',
+      '  chain service-TCOU7JCQ-default/web/tcp/http {',
+      '    ip daddr 203.0.113.240 tcp dport 80 ip saddr != 198.51.100.192/26 jump mark-for-masquerade',
+      '    numgen random mod 2 vmap { 0 : goto endpoint-5OJB2KTY-default/web/tcp/http__198.51.100.194/80,',
+      '                               1 : goto endpoint-WTPN4XU5-default/web/tcp/http__198.51.100.195/80 }',
+      '  }',
+      '  chain endpoint-5OJB2KTY-default/web/tcp/http__198.51.100.194/80 {',
+      '    ip saddr 198.51.100.194 jump mark-for-masquerade',
+      '    meta l4proto tcp dnat to 198.51.100.194:80',
+      '  }',
+      '  chain endpoint-WTPN4XU5-default/web/tcp/http__198.51.100.195/80 {',
+      '    ip saddr 198.51.100.195 jump mark-for-masquerade',
+      '    meta l4proto tcp dnat to 198.51.100.195:80',
+      '  }',
+      '  chain external-ERIFXISQ-kube-system/dns/udp/dns {',
+      '    jump mark-for-masquerade',
+      '    goto service-ERIFXISQ-kube-system/dns/udp/dns',
+      '  }',
+      '  chain service-ERIFXISQ-kube-system/dns/udp/dns {',
+      '    ip daddr 203.0.113.241 udp dport 53 ip saddr != 198.51.100.192/26 jump mark-for-masquerade',
+      '    numgen random mod 1 vmap { 0 : goto endpoint-IT2ZTR26-kube-system/dns/udp/dns__198.51.100.194/53 }',
+      '  }',
+      '  chain endpoint-IT2ZTR26-kube-system/dns/udp/dns__198.51.100.194/53 {',
+      '    ip saddr 198.51.100.194 jump mark-for-masquerade',
+      '    meta l4proto udp dnat to 198.51.100.194:53',
+      '  }',
+      '}',
     ),
   ),
 };
@@ -495,9 +644,10 @@ const FAIL2BAN: Scenario = {
 
 const NETDEV: Scenario = {
   name: 'netdev-ingress',
-  title: 'netdev ingress on eth1 drops 8443/tcp and 203.0.113.100 to 5000/udp; inet input drops 23',
+  title:
+    'netdev ingress on eth1 drops 8443/tcp and 203.0.113.100 to 5000/udp; inet ingress on eth0 drops one v6 source to 22; input drops 23',
   tools: ['nft'],
-  listeners: [tcp('::', 8443), udp('0.0.0.0', 5000), tcp('0.0.0.0', 22), tcp('0.0.0.0', 23)],
+  listeners: [tcp('::', 8443), udp('0.0.0.0', 5000), tcp('::', 22), tcp('0.0.0.0', 23)],
   load: nft(
     lines(
       'table netdev edge {',
@@ -505,6 +655,12 @@ const NETDEV: Scenario = {
       '    type filter hook ingress device "eth1" priority 0; policy accept;',
       '    tcp dport 8443 drop',
       '    ip saddr 203.0.113.100 udp dport 5000 drop',
+      '  }',
+      '}',
+      'table inet edge6 {',
+      '  chain ing {',
+      '    type filter hook ingress device "eth0" priority 0; policy accept;',
+      '    ip6 saddr 2001:db8::1:10 tcp dport 22 drop',
       '  }',
       '}',
       'table inet filter {',
@@ -526,9 +682,16 @@ const OUTPUT_DROP: Scenario = {
     udp('0.0.0.0', 8900, { uid: 65534 }),
     tcp('0.0.0.0', 8901, { uid: 65534 }),
     tcp('::', 8902),
+    tcp('::', 8903),
   ],
   load: nft(
     lines(
+      'table netdev out {',
+      '  chain eg {',
+      '    type filter hook egress device "eth1" priority 0; policy accept;',
+      '    tcp sport 8903 drop',
+      '  }',
+      '}',
       'table inet f {',
       '  chain output {',
       '    type filter hook output priority filter; policy accept;',
@@ -677,11 +840,204 @@ const SOURCE_PORT: Scenario = {
   ),
 };
 
+/**
+ * Hand-written nft across hooks: a raw prerouting chain (notrack, a mark, a source drop), two input
+ * base chains where the first one's accept does not spare a packet the second one's drop, a
+ * concatenated set and an interface verdict map.
+ */
+const NFT_HOOKS: Scenario = {
+  name: 'nft-hooks',
+  title:
+    'nft: raw prerouting notrack/mark/drop, two input chains (priority 0 accepts, priority 10 drops), concatenation, iifname vmap',
+  tools: ['nft'],
+  listeners: [
+    tcp('::', 7000),
+    tcp('::', 7001),
+    tcp('0.0.0.0', 7002),
+    tcp('0.0.0.0', 7003),
+    tcp('0.0.0.0', 7004),
+    tcp('0.0.0.0', 7005),
+    tcp('::', 7006),
+    udp('::', 7007),
+    tcp('0.0.0.0', 7008),
+  ],
+  load: nft(
+    lines(
+      'table inet raw {',
+      '  chain pre {',
+      '    type filter hook prerouting priority raw; policy accept;',
+      '    iifname "eth1" tcp dport 7001 notrack',
+      '    iifname "eth1" meta mark set 0x2',
+      '    ip saddr 198.51.100.100 tcp dport 7004 drop',
+      '  }',
+      '}',
+      'table inet first {',
+      '  chain in {',
+      '    type filter hook input priority filter; policy accept;',
+      '    tcp dport { 7000, 7002 } accept',
+      '  }',
+      '}',
+      'table inet second {',
+      '  chain in {',
+      '    type filter hook input priority filter + 10; policy drop;',
+      '    ct state established,related accept',
+      '    ct state untracked accept',
+      '    iif "lo" accept',
+      '    meta l4proto ipv6-icmp accept',
+      '    tcp dport 7000 accept',
+      '    meta mark 0x2 tcp dport 7003 accept',
+      '    tcp dport 7004 accept',
+      '    ip saddr . tcp dport { 198.51.100.0/26 . 7005, 203.0.113.0/26 . 7005 } accept',
+      '    iifname vmap { "eth0" : jump from_eth0, "eth1" : jump from_eth1 }',
+      '  }',
+      '  chain from_eth0 {',
+      '    tcp dport 7006 accept',
+      '    udp dport 7007 accept',
+      '  }',
+      '  chain from_eth1 {',
+      '    tcp dport 7008 accept',
+      '  }',
+      '}',
+    ),
+  ),
+};
+
+/** The strong host model in nft: a packet for an address of another interface is dropped. */
+const STRONG_HOST: Scenario = {
+  name: 'strong-host',
+  title:
+    'nft: fib daddr . iif type != { local, broadcast, multicast } drop (strong host model), input drops 23',
+  tools: ['nft'],
+  listeners: [tcp('::', 8000), tcp('203.0.113.1', 8001), udp('0.0.0.0', 8002), tcp('0.0.0.0', 23)],
+  load: nft(
+    lines(
+      'table inet filter {',
+      '  chain input {',
+      '    type filter hook input priority filter; policy accept;',
+      '    fib daddr . iif type != { local, broadcast, multicast } drop',
+      '    tcp dport 23 drop',
+      '  }',
+      '}',
+    ),
+  ),
+};
+
+/**
+ * A policy-drop input chain that forgets ICMPv6: neighbor discovery is dropped, so nothing answers
+ * over IPv6 although the ports are accepted (the classic way to lose IPv6 to one's own firewall).
+ */
+const NDP_DROPPED: Scenario = {
+  name: 'ndp-dropped',
+  title: 'nft: input policy drop accepting 22/tcp and 53/udp but no ICMPv6 (neighbor discovery dropped)',
+  tools: ['nft'],
+  listeners: [tcp('::', 22), udp('::', 53)],
+  load: nft(
+    lines(
+      'table inet filter {',
+      '  chain input {',
+      '    type filter hook input priority filter; policy drop;',
+      '    ct state established,related accept',
+      '    iif "lo" accept',
+      '    tcp dport 22 accept',
+      '    udp dport 53 accept',
+      '  }',
+      '}',
+    ),
+  ),
+};
+
+/** 20,000 filler addresses in the ban set: real blocklists are that large (see issue 14's speed goal). */
+const FILLER = Array.from({ length: 20_000 }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+
+/** The CrowdSec firewall bouncer's nftables layout: timeout sets of banned sources, dropped early. */
+const CROWDSEC: Scenario = {
+  name: 'crowdsec',
+  title:
+    'CrowdSec nftables bouncer: ip and ip6 tables, timeout sets (20,000 filler bans + one source per peer)',
+  tools: ['nft'],
+  listeners: [tcp('::', 22), tcp('0.0.0.0', 80), udp('::', 51820)],
+  load: nft(
+    lines(
+      'table ip crowdsec {',
+      '  set crowdsec-blacklists {',
+      '    type ipv4_addr',
+      '    flags timeout',
+      `    elements = { 198.51.100.100 timeout 4h, 203.0.113.100 timeout 4h, ${FILLER.join(', ')} }`,
+      '  }',
+      '  chain crowdsec-chain {',
+      '    type filter hook input priority filter - 10; policy accept;',
+      '    ip saddr @crowdsec-blacklists drop',
+      '  }',
+      '}',
+      'table ip6 crowdsec6 {',
+      '  set crowdsec6-blacklists {',
+      '    type ipv6_addr',
+      '    flags timeout',
+      '    elements = { 2001:db8::1:10 timeout 4h }',
+      '  }',
+      '  chain crowdsec6-chain {',
+      '    type filter hook input priority filter - 10; policy accept;',
+      '    ip6 saddr @crowdsec6-blacklists drop',
+      '  }',
+      '}',
+      'table inet filter {',
+      '  chain input {',
+      '    type filter hook input priority filter; policy drop;',
+      '    ct state established,related accept',
+      '    iif "lo" accept',
+      '    meta l4proto ipv6-icmp accept',
+      '    tcp dport { 22, 80 } accept',
+      '    udp dport 51820 accept',
+      '  }',
+      '}',
+    ),
+  ),
+};
+
+/**
+ * Stateful matches a first connection from a fresh source meets: recent (ssh brute-force guard and a
+ * port-knocking list the source is not on), connlimit, hashlimit and limit.
+ */
+const RATE_LIMITS: Scenario = {
+  name: 'rate-limits',
+  title:
+    'iptables-nft: recent --update --hitcount, recent --rcheck (knock list), connlimit, hashlimit, limit',
+  tools: ['iptables-nft-restore'],
+  listeners: [
+    tcp('0.0.0.0', 22),
+    tcp('0.0.0.0', 80),
+    tcp('0.0.0.0', 443),
+    udp('0.0.0.0', 123),
+    tcp('0.0.0.0', 3306),
+  ],
+  load: restore(
+    'iptables-nft-restore',
+    lines(
+      '*filter',
+      ':INPUT DROP [0:0]',
+      ':FORWARD DROP [0:0]',
+      ':OUTPUT ACCEPT [0:0]',
+      '-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+      '-A INPUT -i lo -j ACCEPT',
+      '-A INPUT -p tcp -m tcp --dport 22 -m conntrack --ctstate NEW -m recent --set --name SSH --mask 255.255.255.255 --rsource',
+      '-A INPUT -p tcp -m tcp --dport 22 -m conntrack --ctstate NEW -m recent --update --seconds 60 --hitcount 4 --name SSH --mask 255.255.255.255 --rsource -j DROP',
+      '-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT',
+      '-A INPUT -p tcp -m tcp --dport 80 -m connlimit --connlimit-above 20 --connlimit-mask 32 --connlimit-saddr -j REJECT --reject-with tcp-reset',
+      '-A INPUT -p tcp -m tcp --dport 80 -j ACCEPT',
+      '-A INPUT -p tcp -m tcp --dport 443 -m hashlimit --hashlimit-upto 50/min --hashlimit-burst 5 --hashlimit-mode srcip --hashlimit-name https -j ACCEPT',
+      '-A INPUT -p udp -m udp --dport 123 -m limit --limit 10/sec --limit-burst 20 -j ACCEPT',
+      '-A INPUT -p tcp -m tcp --dport 3306 -m recent --rcheck --seconds 3600 --name TRUSTED --mask 255.255.255.255 --rsource -j ACCEPT',
+      'COMMIT',
+    ),
+  ),
+};
+
 export const SCENARIOS: readonly Scenario[] = [
   UFW,
   FIREWALLD,
   DOCKER,
   KUBE,
+  KUBE_NFT,
   LEGACY,
   NFT_AND_LEGACY,
   FAIL2BAN,
@@ -691,4 +1047,9 @@ export const SCENARIOS: readonly Scenario[] = [
   WEAK_HOST,
   SYN_GUARD,
   SOURCE_PORT,
+  NFT_HOOKS,
+  STRONG_HOST,
+  NDP_DROPPED,
+  CROWDSEC,
+  RATE_LIMITS,
 ];
