@@ -5,7 +5,7 @@ import {
   intersect,
   isEmpty,
   parseAddress,
-  prefixRange,
+  prefixOf,
   subtract,
   union,
   type AddrSet,
@@ -410,9 +410,10 @@ function toElem(json: Json, sym: Symtab): Elem {
   if (e['|'] !== undefined) return toElem(e['|'], sym);
   const prefix = obj(e['prefix']);
   if (prefix) {
-    const parsed = parseAddress(String(prefix['addr']));
-    const range = parsed ? prefixRange(parsed.family, String(prefix['addr']), Number(prefix['len'])) : null;
-    if (parsed && range) return { t: 'addrs', f: parsed.family, set: fromIntervals(parsed.family, [range]) };
+    const parsed = parseAddress(text(prefix['addr']));
+    const range = parsed ? prefixOf(parsed.family, parsed.value, Number(prefix['len'])) : null;
+    if (parsed && range)
+      return { t: 'addrs', f: parsed.family, set: { family: parsed.family, lo: [range[0]], hi: [range[1]] } };
     return { t: 'unknown', why: `prefix ${JSON.stringify(prefix)}` };
   }
   const range = e['range'];
@@ -452,6 +453,7 @@ function compile(elements: readonly Json[], sym: Symtab): Compiled {
   };
   const intervals: Record<Family, [bigint, bigint][]> = { 4: [], 6: [] };
   for (const element of elements) {
+    if (addressElement(element, intervals)) continue;
     const e = toElem(element, sym);
     if (e.t === 'num') c.nums.add(e.v);
     else if (e.t === 'range') c.ranges.push([e.lo, e.hi]);
@@ -465,6 +467,21 @@ function compile(elements: readonly Json[], sym: Symtab): Compiled {
   }
   c.addrs = { 4: fromIntervals(4, intervals[4]), 6: fromIntervals(6, intervals[6]) };
   return c;
+}
+
+/** The common blocklist element (an address or a prefix) straight into intervals: no garbage. */
+function addressElement(element: Json, intervals: Record<Family, [bigint, bigint][]>): boolean {
+  if (typeof element === 'string') {
+    const a = parseAddress(element);
+    if (a) intervals[a.family].push([a.value, a.value]);
+    return a !== null;
+  }
+  const prefix = obj(obj(element)?.['prefix']);
+  if (!prefix || typeof prefix['addr'] !== 'string') return false;
+  const a = parseAddress(prefix['addr']);
+  const range = a ? prefixOf(a.family, a.value, Number(prefix['len'])) : null;
+  if (a && range) intervals[a.family].push(range);
+  return range !== null;
 }
 
 const compiledCache = new WeakMap<object, Map<Symtab | 'none', Compiled>>();
@@ -487,6 +504,8 @@ interface Split {
   maybe: AddrSet;
   why: string;
   note?: string;
+  /** Said of the sources that do not match. */
+  noteNo?: string;
 }
 
 function uniform(src: AddrSet, r: boolean | null, why = '', note?: string): Split {
@@ -610,7 +629,10 @@ function evalStateful(key: string, body: Record<string, Json>, src: AddrSet): Sp
   const over = body['inv'] === true;
   if (key === 'limit')
     return over
-      ? uniform(src, false)
+      ? {
+          ...uniform(src, false),
+          noteNo: `rate-limited (limit rate over ${text(body['rate'])}/${text(body['per'])})`,
+        }
       : uniform(src, true, '', `rate-limited (limit rate ${String(body['rate'])}/${String(body['per'])})`);
   if (key === 'quota') return uniform(src, !over);
   if (key === 'ct count') return uniform(src, !over || Number(body['val']) < 1);
@@ -618,7 +640,10 @@ function evalStateful(key: string, body: Record<string, Json>, src: AddrSet): Sp
 }
 
 function evalDecided(d: DecidedMatch, src: AddrSet): Split {
-  return uniform(src, d.result, d.why, d.note);
+  const split = uniform(src, d.result, d.why, d.note);
+  // A rate limit that does not stop this first packet still limits the next ones: say so.
+  if (d.result === false && d.noteIfNot) split.noteNo = d.noteIfNot;
+  return split;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -798,15 +823,7 @@ function matcher(ctx: EvalContext, rule: NftRule, expr: Record<string, Json>, fl
   const m = obj(expr['match']);
   if (m) return evalMatch(ctx, rule, m, flow);
   const decided = obj(expr['pw']);
-  if (decided)
-    return evalDecided(
-      {
-        result: typeof decided['result'] === 'boolean' ? decided['result'] : null,
-        why: String(decided['why']),
-        ...(typeof decided['note'] === 'string' ? { note: decided['note'] } : {}),
-      },
-      flow.src,
-    );
+  if (decided) return evalDecided(decidedOf(decided), flow.src);
   for (const key of ['limit', 'quota', 'ct count']) {
     const body = obj(expr[key]);
     if (body) return evalStateful(key, body, flow.src);
@@ -817,6 +834,15 @@ function matcher(ctx: EvalContext, rule: NftRule, expr: Record<string, Json>, fl
     return uniform(flow.src, null, `iptables extension match ${name} (run iptables-save to see it)`);
   }
   return null;
+}
+
+function decidedOf(d: Record<string, Json>): DecidedMatch {
+  return {
+    result: typeof d['result'] === 'boolean' ? d['result'] : null,
+    why: text(d['why']),
+    ...(typeof d['note'] === 'string' ? { note: d['note'] } : {}),
+    ...(typeof d['noteIfNot'] === 'string' ? { noteIfNot: d['noteIfNot'] } : {}),
+  };
 }
 
 function isMatcher(expr: Record<string, Json>): boolean {
@@ -859,6 +885,7 @@ function splitLive(
     const s = split(l.flow);
     if (!isEmpty(s.no)) {
       const f = withSrc(l.flow, s.no);
+      if (s.noteNo) f.notes.push(s.noteNo);
       step(f, chain, rule, 'no match');
       out.push(terminal(f, 'next', rule, chain));
     }

@@ -425,3 +425,41 @@ function publishedRows(host: Host, existing: readonly ExposureRow[]): ExposureRo
 function socketFamiliesOf(row: ExposureRow): Family[] {
   return [...new Set(row.cells.map((c) => c.family))];
 }
+
+/** One matrix column (interface × family) of a row: its cells for every local address, merged. */
+export interface ColumnSummary {
+  interface: string;
+  family: Family;
+  reach: Reach;
+  restricted: boolean;
+  onlyFrom: string[];
+  sourcePorts: number[];
+  notes: string[];
+}
+
+/** Merges a row's cells per interface and family (most open first). */
+export function columnsOf(row: Pick<ExposureRow, 'cells'>): ColumnSummary[] {
+  const out = new Map<string, ColumnSummary>();
+  for (const c of row.cells) {
+    const key = `${c.interface}|${c.family}`;
+    const prev = out.get(key);
+    const open = c.reach === 'yes' && c.onlyFrom.length === 0 && !c.sourcePorts;
+    const summary: ColumnSummary = prev ?? {
+      interface: c.interface,
+      family: c.family,
+      reach: 'no',
+      restricted: true,
+      onlyFrom: [],
+      sourcePorts: [],
+      notes: [],
+    };
+    if (c.reach === 'yes' || (c.reach === 'unknown' && summary.reach === 'no')) summary.reach = c.reach;
+    if (open) summary.restricted = false;
+    summary.onlyFrom = [...new Set([...summary.onlyFrom, ...c.onlyFrom])];
+    summary.sourcePorts = [...new Set([...summary.sourcePorts, ...(c.sourcePorts ?? [])])];
+    summary.notes = [...new Set([...summary.notes, ...(c.decision?.notes ?? [])])];
+    out.set(key, summary);
+  }
+  for (const s of out.values()) if (s.reach !== 'yes') s.restricted = false;
+  return [...out.values()];
+}

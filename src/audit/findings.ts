@@ -4,7 +4,7 @@ import type { RiskLevel } from '../catalog/types.ts';
 import type { Socket } from '../inventory/types.ts';
 import { expectedInbound } from '../policy/expect.ts';
 import type { Policy } from '../policy/types.ts';
-import type { ExposureRow } from './exposure.ts';
+import { columnsOf, type ExposureRow } from './exposure.ts';
 import type { Decision } from './path.ts';
 import type { DnatRule } from './published.ts';
 import type { RulesetSummary } from './ruleset.ts';
@@ -61,6 +61,7 @@ function make(
 
 function decisionText(d: Decision | null): string {
   if (!d) return 'no firewall';
+  if (d.chain === null && d.verdict === 'unknown') return `unknown: ${d.reasons[0] ?? 'not decidable'}`;
   if (d.chain === null) return `every base chain accepts (${d.verdict})`;
   return `${d.verdict} by ${d.table} chain ${d.chain}${d.handle !== null ? ` rule handle ${d.handle}` : ''}${d.comment ? ` (${d.comment})` : ''}`;
 }
@@ -70,10 +71,11 @@ function reachableCells(row: ExposureRow) {
 }
 
 function where(row: ExposureRow): string {
-  return reachableCells(row)
+  return columnsOf(row)
+    .filter((c) => c.reach !== 'no')
     .map(
       (c) =>
-        `${c.interface}/IPv${c.family}${c.reach === 'unknown' ? ' (unsure)' : ''}${c.onlyFrom.length > 0 ? ` from ${c.onlyFrom.join(', ')} only` : ''}`,
+        `${c.interface}/IPv${c.family}${c.reach === 'unknown' ? ' (unsure)' : ''}${c.restricted && c.onlyFrom.length > 0 ? ` from ${c.onlyFrom.slice(0, 8).join(', ')}${c.onlyFrom.length > 8 ? ', ...' : ''} only` : ''}${c.sourcePorts.length > 0 ? ` when sent from source port ${c.sourcePorts.join('/')}` : ''}`,
     )
     .join(', ');
 }

@@ -15,6 +15,8 @@ export interface DecidedMatch {
   why: string;
   /** Said when the match is taken, e.g. "rate-limited". */
   note?: string;
+  /** Said when it is not (a recent/hashlimit limit the first packet passes). */
+  noteIfNot?: string;
 }
 
 export interface TranslatedRule {
@@ -286,7 +288,11 @@ function statefulOption(mod: string, opt: string, w: Words, not: boolean, s: Sta
         decided({
           result: hit !== not,
           why: `-m recent ${opt} (a source never seen has no entry)`,
-          note: opt === '--update' || opt === '--rcheck' ? `rate-limited by -m recent (${raw})` : undefined,
+          ...(opt === '--update' || opt === '--rcheck'
+            ? {
+                noteIfNot: `rate-limited: later new connections from one source are stopped by -m recent (${raw})`,
+              }
+            : {}),
         }),
       );
       return true;

@@ -107,12 +107,18 @@ function runStage(ctx: EvalContext, stage: Stage, flows: Flow[], done: Done[], o
     if (live.length === 0) break;
     if (chain.type === 'nat' && !stage.nat) continue;
     const applies = live.filter((f) => chainApplies(chain, f));
-    const skipped = live.filter((f) => !chainApplies(chain, f));
-    const next: Flow[] = [...skipped];
+    const next: Flow[] = live.filter((f) => !chainApplies(chain, f));
     for (const p of applies.length ? runBaseChain(ctx, chain, applies) : []) {
       if (p.kind === 'accept' || p.kind === 'next' || p.kind === 'return') next.push(accepted(p));
       else if (p.kind === 'dnat') next.push(translate(p, opts));
       else if (p.kind === 'unknown') next.push(doubted(p));
+      else if (chain.hook === 'ingress' && chain.devices === null)
+        next.push(
+          doubted({
+            ...p,
+            why: `ingress chain on a device not known (${p.kind}s here if it is ${p.flow.pkt.iifname ?? '?'}; see nft list chains)`,
+          }),
+        );
       else done.push({ flow: p.flow, verdict: p.kind === 'reject' ? 'reject' : 'drop', piece: p, why: [] });
     }
     live = next;

@@ -53,14 +53,19 @@ async function saveText(run: Runner, tool: string): Promise<string> {
 export async function readLiveRuleset(options: { netns?: string } = {}): Promise<LiveRuleset> {
   const run = runner(options.netns);
   const { nftJson, reason } = await readNft(run);
+  // Each of these lists the whole nft cache again (seconds with a 100,000-element set): ask only
+  // when the JSON has something they explain — xt expressions, ingress chains.
+  const hasXt = nftJson?.includes('"xt":') ?? true;
   const [ip, ip6, legacyIp, legacyIp6] = await Promise.all([
-    saveText(run, 'iptables-save'),
-    saveText(run, 'ip6tables-save'),
+    hasXt ? saveText(run, 'iptables-save') : '',
+    hasXt ? saveText(run, 'ip6tables-save') : '',
     saveText(run, 'iptables-legacy-save'),
     saveText(run, 'ip6tables-legacy-save'),
   ]);
-  const nftChains =
-    nftJson === null ? '' : (await run('nft', ['list', 'chains']).catch(() => ({ stdout: '' }))).stdout;
+  const hasIngress = nftJson?.includes('"ingress"') ?? false;
+  const nftChains = hasIngress
+    ? (await run('nft', ['list', 'chains']).catch(() => ({ stdout: '' }))).stdout
+    : '';
   const legacyRules = `${legacyIp}\n${legacyIp6}`.split('\n').filter((l) => l.startsWith('-A ')).length;
   return {
     nftJson,
