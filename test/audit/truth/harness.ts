@@ -13,6 +13,7 @@ import {
   probesOf,
   readExposure,
   truthOf,
+  type Cell,
   type HostInterface,
   type Judged,
   type Listener,
@@ -97,7 +98,7 @@ export interface ScenarioResult {
  * One `ip` process per namespace for its links, addresses and routes: `ip -n` enters the namespace
  * itself, cheaper than a command per line through `ip netns exec` on a loaded machine.
  */
-async function ipBatch(_lab: NetnsLab, ns: string, lines: string[]): Promise<void> {
+async function ipBatch(ns: string, lines: string[]): Promise<void> {
   if (lines.length > 0) await runCommand('ip', ['-n', ns, '-batch', '-'], { input: `${lines.join('\n')}\n` });
 }
 
@@ -137,8 +138,8 @@ async function addPeer(lab: NetnsLab, host: string, iface: HostInterface, extra:
   const gw4 = iface.addresses.find((a) => !a.includes(':'));
   const gw6 = iface.addresses.find((a) => a.includes(':') && !a.startsWith('fe80'));
   await Promise.all([
-    ipBatch(lab, host, linkLines(iface.name, [...iface.addresses, ...extra])),
-    ipBatch(lab, peer, [
+    ipBatch(host, linkLines(iface.name, [...iface.addresses, ...extra])),
+    ipBatch(peer, [
       ...linkLines('eth0', iface.peerAddresses),
       `route add default via ${gw4}`,
       `route add default via ${gw6}`,
@@ -149,7 +150,7 @@ async function addPeer(lab: NetnsLab, host: string, iface: HostInterface, extra:
 
 async function addBridge(lab: NetnsLab, host: string, bridge: Bridge): Promise<{ client: string }> {
   const [gateway = '', bits = '24'] = bridge.cidr.split('/');
-  await ipBatch(lab, host, [
+  await ipBatch(host, [
     `link add ${bridge.name} type bridge`,
     `addr add ${bridge.cidr} dev ${bridge.name}`,
     `link set ${bridge.name} up`,
@@ -159,8 +160,8 @@ async function addBridge(lab: NetnsLab, host: string, bridge: Bridge): Promise<{
     const port = lab.name('vb');
     await veth({ ns: host, ifname: port }, { ns, ifname: 'eth0' });
     await Promise.all([
-      ipBatch(lab, host, [`link set ${port} master ${bridge.name}`, `link set ${port} up`]),
-      ipBatch(lab, ns, [
+      ipBatch(host, [`link set ${port} master ${bridge.name}`, `link set ${port} up`]),
+      ipBatch(ns, [
         'link set eth0 up',
         `addr add ${address}/${bits} dev eth0`,
         `route add default via ${gateway}`,
@@ -226,78 +227,99 @@ async function runProbes(lab: NetnsLab, ns: string, probes: Probe[]): Promise<Pr
   return JSON.parse(result.stdout) as ProbeResult[];
 }
 
+/** The host namespace with its peers: which namespace faces which host interface. */
+interface Host {
+  ctx: HostContext;
+  interfaces: HostInterface[];
+  peers: Map<string, string>;
+}
+
+/** The host namespace, a peer per interface, the scenario's bridges with their namespaces behind. */
+async function buildHost(lab: NetnsLab, scenario: Scenario, dir: string): Promise<Host> {
+  const ns = await lab.addNamespace('h');
+  const run = async (argv: readonly string[], input?: string) =>
+    (await lab.exec(ns, argv, input === undefined ? {} : { input })).stdout;
+  const extra = (name: string) =>
+    (scenario.extraAddresses ?? []).filter((e) => e.iface === name).map((e) => e.address);
+  const bridges = scenario.bridges ?? [];
+  if (bridges.length > 0) await run(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+  const peers = new Map<string, string>();
+  await Promise.all([
+    ...[ETH0, ETH1].map(async (i) => peers.set(i.name, await addPeer(lab, ns, i, extra(i.name)))),
+    ...bridges.map(async (b) => peers.set(b.name, (await addBridge(lab, ns, b)).client)),
+  ]);
+  const interfaces: HostInterface[] = [
+    ...[ETH0, ETH1].map((i) => ({ ...i, addresses: [...i.addresses, ...extra(i.name)] })),
+    ...bridges.map((b) => ({
+      name: b.name,
+      addresses: [b.cidr.split('/')[0] ?? ''],
+      peerAddresses: [b.client],
+    })),
+  ];
+  return { ctx: { lab, ns, dir, run }, interfaces, peers };
+}
+
+/** Every cell's probes, sent by the peer facing the cell's interface (all peers at once). */
+async function probeCells(host: Host, cells: readonly Cell[]): Promise<Map<string, ProbeResult>> {
+  const byPeer = new Map<string, Probe[]>();
+  cells.forEach((cell, i) => {
+    byPeer.set(cell.iface, [
+      ...(byPeer.get(cell.iface) ?? []),
+      ...probesOf(cell, i, 'eth0', PROBE_TIMEOUT_MS),
+    ]);
+  });
+  const results = new Map<string, ProbeResult>();
+  await Promise.all(
+    [...byPeer].map(async ([iface, probes]) => {
+      for (const r of await runProbes(host.ctx.lab, host.peers.get(iface) ?? '', probes))
+        results.set(r.id, r);
+    }),
+  );
+  return results;
+}
+
+/** Seconds since the previous lap, per phase name. */
+function stopwatch(): { lap: (name: string) => void; phases: Record<string, number> } {
+  const phases: Record<string, number> = {};
+  let mark = Date.now();
+  return {
+    phases,
+    lap: (name) => {
+      phases[name] = (Date.now() - mark) / 1000;
+      mark = Date.now();
+    },
+  };
+}
+
 /**
  * Builds the scenario's host, loads its ruleset, audits it from inside and probes every cell from
- * the peers; always removes every namespace and process it made.
+ * the peers; always removes every namespace and process it made. `tag` keeps the names of scenarios
+ * running at once apart.
  */
 export async function runScenario(scenario: Scenario, dir: string, tag: string): Promise<ScenarioResult> {
   const started = Date.now();
-  // one lab per scenario: a distinct tag keeps names apart when scenarios run at once
   const lab = new NetnsLab(tag);
-  const phases: Record<string, number> = {};
-  let mark = started;
-  const lap = (name: string): void => {
-    phases[name] = (Date.now() - mark) / 1000;
-    mark = Date.now();
-  };
+  const { lap, phases } = stopwatch();
   try {
-    const ns = await lab.addNamespace('h');
-    const ctx: HostContext = {
-      lab,
-      ns,
-      dir,
-      run: async (argv, input) => (await lab.exec(ns, argv, input === undefined ? {} : { input })).stdout,
-    };
-    const extra = (name: string) =>
-      (scenario.extraAddresses ?? []).filter((e) => e.iface === name).map((e) => e.address);
-    const peers = new Map<string, string>();
-    const interfaces: HostInterface[] = [ETH0, ETH1].map((iface) => ({
-      ...iface,
-      addresses: [...iface.addresses, ...extra(iface.name)],
-    }));
-    const bridges = scenario.bridges ?? [];
-    if (bridges.length > 0) await lab.exec(ns, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
-    await Promise.all([
-      ...[ETH0, ETH1].map(async (iface) =>
-        peers.set(iface.name, await addPeer(lab, ns, iface, extra(iface.name))),
-      ),
-      ...bridges.map(async (bridge) => peers.set(bridge.name, (await addBridge(lab, ns, bridge)).client)),
-    ]);
-    for (const bridge of bridges)
-      interfaces.push({
-        name: bridge.name,
-        addresses: [bridge.cidr.split('/')[0] ?? ''],
-        peerAddresses: [bridge.client],
-      });
+    const host = await buildHost(lab, scenario, dir);
     lap('build');
     for (const uid of new Set(scenario.listeners.map((l) => l.uid))) {
       const mine = scenario.listeners.filter((l) => l.uid === uid);
-      await startListeners(lab, ns, mine.map(serveSpec), uid);
+      await startListeners(lab, host.ctx.ns, mine.map(serveSpec), uid);
     }
     lap('listeners');
-    await scenario.load(ctx);
+    await scenario.load(host.ctx);
     lap('ruleset');
-    const rows = readExposure(await runAudit(ctx));
+    const rows = readExposure(await runAudit(host.ctx));
     lap('audit');
     const listeners = [...scenario.listeners, ...(scenario.published ?? [])];
-    const cells = enumerateCells(scenario.name, listeners, interfaces, scenario.sports);
-    const byPeer = new Map<string, Probe[]>();
-    cells.forEach((cell, i) => {
-      const list = byPeer.get(cell.iface) ?? [];
-      list.push(...probesOf(cell, i, 'eth0', PROBE_TIMEOUT_MS));
-      byPeer.set(cell.iface, list);
-    });
-    const results = new Map<string, ProbeResult>();
-    await Promise.all(
-      [...byPeer].map(async ([iface, probes]) => {
-        for (const r of await runProbes(lab, peers.get(iface) ?? '', probes)) results.set(r.id, r);
-      }),
-    );
+    const cells = enumerateCells(scenario.name, listeners, host.interfaces, scenario.sports);
+    const results = await probeCells(host, cells);
     lap('probes');
     const judged = cells.map((cell, i) => judge(cell, auditVerdict(rows, cell), truthOf(cell, i, results)));
-    const rulesetText = await readRulesetText(ctx);
-    const probes = [...byPeer.values()].reduce((n, list) => n + list.length, 0);
-    return { scenario, judged, rulesetText, probes, seconds: (Date.now() - started) / 1000, phases };
+    const rulesetText = await readRulesetText(host.ctx);
+    const seconds = (Date.now() - started) / 1000;
+    return { scenario, judged, rulesetText, probes: results.size, seconds, phases };
   } finally {
     await lab.dispose();
   }

@@ -72,7 +72,7 @@ await describeRootTier('audit against real packets (truth suite)', TOOLS, () => 
       [...errors].map(([name, message]) => `${name}: ${message}`),
     );
     writeFileSync(join(ROOT, 'TRUTH-FAILURES.md'), failures);
-  }, 240_000);
+  }, 420_000);
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
