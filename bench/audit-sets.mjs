@@ -30,6 +30,7 @@ function ruleset(n) {
     '  chain input { type filter hook input priority 0; policy drop;',
     '    ct state established,related accept',
     '    iif "lo" accept',
+    '    meta l4proto ipv6-icmp accept',
     '    ip6 saddr @blocklist drop',
     '    tcp dport 22 accept',
     '  }',

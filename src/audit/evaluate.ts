@@ -44,7 +44,10 @@ export function text(value: Json): string {
 /** The first packet of a new connection (or its reply), as the evaluator sees it. */
 export interface Packet {
   family: Family;
-  protocol: 'tcp' | 'udp';
+  /** icmpv6 only for the neighbor discovery a peer needs before any IPv6 connection. */
+  protocol: 'tcp' | 'udp' | 'icmpv6';
+  /** ICMPv6 type (135 neighbor solicitation, 136 advertisement). */
+  icmpType?: number;
   saddr: string;
   daddr: string;
   sport: number;
@@ -197,6 +200,26 @@ const L4: Readonly<Record<string, number>> = {
   udplite: 136,
 };
 
+const ICMPV6: Readonly<Record<string, number>> = {
+  'destination-unreachable': 1,
+  'packet-too-big': 2,
+  'time-exceeded': 3,
+  'parameter-problem': 4,
+  'echo-request': 128,
+  'echo-reply': 129,
+  'nd-router-solicit': 133,
+  'nd-router-advert': 134,
+  'nd-neighbor-solicit': 135,
+  'nd-neighbor-advert': 136,
+  'neighbour-solicitation': 135,
+  'neighbour-advertisement': 136,
+  'neighbor-solicitation': 135,
+  'neighbor-advertisement': 136,
+  'router-solicitation': 133,
+  'router-advertisement': 134,
+  'nd-redirect': 137,
+};
+
 type Symtab = Readonly<Record<string, number>> | null;
 
 type V =
@@ -261,9 +284,17 @@ function payloadField(protocol: string, field: string, p: Packet): Field {
     if (field === 'saddr' || field === 'daddr') return addressField(p, field);
     if (field === 'protocol' || field === 'nexthdr') return num(L4[p.protocol] ?? 0, L4);
     if (field === 'version') return num(p.family);
+    // Neighbor discovery must arrive with hop limit 255 (RFC 4861); peers on the link send 64.
+    if ((field === 'hoplimit' || field === 'ttl') && p.protocol === 'icmpv6') return num(255);
     return unknown(`${protocol} ${field} (not fixed for the probe)`);
   }
+  if (protocol === 'icmpv6' && p.protocol === 'icmpv6') {
+    if (field === 'type') return num(p.icmpType ?? 0, ICMPV6);
+    if (field === 'code') return num(0);
+    return unknown(`icmpv6 ${field}`);
+  }
   if (protocol === 'tcp' || protocol === 'udp' || protocol === 'th') {
+    if (p.protocol === 'icmpv6') return ABSENT;
     if (protocol !== 'th' && protocol !== p.protocol) return ABSENT;
     if (field === 'dport') return num(p.dport);
     if (field === 'sport') return num(p.sport);
@@ -521,6 +552,8 @@ function uniform(src: AddrSet, r: boolean | null, why = '', note?: string): Spli
 
 function elemHas(e: Elem, v: V): boolean | null {
   if (e.t === 'unknown') return null;
+  // Concatenation elements are read without the field's symbols: "tcp" . 30080.
+  if (v.t === 'num' && e.t === 'str') return v.sym?.[e.v] === v.v;
   if (v.t === 'num')
     return e.t === 'num' ? e.v === v.v : e.t === 'range' ? e.lo <= v.v && v.v <= e.hi : false;
   if (v.t === 'str')
@@ -705,7 +738,6 @@ function vmapVerdict(
 ): Piece[] {
   const key = fieldValue(vmap['key'], flow.pkt);
   if (key.t === 'absent') return [terminal(flow, 'next', rule, chain)];
-  if (key.t === 'unknown') return [terminal(flow, 'unknown', rule, chain, `vmap key ${key.why}`)];
   const data = vmap['data'];
   const pairs: Json[] =
     typeof data === 'string' && data.startsWith('@')
@@ -713,6 +745,7 @@ function vmapVerdict(
       : Array.isArray(obj(data)?.['set'])
         ? (obj(data)?.['set'] as Json[])
         : [];
+  if (key.t === 'unknown') return anyPair(ctx, chain, rule, pairs, flow, `vmap key ${key.why}`);
   const out: Piece[] = [];
   let rest = flow.src;
   for (const pair of pairs) {
@@ -734,6 +767,31 @@ function vmapVerdict(
   }
   if (!isEmpty(rest)) out.push(terminal(withSrc(flow, rest), 'next', rule, chain));
   return out;
+}
+
+/**
+ * A vmap whose key cannot be known (numgen: a random endpoint): if every entry ends the same way
+ * (each endpoint a DNAT), that is the answer; otherwise unknown.
+ */
+function anyPair(
+  ctx: EvalContext,
+  chain: NftChain,
+  rule: NftRule,
+  pairs: Json[],
+  flow: Flow,
+  why: string,
+): Piece[] {
+  const results = pairs
+    .map((pair) => (Array.isArray(pair) && pair.length === 2 ? obj(pair[1] as Json) : null))
+    .map((verdict) => (verdict ? applyVerdict(ctx, chain, rule, verdict, withSrc(flow, flow.src)) : null));
+  const kinds = new Set(results.flatMap((r) => (r ? r.map((p) => p.kind) : ['unknown'])));
+  const [first] = results;
+  const [kind] = [...kinds];
+  if (!first || kinds.size !== 1 || kind === 'unknown' || kind === 'next')
+    return [terminal(flow, 'unknown', rule, chain, why)];
+  for (const p of first)
+    p.flow.notes.push(`one of ${pairs.length} entries chosen at random (${why.replace(/^vmap key /, '')})`);
+  return first;
 }
 
 function applyVerdict(

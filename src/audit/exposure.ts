@@ -2,7 +2,9 @@ import ipaddr from 'ipaddr.js';
 import type { LocalInterface, Socket } from '../inventory/types.ts';
 import {
   contains,
+  formatAddress,
   fromIntervals,
+  intersect,
   isEmpty,
   parseAddress,
   prefixRange,
@@ -207,20 +209,99 @@ function evaluateCell(
     ...(socket.uid !== null ? { skuid: socket.uid } : {}),
   });
   const sources = realSources(family);
-  const outcomes = evaluateSources(host.ruleset, 'inbound', packet(PROBE_SPORT), host.options, sources);
+  const nd = family === 6 ? neighborDiscovery(host, iface, daddr, sources) : null;
+  const run = (sport: number) => {
+    const outcomes = evaluateSources(host.ruleset, 'inbound', packet(sport), host.options, sources);
+    return nd ? withNeighborDiscovery(outcomes, nd) : outcomes;
+  };
+  const outcomes = run(PROBE_SPORT);
   let cell = cellFrom(outcomes, family, iface.name, daddr);
   const reasons = outcomes.flatMap((o) => o.decision.reasons);
   if (cell.reach === 'no') {
-    const ports = host.sportCandidates.filter((sport) => {
-      const alt = evaluateSources(host.ruleset, 'inbound', packet(sport), host.options, sources);
-      return alt.some((o) => o.decision.verdict === 'accept');
-    });
-    if (ports.length > 0) {
-      const alt = evaluateSources(host.ruleset, 'inbound', packet(ports[0] ?? 0), host.options, sources);
-      cell = { ...cellFrom(alt, family, iface.name, daddr), sourcePorts: ports };
-    }
+    const ports = host.sportCandidates.filter((sport) =>
+      run(sport).some((o) => o.decision.verdict === 'accept'),
+    );
+    if (ports.length > 0)
+      cell = { ...cellFrom(run(ports[0] ?? 0), family, iface.name, daddr), sourcePorts: ports };
   }
   return { cell, reasons };
+}
+
+/** ff02::1:ffXX:XXXX, where a neighbor solicitation for `address` is sent. */
+function solicitedNode(address: string): string {
+  const value = parseAddress(address)?.value ?? 0n;
+  return formatAddress(6, 0xff0200000000000000000001ff000000n | (value & 0xffffffn));
+}
+
+/**
+ * Before any IPv6 connection the peer must resolve the address: its neighbor solicitation and
+ * advertisement (ICMPv6 135/136, untracked by conntrack, hop limit 255) must get in. A ruleset that
+ * drops ICMPv6 makes IPv6 unreachable whatever its port rules say.
+ */
+function neighborDiscovery(
+  host: Host,
+  iface: AuditInterface,
+  daddr: string,
+  sources: AddrSet,
+): SourceOutcome[] {
+  const base = {
+    family: 6 as const,
+    protocol: 'icmpv6' as const,
+    saddr: ANYWHERE[6],
+    sport: 0,
+    dport: 0,
+    iifname: iface.name,
+    daddrLocal: true,
+    ctState: 'untracked' as const,
+  };
+  const options = { ...host.options, reply: false };
+  return [
+    ...evaluateSources(
+      host.ruleset,
+      'inbound',
+      { ...base, icmpType: 135, daddr: solicitedNode(daddr) },
+      options,
+      sources,
+    ),
+    ...evaluateSources(host.ruleset, 'inbound', { ...base, icmpType: 136, daddr }, options, sources),
+  ];
+}
+
+function withNeighborDiscovery(outcomes: SourceOutcome[], nd: SourceOutcome[]): SourceOutcome[] {
+  const blocked = sourcesBy(nd, ['drop', 'reject'], 6);
+  const doubtful = subtract(sourcesBy(nd, ['unknown'], 6), blocked);
+  if (isEmpty(blocked) && isEmpty(doubtful)) return outcomes;
+  const why = nd.find((o) => o.decision.verdict === 'drop' || o.decision.verdict === 'reject')?.decision;
+  const doubt = nd.find((o) => o.decision.verdict === 'unknown')?.decision;
+  const out: SourceOutcome[] = [];
+  for (const o of outcomes) {
+    if (o.decision.verdict === 'drop' || o.decision.verdict === 'reject') {
+      out.push(o);
+      continue;
+    }
+    const b = intersect(o.sources, blocked);
+    const d = intersect(subtract(o.sources, b), doubtful);
+    const rest = subtract(subtract(o.sources, b), d);
+    if (!isEmpty(rest)) out.push({ ...o, sources: rest });
+    const note = 'neighbor discovery (ICMPv6 135/136) is dropped: a peer cannot resolve this address';
+    if (!isEmpty(b) && why)
+      out.push({
+        ...o,
+        sources: b,
+        decision: { ...why, verdict: why.verdict === 'reject' ? 'reject' : 'drop', notes: [note] },
+      });
+    if (!isEmpty(d))
+      out.push({
+        ...o,
+        sources: d,
+        decision: {
+          ...o.decision,
+          verdict: 'unknown',
+          reasons: [...o.decision.reasons, ...(why?.reasons ?? [])],
+        },
+      });
+  }
+  return out;
 }
 
 interface ProbeTarget {

@@ -80,7 +80,9 @@ export function baseChains(ruleset: Ruleset, hook: Hook, family: Family): NftCha
     list = ruleset.chains
       .filter(
         (c) =>
-          c.hook === hook && familyApplies(c.family, family) && (c.family !== 'netdev' || hook === 'ingress'),
+          c.hook === hook &&
+          familyApplies(c.family, family) &&
+          (c.family !== 'netdev' || hook === 'ingress' || hook === 'egress'),
       )
       .sort((a, b) => a.prio - b.prio);
     byHook.set(key, list);
@@ -112,11 +114,11 @@ function runStage(ctx: EvalContext, stage: Stage, flows: Flow[], done: Done[], o
       if (p.kind === 'accept' || p.kind === 'next' || p.kind === 'return') next.push(accepted(p));
       else if (p.kind === 'dnat') next.push(translate(p, opts));
       else if (p.kind === 'unknown') next.push(doubted(p));
-      else if (chain.hook === 'ingress' && chain.devices === null)
+      else if ((chain.hook === 'ingress' || chain.hook === 'egress') && chain.devices === null)
         next.push(
           doubted({
             ...p,
-            why: `ingress chain on a device not known (${p.kind}s here if it is ${p.flow.pkt.iifname ?? '?'}; see nft list chains)`,
+            why: `${chain.hook} chain on a device not known (it ${p.kind}s the packet if the device is ${(chain.hook === 'ingress' ? p.flow.pkt.iifname : p.flow.pkt.oifname) ?? '?'}; see nft list chains)`,
           }),
         );
       else done.push({ flow: p.flow, verdict: p.kind === 'reject' ? 'reject' : 'drop', piece: p, why: [] });
@@ -127,8 +129,9 @@ function runStage(ctx: EvalContext, stage: Stage, flows: Flow[], done: Done[], o
 }
 
 function chainApplies(chain: NftChain, flow: Flow): boolean {
-  if (chain.hook !== 'ingress') return true;
-  return chain.devices === null || chain.devices.includes(flow.pkt.iifname ?? '');
+  if (chain.hook !== 'ingress' && chain.hook !== 'egress') return true;
+  const device = chain.hook === 'ingress' ? flow.pkt.iifname : flow.pkt.oifname;
+  return chain.devices === null || chain.devices.includes(device ?? '');
 }
 
 const lastAccept = new WeakMap<Flow, Piece>();
@@ -202,12 +205,14 @@ function stagesFor(direction: 'inbound' | 'outbound' | 'forward' | Hook[]): Stag
     return [
       { hook: 'output', nat: true },
       { hook: 'postrouting', nat: false },
+      { hook: 'egress', nat: false },
     ];
   if (direction === 'forward')
     return [
       { hook: 'prerouting', nat: false },
       { hook: 'forward', nat: false },
       { hook: 'postrouting', nat: false },
+      { hook: 'egress', nat: false },
     ];
   return [
     { hook: 'ingress', nat: false },
@@ -241,6 +246,7 @@ function runPath(
   }
   let fwd = runStage(ctx, { hook: 'forward', nat: false }, forwarded, done, opts);
   fwd = runStage(ctx, { hook: 'postrouting', nat: false }, fwd, done, opts);
+  fwd = runStage(ctx, { hook: 'egress', nat: false }, fwd, done, opts);
   finish(fwd, done);
   return done;
 }
@@ -251,13 +257,9 @@ function replyPath(ctx: EvalContext, flows: Flow[], done: Done[], opts: PathOpti
   for (const f of tcp) {
     const r = replyFlow(f);
     const before = done.length;
-    const passed = runStage(
-      ctx,
-      { hook: 'postrouting', nat: false },
-      runStage(ctx, { hook: 'output', nat: false }, [r], done, opts),
-      done,
-      opts,
-    );
+    let passed = [r];
+    for (const hook of ['output', 'postrouting', 'egress'] as const)
+      passed = runStage(ctx, { hook, nat: false }, passed, done, opts);
     for (let i = before; i < done.length; i++) {
       const d = done[i];
       // The SYN was accepted, its SYN-ACK dropped: the handshake cannot complete.

@@ -52,6 +52,48 @@ function natChains(ruleset: Ruleset): NftChain[] {
   return ruleset.chains.filter((c) => natTables.has(`${c.origin}/${c.family}/${c.table}`));
 }
 
+/** Positions of the l4 protocol and the destination port in a vmap key (plain or concatenated). */
+function keyLayout(key: Json): { proto: number; port: number } | null {
+  const parts = Array.isArray(obj(key)?.['concat']) ? (obj(key)?.['concat'] as Json[]) : [key];
+  const isPort = (p: Json) => obj(obj(p)?.['payload'])?.['field'] === 'dport';
+  const isProto = (p: Json) => obj(obj(p)?.['meta'])?.['key'] === 'l4proto';
+  const port = parts.findIndex(isPort);
+  return port < 0 ? null : { proto: parts.findIndex(isProto), port };
+}
+
+/** (protocol, port) keys of a verdict map such as kube-proxy's `meta l4proto . th dport vmap @service-nodeports`. */
+function vmapPorts(
+  ruleset: Ruleset,
+  rule: NftRule,
+  expr: Json,
+): { protocol: 'tcp' | 'udp' | null; port: number }[] {
+  const vmap = obj(obj(expr)?.['vmap']);
+  const layout = vmap ? keyLayout(vmap['key']) : null;
+  if (!vmap || !layout) return [];
+  const data = vmap['data'];
+  const pairs =
+    typeof data === 'string' && data.startsWith('@')
+      ? (ruleset.sets.find(
+          (s) => s.family === rule.family && s.table === rule.table && s.name === data.slice(1),
+        )?.elem ?? [])
+      : Array.isArray(obj(data)?.['set'])
+        ? (obj(data)?.['set'] as Json[])
+        : [];
+  return pairs.flatMap((pair) => {
+    const k = Array.isArray(pair) ? pair[0] : null;
+    const parts = Array.isArray(obj(k)?.['concat']) ? (obj(k)?.['concat'] as Json[]) : [k];
+    const port = parts[layout.port];
+    const proto = layout.proto >= 0 ? parts[layout.proto] : null;
+    if (typeof port !== 'number') return [];
+    return [
+      {
+        protocol: proto === 'tcp' || proto === 6 ? 'tcp' : proto === 'udp' || proto === 17 ? 'udp' : null,
+        port,
+      },
+    ];
+  });
+}
+
 /** Every (protocol, port) a nat table matches as a destination port: candidates for published ports. */
 export function publishedPortCandidates(
   ruleset: Ruleset,
@@ -61,12 +103,14 @@ export function publishedPortCandidates(
     const families: Family[] = chain.family === 'ip' ? [4] : chain.family === 'ip6' ? [6] : [4, 6];
     for (const rule of chain.rules) {
       for (const e of rule.expr) {
-        const hit = dportMatch(e);
-        if (!hit) continue;
-        for (const protocol of hit.protocol ? [hit.protocol] : (['tcp', 'udp'] as const))
-          for (const port of hit.ports)
-            for (const family of families)
-              out.set(`${protocol}/${port}/${family}`, { protocol, port, family });
+        const vmap = vmapPorts(ruleset, rule, e).map((h) => ({ protocol: h.protocol, ports: [h.port] }));
+        for (const hit of [dportMatch(e), ...vmap]) {
+          if (!hit) continue;
+          for (const protocol of hit.protocol ? [hit.protocol] : (['tcp', 'udp'] as const))
+            for (const port of hit.ports)
+              for (const family of families)
+                out.set(`${protocol}/${port}/${family}`, { protocol, port, family });
+        }
       }
     }
   }

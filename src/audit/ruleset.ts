@@ -10,7 +10,7 @@ import { parseLegacySave, translateIptablesRule } from './iptables-rule.ts';
 
 export type Family = 4 | 6;
 export type Verdict = 'accept' | 'drop' | 'reject' | 'unknown';
-export type Hook = 'ingress' | 'prerouting' | 'input' | 'forward' | 'output' | 'postrouting';
+export type Hook = 'ingress' | 'prerouting' | 'input' | 'forward' | 'output' | 'postrouting' | 'egress';
 
 type Json = unknown;
 
@@ -23,7 +23,7 @@ export interface NftChain {
   prio: number;
   policy: 'accept' | 'drop';
   rules: NftRule[];
-  /** Devices of an ingress chain (null: not known; nft 1.0.6 leaves them out of its JSON). */
+  /** Devices of an ingress/egress chain (null: not known; nft 1.0.6 leaves them out of its JSON). */
   devices: string[] | null;
   /** `nft` for nftables (incl. iptables-nft), `legacy` for x_tables (iptables-legacy). */
   origin: 'nft' | 'legacy';
@@ -199,7 +199,7 @@ export function parseChainDevices(text: string): Map<string, string[]> {
     if (t) table = `${t[1] ?? ''} ${t[2] ?? ''}`;
     const c = /^\s*chain (\S+) \{/.exec(line);
     if (c) chain = c[1] ?? '';
-    const d = /hook ingress (?:device "?([^";\s]+)"?|devices = \{([^}]*)\})/.exec(line);
+    const d = /hook (?:ingress|egress) (?:device "?([^";\s]+)"?|devices = \{([^}]*)\})/.exec(line);
     if (d && table && chain)
       out.set(
         `${table} ${chain}`,

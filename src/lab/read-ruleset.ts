@@ -62,7 +62,7 @@ export async function readLiveRuleset(options: { netns?: string } = {}): Promise
     saveText(run, 'iptables-legacy-save'),
     saveText(run, 'ip6tables-legacy-save'),
   ]);
-  const hasIngress = nftJson?.includes('"ingress"') ?? false;
+  const hasIngress = (nftJson?.includes('"ingress"') || nftJson?.includes('"egress"')) ?? false;
   const nftChains = hasIngress
     ? (await run('nft', ['list', 'chains']).catch(() => ({ stdout: '' }))).stdout
     : '';

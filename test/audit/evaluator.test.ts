@@ -352,6 +352,18 @@ describe('speed', () => {
             family: 'inet',
             table: 't',
             chain: 'in',
+            handle: 1,
+            expr: [
+              { match: { op: '==', left: { meta: { key: 'l4proto' } }, right: 'ipv6-icmp' } },
+              { accept: null },
+            ],
+          },
+        },
+        {
+          rule: {
+            family: 'inet',
+            table: 't',
+            chain: 'in',
             handle: 3,
             expr: [
               { match: { op: '==', left: { payload: { protocol: 'tcp', field: 'dport' } }, right: 22 } },
@@ -376,5 +388,99 @@ describe('speed', () => {
     expect(rows[1]?.reachable).toBe('no');
     // The goal is < 1 s (bench/audit-sets.mjs measures it); the bound leaves room for a busy CI machine.
     expect(ms).toBeLessThan(3000);
+  });
+});
+
+describe('hooks and maps a packet meets beyond input', () => {
+  const rs = (objects: unknown[]) => parseNftJson(JSON.stringify({ nftables: objects }));
+  const chain = (family: string, table: string, name: string, extra: Record<string, unknown> = {}) => ({
+    chain: { family, table, name, ...extra },
+  });
+  const rule = (family: string, table: string, chainName: string, handle: number, expr: unknown[]) => ({
+    rule: { family, table, chain: chainName, handle, expr },
+  });
+
+  it('IPv6 needs neighbor discovery: an input chain dropping ICMPv6 makes every IPv6 cell "no", saying why', () => {
+    const hooks = rulesetFromData({ nftJson: text('hooks.json'), nftChains: text('hooks.chains') });
+    const { cells } = expose(hooks, { family: 6, localAddress: '::', dualStack: true, localPort: 22 });
+    const v6 = cells.filter((c) => c.family === 6);
+    expect(v6.length).toBeGreaterThan(0);
+    expect(v6.every((c) => c.reach === 'no')).toBe(true);
+    expect(v6[0]?.decision?.notes?.join()).toMatch(/neighbor discovery/);
+    expect(cells.filter((c) => c.family === 4).every((c) => c.reach === 'yes')).toBe(true);
+  });
+
+  it('a netdev egress chain on eth1 dropping tcp sport 8903 stops the SYN-ACK leaving eth1 only', () => {
+    const ruleset = rs([
+      chain('netdev', 'out', 'eg', {
+        type: 'filter',
+        hook: 'egress',
+        prio: 0,
+        policy: 'accept',
+        dev: 'eth1',
+      }),
+      rule('netdev', 'out', 'eg', 2, [
+        { match: { op: '==', left: { payload: { protocol: 'tcp', field: 'sport' } }, right: 8903 } },
+        { drop: null },
+      ]),
+    ]);
+    const { short } = expose(ruleset, { localPort: 8903 });
+    expect(short).toEqual([
+      'eth0/198.51.100.1:yes',
+      'eth0/198.51.100.3:yes',
+      'eth0/203.0.113.1:yes',
+      'eth1/198.51.100.1:no',
+      'eth1/198.51.100.3:no',
+      'eth1/203.0.113.1:no',
+    ]);
+  });
+
+  it("kube-proxy's nftables mode: a NodePort in a concatenated vmap, endpoints picked by numgen, gets a row", () => {
+    const ruleset = rs([
+      {
+        map: {
+          family: 'ip',
+          table: 'kp',
+          name: 'nodeports',
+          type: ['inet_proto', 'inet_service'],
+          map: 'verdict',
+          elem: [[{ concat: ['tcp', 30080] }, { goto: { target: 'svc' } }]],
+        },
+      },
+      chain('ip', 'kp', 'pre', { type: 'nat', hook: 'prerouting', prio: -100, policy: 'accept' }),
+      chain('ip', 'kp', 'svc'),
+      chain('ip', 'kp', 'ep1'),
+      chain('ip', 'kp', 'ep2'),
+      rule('ip', 'kp', 'pre', 2, [
+        { match: { op: '==', left: { fib: { result: 'type', flags: ['daddr'] } }, right: 'local' } },
+        {
+          vmap: {
+            key: { concat: [{ meta: { key: 'l4proto' } }, { payload: { protocol: 'th', field: 'dport' } }] },
+            data: '@nodeports',
+          },
+        },
+      ]),
+      rule('ip', 'kp', 'svc', 3, [
+        {
+          vmap: {
+            key: { numgen: { mode: 'random', mod: 2, offset: 0 } },
+            data: {
+              set: [
+                [0, { goto: { target: 'ep1' } }],
+                [1, { goto: { target: 'ep2' } }],
+              ],
+            },
+          },
+        },
+      ]),
+      rule('ip', 'kp', 'ep1', 4, [{ dnat: { addr: '10.244.0.5', port: 80 } }]),
+      rule('ip', 'kp', 'ep2', 5, [{ dnat: { addr: '10.244.0.6', port: 80 } }]),
+    ]);
+    const ifaces = [...IFACES, { name: 'cni0', addresses: ['10.244.0.1'], cidrs: ['10.244.0.1/24'] }];
+    const row = computeExposure(ruleset, [], ifaces).find((r) => r.localPort === 30080);
+    expect(row).toMatchObject({ reachable: 'yes', dnat: '10.244.0.5:80' });
+    expect(row?.cells.find((c) => c.interface === 'eth0')?.decision?.notes?.join()).toMatch(
+      /one of 2 entries chosen at random/,
+    );
   });
 });
