@@ -297,7 +297,7 @@ function withNeighborDiscovery(outcomes: SourceOutcome[], nd: SourceOutcome[]): 
         decision: {
           ...o.decision,
           verdict: 'unknown',
-          reasons: [...o.decision.reasons, ...(why?.reasons ?? [])],
+          reasons: [...o.decision.reasons, ...(doubt?.reasons ?? [])],
         },
       });
   }

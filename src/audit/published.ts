@@ -80,10 +80,11 @@ function vmapPorts(
         ? (obj(data)?.['set'] as Json[])
         : [];
   return pairs.flatMap((pair) => {
-    const k = Array.isArray(pair) ? pair[0] : null;
-    const parts = Array.isArray(obj(k)?.['concat']) ? (obj(k)?.['concat'] as Json[]) : [k];
-    const port = parts[layout.port];
-    const proto = layout.proto >= 0 ? parts[layout.proto] : null;
+    const k: Json = Array.isArray(pair) ? (pair[0] as Json) : null;
+    const concat = obj(k)?.['concat'];
+    const parts: Json[] = Array.isArray(concat) ? concat : [k];
+    const port: Json = parts[layout.port];
+    const proto: Json = layout.proto >= 0 ? parts[layout.proto] : null;
     if (typeof port !== 'number') return [];
     return [
       {
