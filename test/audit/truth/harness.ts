@@ -27,6 +27,8 @@ const PROBE = fileURLToPath(new URL('./probe.mjs', import.meta.url));
 
 /** A connect that neither completes nor is refused within this time counts as not reachable. */
 export const PROBE_TIMEOUT_MS = 1500;
+/** A scenario sends at most this many probes (each bounded by PROBE_TIMEOUT_MS). */
+export const MAX_PROBES = 400;
 
 /**
  * The host every scenario starts from: eth0 and eth1, each facing a peer namespace. Each peer holds a
@@ -268,6 +270,8 @@ async function probeCells(host: Host, cells: readonly Cell[]): Promise<Map<strin
       ...probesOf(cell, i, 'eth0', PROBE_TIMEOUT_MS),
     ]);
   });
+  const total = [...byPeer.values()].reduce((n, list) => n + list.length, 0);
+  if (total > MAX_PROBES) throw new Error(`${total} probes: more than ${MAX_PROBES}, split the scenario`);
   const results = new Map<string, ProbeResult>();
   await Promise.all(
     [...byPeer].map(async ([iface, probes]) => {
