@@ -109,6 +109,8 @@ function parseFast(text: string): { family: AddrFamily; value: bigint } | null {
 export function parseAddress(text: string): { family: AddrFamily; value: bigint } | null {
   const fast = parseFast(text);
   if (fast) return fast;
+  // ipaddr also reads "135" as 0.0.0.135: only dotted or colon forms are addresses here.
+  if (!text.includes('.') && !text.includes(':')) return null;
   try {
     const parsed = ipaddr.parse(text.split('%')[0] ?? text);
     const bytes = parsed.toByteArray();

@@ -220,6 +220,15 @@ const ICMPV6: Readonly<Record<string, number>> = {
   'nd-redirect': 137,
 };
 
+const ICMPV6_CODE: Readonly<Record<string, number>> = {
+  'no-route': 0,
+  'admin-prohibited': 1,
+  'addr-unreachable': 3,
+  'port-unreachable': 4,
+  'policy-fail': 5,
+  'reject-route': 6,
+};
+
 type Symtab = Readonly<Record<string, number>> | null;
 
 type V =
@@ -290,7 +299,7 @@ function payloadField(protocol: string, field: string, p: Packet): Field {
   }
   if (protocol === 'icmpv6' && p.protocol === 'icmpv6') {
     if (field === 'type') return num(p.icmpType ?? 0, ICMPV6);
-    if (field === 'code') return num(0);
+    if (field === 'code') return num(0, ICMPV6_CODE);
     return unknown(`icmpv6 ${field}`);
   }
   if (protocol === 'tcp' || protocol === 'udp' || protocol === 'th') {

@@ -131,14 +131,16 @@ function basicOption(opt: string, w: Words, not: boolean, s: State): boolean {
   }
 }
 
-function tcpFlags(mask: string, comp: string): Json {
-  const names = (list: string) =>
-    list === 'ALL'
-      ? ['fin', 'syn', 'rst', 'psh', 'ack', 'urg']
-      : list === 'NONE'
-        ? []
-        : list.toLowerCase().split(',');
-  return { '&': [payload('tcp', 'flags'), names(mask)], _comp: names(comp) };
+function flagNames(list: string): string[] {
+  if (list === 'ALL') return ['fin', 'syn', 'rst', 'psh', 'ack', 'urg'];
+  return list === 'NONE' ? [] : list.toLowerCase().split(',');
+}
+
+/** `--tcp-flags MASK COMP`: (flags & MASK) == COMP, an equality (a list right-hand side would be "any of"). */
+function tcpFlags(mask: string, comp: string, not: boolean): Json {
+  const wanted = flagNames(comp);
+  const right = wanted.length === 0 ? 0 : wanted.length === 1 ? wanted[0] : { '|': wanted };
+  return match({ '&': [payload('tcp', 'flags'), flagNames(mask)] }, right, not);
 }
 
 function moduleOption(mod: string, opt: string, w: Words, not: boolean, s: State, raw: string): boolean {
@@ -162,8 +164,7 @@ function moduleOption(mod: string, opt: string, w: Words, not: boolean, s: State
     case 'tcp --tcp-flags': {
       const [mask] = w.value();
       const comp = w.next() ?? '';
-      const flags = tcpFlags(mask, comp) as { '&': Json; _comp: string[] };
-      s.expr.push(match({ '&': flags['&'] }, flags._comp.length ? flags._comp : 0, not));
+      s.expr.push(tcpFlags(mask, comp, not));
       return true;
     }
     case 'multiport --dports':
@@ -257,6 +258,17 @@ function moduleOption(mod: string, opt: string, w: Words, not: boolean, s: State
     case 'icmp6 --icmpv6-type':
       s.expr.push(match(payload(mod === 'icmp' ? 'icmp' : 'icmpv6', 'type'), w.value()[0], not));
       return true;
+    case 'hl --hl-eq':
+    case 'hl --hl-lt':
+    case 'hl --hl-gt':
+    case 'ttl --ttl-eq':
+    case 'ttl --ttl-lt':
+    case 'ttl --ttl-gt': {
+      const op = opt.endsWith('-lt') ? '<' : opt.endsWith('-gt') ? '>' : '==';
+      const left = payload(mod === 'hl' ? 'ip6' : 'ip', mod === 'hl' ? 'hoplimit' : 'ttl');
+      s.expr.push(match(left, Number(w.value()[0]), not && op === '==', op));
+      return true;
+    }
     case 'policy --dir':
       w.value();
       return true;

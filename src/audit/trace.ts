@@ -126,7 +126,8 @@ export function traceProbe(
     sport: spec.sport,
     dport: spec.port,
     iifname: iface,
-    daddrLocal: options.isLocal?.(daddr) ?? false,
+    // The question is always about a port of this host (a saved ruleset may come from another).
+    daddrLocal: true,
     daddrOn: interfaces.filter((i) => i.addresses.some((a) => a.split('%')[0] === daddr)).map((i) => i.name),
     ...(spec.uid !== undefined ? { skuid: spec.uid } : {}),
   };

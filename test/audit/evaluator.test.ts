@@ -484,3 +484,66 @@ describe('hooks and maps a packet meets beyond input', () => {
     );
   });
 });
+
+describe('ICMPv6 selectors as OpenWrt fw4 writes them', () => {
+  it('icmpv6 type . icmpv6 code { nd-neighbor-solicit . no-route, ... } lets neighbor discovery in', () => {
+    const match = (left: unknown, right: unknown) => ({ match: { op: '==', left, right } });
+    const icmp = (field: string) => ({ payload: { protocol: 'icmpv6', field } });
+    const ruleset = parseNftJson(
+      JSON.stringify({
+        nftables: [
+          {
+            chain: {
+              family: 'inet',
+              table: 'fw4',
+              name: 'input',
+              type: 'filter',
+              hook: 'input',
+              prio: 0,
+              policy: 'drop',
+            },
+          },
+          {
+            rule: {
+              family: 'inet',
+              table: 'fw4',
+              chain: 'input',
+              handle: 2,
+              expr: [
+                match(
+                  { concat: [icmp('type'), icmp('code')] },
+                  {
+                    set: [
+                      { concat: ['nd-neighbor-solicit', 'no-route'] },
+                      { concat: ['nd-neighbor-advert', 'no-route'] },
+                    ],
+                  },
+                ),
+                { accept: null },
+              ],
+            },
+          },
+          {
+            rule: {
+              family: 'inet',
+              table: 'fw4',
+              chain: 'input',
+              handle: 3,
+              expr: [match({ payload: { protocol: 'udp', field: 'dport' } }, 546), { accept: null }],
+            },
+          },
+        ],
+      }),
+    );
+    const { cells } = expose(ruleset, {
+      protocol: 'udp',
+      state: 'UNCONN',
+      family: 6,
+      localAddress: '::',
+      dualStack: false,
+      localPort: 546,
+    });
+    expect(cells.length).toBeGreaterThan(0);
+    expect(cells.every((c) => c.reach === 'yes')).toBe(true);
+  });
+});

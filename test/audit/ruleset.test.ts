@@ -330,3 +330,41 @@ describe('computeExposure', () => {
     expect(rows[0]?.cells[0]).toMatchObject({ reach: 'yes', onlyFrom: ['198.51.100.0/24'] });
   });
 });
+
+describe('iptables --tcp-flags is an equality on the masked flags', () => {
+  it.each([
+    ['-p tcp -m tcp --tcp-flags FIN,SYN FIN,SYN -j DROP', false],
+    ['-p tcp -m tcp --tcp-flags SYN,RST SYN,RST -j DROP', false],
+    ['-p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j ACCEPT', true],
+    ['-p tcp -m tcp ! --tcp-flags FIN,SYN,RST,ACK SYN -j DROP', false],
+    ['-p tcp -m tcp --tcp-flags ALL NONE -j DROP', false],
+    ['-p tcp -m tcp --syn -j ACCEPT', true],
+  ] as const)('%s -> %s for a SYN', (text, result) => {
+    expect(xtMatch('tcp', text, tcp({}))).toBe(result);
+  });
+});
+
+describe('neighbor discovery as ufw (ip6tables) accepts it', () => {
+  const ns: Packet = {
+    family: 6,
+    protocol: 'icmpv6',
+    icmpType: 135,
+    saddr: '2001:db8::10',
+    daddr: 'ff02::1:ff00:1',
+    sport: 0,
+    dport: 0,
+    iifname: 'eth0',
+    daddrLocal: true,
+    ctState: 'untracked',
+  };
+  it.each([
+    // "135" is an ICMPv6 type here, not the address 0.0.0.135
+    ['-p ipv6-icmp -m icmp6 --icmpv6-type 135 -m hl --hl-eq 255 -j ACCEPT', true],
+    ['-p ipv6-icmp -m icmp6 --icmpv6-type 136 -m hl --hl-eq 255 -j ACCEPT', false],
+    ['-p ipv6-icmp -m icmp6 --icmpv6-type 135 -m hl --hl-eq 1 -j ACCEPT', false],
+    ['-m conntrack --ctstate INVALID -j DROP', false],
+    ['-m conntrack --ctstate UNTRACKED -j ACCEPT', true],
+  ] as const)('%s -> %s', (text, result) => {
+    expect(xtMatch('icmp6', text, ns)).toBe(result);
+  });
+});
