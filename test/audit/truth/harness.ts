@@ -27,6 +27,11 @@ const PROBE = fileURLToPath(new URL('./probe.mjs', import.meta.url));
 
 /** A connect that neither completes nor is refused within this time counts as not reachable. */
 export const PROBE_TIMEOUT_MS = 1500;
+/**
+ * A datagram's answer comes from the echo server, a process that a loaded machine may not schedule at
+ * once (a SYN-ACK comes from the kernel): UDP waits twice as long.
+ */
+const UDP_TIMEOUT_MS = 2 * PROBE_TIMEOUT_MS;
 /** A scenario sends at most this many probes (each bounded by PROBE_TIMEOUT_MS). */
 export const MAX_PROBES = 400;
 
@@ -184,12 +189,12 @@ function serveSpec(l: Listener): string {
   return `${l.proto}${l.v6only ? '6only' : ''}:${host}:${l.port}`;
 }
 
-/** Starts serve.mjs (as `uid` when given) and waits for its "ready", at most 10 s. */
+/** Starts serve.mjs (as `uid` when given) and waits for its "ready", at most 20 s. */
 async function startListeners(lab: NetnsLab, ns: string, specs: string[], uid: number | undefined) {
   if (specs.length === 0) return;
   const drop = uid === undefined ? [] : ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups'];
   const child = lab.spawn(ns, [...drop, process.execPath, SERVE, ...specs]);
-  const timeout = AbortSignal.timeout(10_000);
+  const timeout = AbortSignal.timeout(20_000);
   const [line] = (await once(child.stdout!, 'data', { signal: timeout })) as [Buffer];
   if (!line.toString().includes('ready')) throw new Error(`listeners ${specs.join(' ')} did not start`);
 }
@@ -267,7 +272,7 @@ async function probeCells(host: Host, cells: readonly Cell[]): Promise<Map<strin
   cells.forEach((cell, i) => {
     byPeer.set(cell.iface, [
       ...(byPeer.get(cell.iface) ?? []),
-      ...probesOf(cell, i, 'eth0', PROBE_TIMEOUT_MS),
+      ...probesOf(cell, i, 'eth0', cell.listener.proto === 'udp' ? UDP_TIMEOUT_MS : PROBE_TIMEOUT_MS),
     ]);
   });
   const total = [...byPeer.values()].reduce((n, list) => n + list.length, 0);
