@@ -50,7 +50,13 @@ describe('enumerateCells', () => {
     const cells = enumerateCells('s', [{ proto: 'tcp', host: '::', port: 22 }], [ETH0, ETH1]);
     const eth1 = cells.filter((c) => c.iface === 'eth1').map((c) => c.dst);
     expect(eth1).toEqual(['198.51.100.1', '203.0.113.1', 'fe80::1']);
-    expect(cells.find((c) => c.iface === 'eth0' && c.dst === 'fe80::1')?.sources).toEqual(['fe80::10']);
+    expect(cells.find((c) => c.iface === 'eth0' && c.dst === 'fe80::1')?.sources).toEqual([
+      '2001:db8::10',
+      'fe80::10',
+    ]);
+    expect(cells.find((c) => c.iface === 'eth0' && c.dst === '2001:db8::1')?.sources).toEqual([
+      '2001:db8::10',
+    ]);
   });
 
   it('skips a cell no peer source can send (eth1 has no global IPv6 source)', () => {

@@ -76,10 +76,11 @@ function destinations(l: Listener, iface: HostInterface, all: readonly HostInter
   return local.includes(l.host) ? [l.host] : [];
 }
 
+/** A link-local destination is reachable from the link's global sources too; a global one from global ones. */
 function sourcesFor(iface: HostInterface, dst: string): string[] {
   const family = familyOf(dst);
   const fits = iface.peerAddresses.filter((a) => familyOf(a) === family);
-  return fits.filter((a) => isLinkLocal(a) === isLinkLocal(dst));
+  return isLinkLocal(dst) ? fits : fits.filter((a) => !isLinkLocal(a));
 }
 
 export function cellKey(scenario: string, l: Listener, iface: string, dst: string): string {

@@ -60,11 +60,11 @@ function withPrefix(address: string): string {
 /** A bridge on the host (docker0, cni0) with namespaces behind it: containers, pods, a client. */
 export interface Bridge {
   name: string;
-  /** The host's address on the bridge, with its prefix length. */
-  cidr: string;
-  backends: { address: string; listeners: string[] }[];
-  /** The bridge's peer for the truth: one more namespace on the bridge that only sends. */
-  client: string;
+  /** The host's addresses on the bridge (IPv4, and IPv6 if any), with their prefix lengths. */
+  cidrs: string[];
+  backends: { addresses: string[]; listeners: string[] }[];
+  /** The bridge's peer for the truth: one more namespace on the bridge that only sends, its addresses. */
+  client: string[];
 }
 
 export interface Scenario {
@@ -156,28 +156,31 @@ async function addPeer(lab: NetnsLab, host: string, iface: HostInterface, extra:
 }
 
 async function addBridge(lab: NetnsLab, host: string, bridge: Bridge): Promise<{ client: string }> {
-  const [gateway = '', bits = '24'] = bridge.cidr.split('/');
+  const nodad = (cidr: string) => (cidr.includes(':') ? ' nodad' : '');
   await ipBatch(host, [
     `link add ${bridge.name} type bridge`,
-    `addr add ${bridge.cidr} dev ${bridge.name}`,
+    ...bridge.cidrs.map((cidr) => `addr add ${cidr} dev ${bridge.name}${nodad(cidr)}`),
     `link set ${bridge.name} up`,
   ]);
-  const member = async (address: string): Promise<string> => {
+  // each member takes the prefix length of the bridge address of its family and routes through it
+  const onBridge = (address: string) =>
+    bridge.cidrs.find((c) => c.includes(':') === address.includes(':'))?.split('/') ?? [];
+  const member = async (addresses: string[]): Promise<string> => {
     const ns = await lab.addNamespace('c');
     const port = lab.name('vb');
     await veth({ ns: host, ifname: port }, { ns, ifname: 'eth0' });
+    const lines = addresses.flatMap((a) => {
+      const [gateway = '', bits = '24'] = onBridge(a);
+      return [`addr add ${a}/${bits} dev eth0${nodad(a)}`, `route add default via ${gateway}`];
+    });
     await Promise.all([
       ipBatch(host, [`link set ${port} master ${bridge.name}`, `link set ${port} up`]),
-      ipBatch(ns, [
-        'link set eth0 up',
-        `addr add ${address}/${bits} dev eth0`,
-        `route add default via ${gateway}`,
-      ]),
+      ipBatch(ns, ['link set eth0 up', ...lines]),
     ]);
     return ns;
   };
   const backends = bridge.backends.map(async (backend) => {
-    const ns = await member(backend.address);
+    const ns = await member(backend.addresses);
     await startListeners(lab, ns, backend.listeners, undefined);
   });
   const [client] = await Promise.all([member(bridge.client), ...backends]);
@@ -250,6 +253,8 @@ async function buildHost(lab: NetnsLab, scenario: Scenario, dir: string): Promis
     (scenario.extraAddresses ?? []).filter((e) => e.iface === name).map((e) => e.address);
   const bridges = scenario.bridges ?? [];
   if (bridges.length > 0) await run(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+  if (bridges.some((b) => b.cidrs.some((c) => c.includes(':'))))
+    await run(['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
   const peers = new Map<string, string>();
   await Promise.all([
     ...[ETH0, ETH1].map(async (i) => peers.set(i.name, await addPeer(lab, ns, i, extra(i.name)))),
@@ -259,8 +264,8 @@ async function buildHost(lab: NetnsLab, scenario: Scenario, dir: string): Promis
     ...[ETH0, ETH1].map((i) => ({ ...i, addresses: [...i.addresses, ...extra(i.name)] })),
     ...bridges.map((b) => ({
       name: b.name,
-      addresses: [b.cidr.split('/')[0] ?? ''],
-      peerAddresses: [b.client],
+      addresses: b.cidrs.map((c) => c.split('/')[0] ?? ''),
+      peerAddresses: b.client,
     })),
   ];
   return { ctx: { lab, ns, dir, run }, interfaces, peers };

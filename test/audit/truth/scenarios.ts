@@ -136,9 +136,9 @@ const FIREWALLD: Scenario = {
   bridges: [
     {
       name: 'virbr0',
-      cidr: '198.51.100.129/26',
-      backends: [{ address: '198.51.100.130', listeners: ['tcp:0.0.0.0:80'] }],
-      client: '198.51.100.131',
+      cidrs: ['198.51.100.129/26'],
+      backends: [{ addresses: ['198.51.100.130'], listeners: ['tcp:0.0.0.0:80'] }],
+      client: ['198.51.100.131'],
     },
   ],
   load: nft(
@@ -237,9 +237,9 @@ const DOCKER: Scenario = {
   bridges: [
     {
       name: 'docker0',
-      cidr: '198.51.100.129/26',
-      backends: [{ address: '198.51.100.130', listeners: ['tcp:0.0.0.0:80', 'tcp:0.0.0.0:82'] }],
-      client: '198.51.100.131',
+      cidrs: ['198.51.100.129/26'],
+      backends: [{ addresses: ['198.51.100.130'], listeners: ['tcp:0.0.0.0:80', 'tcp:0.0.0.0:82'] }],
+      client: ['198.51.100.131'],
     },
   ],
   load: restore(
@@ -292,12 +292,106 @@ const DOCKER: Scenario = {
 
 const PODS: Bridge = {
   name: 'cni0',
-  cidr: '198.51.100.193/26',
+  cidrs: ['198.51.100.193/26'],
   backends: [
-    { address: '198.51.100.194', listeners: ['tcp:0.0.0.0:80', 'udp:0.0.0.0:53'] },
-    { address: '198.51.100.195', listeners: ['tcp:0.0.0.0:80'] },
+    { addresses: ['198.51.100.194'], listeners: ['tcp:0.0.0.0:80', 'udp:0.0.0.0:53'] },
+    { addresses: ['198.51.100.195'], listeners: ['tcp:0.0.0.0:80'] },
   ],
-  client: '198.51.100.196',
+  client: ['198.51.100.196'],
+};
+
+const DOCKER_CHAINS = [
+  ':DOCKER - [0:0]',
+  ':DOCKER-ISOLATION-STAGE-1 - [0:0]',
+  ':DOCKER-ISOLATION-STAGE-2 - [0:0]',
+  ':DOCKER-USER - [0:0]',
+  '-A FORWARD -j DOCKER-USER',
+  '-A FORWARD -j DOCKER-ISOLATION-STAGE-1',
+  '-A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+  '-A FORWARD -o docker0 -j DOCKER',
+  '-A FORWARD -i docker0 ! -o docker0 -j ACCEPT',
+  '-A FORWARD -i docker0 -o docker0 -j ACCEPT',
+  '-A DOCKER-ISOLATION-STAGE-1 -i docker0 ! -o docker0 -j DOCKER-ISOLATION-STAGE-2',
+  '-A DOCKER-ISOLATION-STAGE-1 -j RETURN',
+  '-A DOCKER-ISOLATION-STAGE-2 -o docker0 -j DROP',
+  '-A DOCKER-ISOLATION-STAGE-2 -j RETURN',
+  '-A DOCKER-USER -j RETURN',
+];
+
+/** dockerd 27 with `ip6tables: true` and an IPv6 network: `-p 8080:80` is DNATed in both families. */
+const DOCKER_V6: Scenario = {
+  name: 'docker-ipv6',
+  title:
+    'Docker 27 (ip6tables: true): -p 8080:80 to a dual-stack container, INPUT drop + ssh in both families',
+  tools: ['iptables-nft-restore', 'ip6tables-nft-restore'],
+  listeners: [tcp('::', 22), tcp('0.0.0.0', 8080), tcp('::', 8080, { v6only: true }), tcp('::', 9000)],
+  bridges: [
+    {
+      name: 'docker0',
+      cidrs: ['198.51.100.129/26', '2001:db8:2::1/64'],
+      backends: [{ addresses: ['198.51.100.130', '2001:db8:2::2'], listeners: ['tcp:[::]:80'] }],
+      client: ['198.51.100.131', '2001:db8:2::3'],
+    },
+  ],
+  load: all(
+    restore(
+      'iptables-nft-restore',
+      lines(
+        '*nat',
+        ':PREROUTING ACCEPT [0:0]',
+        ':INPUT ACCEPT [0:0]',
+        ':OUTPUT ACCEPT [0:0]',
+        ':POSTROUTING ACCEPT [0:0]',
+        ':DOCKER - [0:0]',
+        '-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER',
+        '-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER',
+        '-A POSTROUTING -s 198.51.100.128/26 ! -o docker0 -j MASQUERADE',
+        '-A POSTROUTING -s 198.51.100.130/32 -d 198.51.100.130/32 -p tcp -m tcp --dport 80 -j MASQUERADE',
+        '-A DOCKER -i docker0 -j RETURN',
+        '-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 198.51.100.130:80',
+        'COMMIT',
+        '*filter',
+        ':INPUT DROP [0:0]',
+        ':FORWARD DROP [0:0]',
+        ':OUTPUT ACCEPT [0:0]',
+        '-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+        '-A INPUT -i lo -j ACCEPT',
+        '-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT',
+        ...DOCKER_CHAINS,
+        '-A DOCKER -d 198.51.100.130/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT',
+        'COMMIT',
+      ),
+    ),
+    restore(
+      'ip6tables-nft-restore',
+      lines(
+        '*nat',
+        ':PREROUTING ACCEPT [0:0]',
+        ':INPUT ACCEPT [0:0]',
+        ':OUTPUT ACCEPT [0:0]',
+        ':POSTROUTING ACCEPT [0:0]',
+        ':DOCKER - [0:0]',
+        '-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER',
+        '-A OUTPUT ! -d ::1/128 -m addrtype --dst-type LOCAL -j DOCKER',
+        '-A POSTROUTING -s 2001:db8:2::/64 ! -o docker0 -j MASQUERADE',
+        '-A POSTROUTING -s 2001:db8:2::2/128 -d 2001:db8:2::2/128 -p tcp -m tcp --dport 80 -j MASQUERADE',
+        '-A DOCKER -i docker0 -j RETURN',
+        '-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination [2001:db8:2::2]:80',
+        'COMMIT',
+        '*filter',
+        ':INPUT DROP [0:0]',
+        ':FORWARD DROP [0:0]',
+        ':OUTPUT ACCEPT [0:0]',
+        '-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+        '-A INPUT -i lo -j ACCEPT',
+        '-A INPUT -p ipv6-icmp -j ACCEPT',
+        '-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT',
+        ...DOCKER_CHAINS,
+        '-A DOCKER -d 2001:db8:2::2/128 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT',
+        'COMMIT',
+      ),
+    ),
+  ),
 };
 
 const SVC_WEB = 'KUBE-SVC-TCOU7JCQXEZGVUNU';
@@ -1054,9 +1148,9 @@ const OPENWRT: Scenario = {
   bridges: [
     {
       name: 'br-lan',
-      cidr: '198.51.100.129/26',
-      backends: [{ address: '198.51.100.130', listeners: ['tcp:0.0.0.0:80'] }],
-      client: '198.51.100.131',
+      cidrs: ['198.51.100.129/26'],
+      backends: [{ addresses: ['198.51.100.130'], listeners: ['tcp:0.0.0.0:80'] }],
+      client: ['198.51.100.131'],
     },
   ],
   load: nft(
@@ -1211,6 +1305,7 @@ export const SCENARIOS: readonly Scenario[] = [
   UFW,
   FIREWALLD,
   DOCKER,
+  DOCKER_V6,
   KUBE,
   KUBE_NFT,
   LEGACY,
