@@ -16,22 +16,13 @@ import { SCENARIOS } from './scenarios.ts';
  * them are written to TRUTH-FAILURES.md in the checkout for whoever fixes the evaluator.
  */
 
-const TOOLS = [
-  'ip',
-  'nft',
-  'ufw',
-  'unshare',
-  'setpriv',
-  'iptables-nft-restore',
-  'ip6tables-nft-restore',
-  'iptables-legacy-restore',
-  'ip6tables-legacy-restore',
-];
 /** PORTWARDEN_TRUTH_ONLY=ufw,docker runs only those scenarios (while working on one). */
 const ONLY = (process.env['PORTWARDEN_TRUTH_ONLY'] ?? '').split(',').filter((s) => s !== '');
 const CHOSEN = SCENARIOS.filter((s) => ONLY.length === 0 || ONLY.includes(s.name));
 /** PORTWARDEN_TRUTH_VERBOSE=1 prints every cell, agreeing ones too. */
 const VERBOSE = process.env['PORTWARDEN_TRUTH_VERBOSE'] === '1';
+/** What the chosen scenarios run: their tools, `ip` for the namespaces, `nft` for audit to read. */
+const TOOLS = [...new Set(['ip', 'nft', ...CHOSEN.flatMap((s) => s.tools)])];
 /**
  * Scenarios built at once: each is a handful of namespaces and node processes, and much of its time
  * is spent waiting (probe timeouts, process start-up), so three overlap well on 2 cores.
