@@ -101,14 +101,15 @@ const UFW: Scenario = {
   ]),
 };
 
-const FIREWALLD_PRE = (zone: string) => [
+/** A zone's input chains; `target` is its last rule (default zones accept ICMP and fall through). */
+const FIREWALLD_PRE = (zone: string, target = 'meta l4proto { icmp, ipv6-icmp } accept') => [
   `  chain filter_IN_${zone} {`,
   `    jump filter_IN_${zone}_pre`,
   `    jump filter_IN_${zone}_log`,
   `    jump filter_IN_${zone}_deny`,
   `    jump filter_IN_${zone}_allow`,
   `    jump filter_IN_${zone}_post`,
-  '    meta l4proto { icmp, ipv6-icmp } accept',
+  `    ${target}`,
   '  }',
   `  chain filter_IN_${zone}_pre { }`,
   `  chain filter_IN_${zone}_log { }`,
@@ -194,11 +195,23 @@ const FIREWALLD: Scenario = {
       '    ct state { established, related } accept',
       '    oifname "lo" accept',
       '  }',
+      // source zones first: an ipset in the drop zone, a network in the trusted zone
+      '  set blocklist {',
+      '    type ipv4_addr',
+      '    flags interval',
+      '    elements = { 198.51.100.96/28 }',
+      '  }',
       '  chain filter_INPUT_ZONES {',
+      '    ip saddr @blocklist goto filter_IN_drop',
+      '    ip saddr 203.0.113.0/26 goto filter_IN_trusted',
       '    iifname "eth1" goto filter_IN_internal',
       '    iifname "eth0" goto filter_IN_public',
       '    goto filter_IN_public',
       '  }',
+      ...FIREWALLD_PRE('drop', 'drop'),
+      '  chain filter_IN_drop_allow { }',
+      ...FIREWALLD_PRE('trusted', 'accept'),
+      '  chain filter_IN_trusted_allow { }',
       ...FIREWALLD_PRE('public'),
       '  chain filter_IN_public_allow {',
       '    tcp dport 22 ct state { new, untracked } accept',
