@@ -176,6 +176,7 @@ const CT_STATE: Readonly<Record<string, number>> = {
   new: 8,
   untracked: 64,
 };
+const CT_XT_STATE: Readonly<Record<string, number>> = { ...CT_STATE, snat: 256, dnat: 512 };
 const CT_STATUS: Readonly<Record<string, number>> = {
   expected: 1,
   'seen-reply': 2,
@@ -324,6 +325,15 @@ function ctField(key: string, p: Packet): Field {
   switch (key) {
     case 'state':
       return num(CT_STATE[p.ctState ?? 'new'] ?? 8, CT_STATE, true);
+    case 'pw state': {
+      // iptables --ctstate: the real states plus the virtual SNAT/DNAT of a translated connection.
+      const status = p.ctStatus ?? [];
+      const bits =
+        (CT_STATE[p.ctState ?? 'new'] ?? 8) |
+        (status.includes('snat') ? 256 : 0) |
+        (status.includes('dnat') ? 512 : 0);
+      return num(bits, CT_XT_STATE, true);
+    }
     case 'status':
       return num(flagBits(p.ctStatus ?? [], CT_STATUS), CT_STATUS, true);
     case 'direction':
@@ -654,8 +664,11 @@ function evalMatch(ctx: EvalContext, rule: NftRule, m: Record<string, Json>, flo
     const e = toElem(right, sym);
     if (e.t === 'unknown') return uniform(src, null, `${describeExpr(m)}: ${e.why}`);
     if (value.t === 'num' && e.t === 'num') {
-      if (op === 'in' || (value.flags && op === '==' && Array.isArray(right)))
-        return uniform(src, (value.v & e.v) !== 0);
+      // A list of flags (ct state established,related) means "any of them", also negated.
+      if (op === 'in' || (value.flags && Array.isArray(right))) {
+        const hit = (value.v & e.v) !== 0;
+        return uniform(src, op === '!=' ? !hit : hit);
+      }
       if (['<', '>', '<=', '>='].includes(op)) return uniform(src, compareNums(op, value.v, e.v));
     }
     if (value.t === 'str' && typeof right === 'boolean') return uniform(src, (value.v !== '') === right);

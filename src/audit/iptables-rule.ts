@@ -143,233 +143,228 @@ function tcpFlags(mask: string, comp: string, not: boolean): Json {
   return match({ '&': [payload('tcp', 'flags'), flagNames(mask)] }, right, not);
 }
 
-function moduleOption(mod: string, opt: string, w: Words, not: boolean, s: State, raw: string): boolean {
-  const th = s.protocol === 'tcp' || s.protocol === 'udp' ? s.protocol : 'th';
-  switch (`${mod} ${opt}`) {
-    case 'tcp --dport':
-    case 'tcp --destination-port':
-    case 'udp --dport':
-    case 'udp --destination-port':
-      s.expr.push(match(payload(mod, 'dport'), ports(w.value()[0]), not));
-      return true;
-    case 'tcp --sport':
-    case 'tcp --source-port':
-    case 'udp --sport':
-    case 'udp --source-port':
-      s.expr.push(match(payload(mod, 'sport'), ports(w.value()[0]), not));
-      return true;
-    case 'tcp --syn':
-      s.expr.push(match({ '&': [payload('tcp', 'flags'), ['fin', 'syn', 'rst', 'ack']] }, 'syn', not));
-      return true;
-    case 'tcp --tcp-flags': {
-      const [mask] = w.value();
-      const comp = w.next() ?? '';
-      s.expr.push(tcpFlags(mask, comp, not));
-      return true;
-    }
-    case 'multiport --dports':
-    case 'multiport --destination-ports':
-    case 'multiport --sports':
-    case 'multiport --source-ports': {
-      const field = opt.includes('d') && !opt.includes('source') ? 'dport' : 'sport';
-      const value = ports(w.value()[0]);
-      s.expr.push(match(payload(th, field), obj(value) ? value : { set: [value] }, not));
-      return true;
-    }
-    case 'multiport --ports': {
-      // Either port: the probe's source port is never one a rule names unless chosen.
-      const value = ports(w.value()[0]);
-      s.expr.push(match(payload(th, 'dport'), obj(value) ? value : { set: [value] }, not));
-      return true;
-    }
-    case 'conntrack --ctstate':
-    case 'state --state': {
-      const [list] = w.value();
-      const states = list
-        .split(',')
-        .map((x) => CT_STATES[x] ?? x.toLowerCase())
-        .filter((x) => x !== 'snat' && x !== 'dnat');
-      const virtual = list
-        .split(',')
-        .filter((x) => x === 'SNAT' || x === 'DNAT')
-        .map((x) => x.toLowerCase());
-      if (virtual.length > 0 && states.length === 0)
-        s.expr.push(match({ ct: { key: 'status' } }, virtual, not, 'in'));
-      else s.expr.push(match({ ct: { key: 'state' } }, states, not, 'in'));
-      return true;
-    }
-    case 'conntrack --ctstatus':
-      s.expr.push(
-        match(
-          { ct: { key: 'status' } },
-          w
-            .value()[0]
-            .toLowerCase()
-            .split(',')
-            .map((x) => (x === 'seen_reply' ? 'seen-reply' : x)),
-          not,
-          'in',
-        ),
-      );
-      return true;
-    case 'conntrack --ctdir':
-      s.expr.push(match({ ct: { key: 'direction' } }, w.value()[0].toLowerCase(), not));
-      return true;
-    case 'comment --comment':
-      w.value();
-      return true;
-    case 'iprange --src-range':
-    case 'iprange --dst-range': {
-      const [range] = w.value();
-      const [a = '', b = a] = range.split('-');
-      s.expr.push(
-        match(payload(s.family, opt === '--src-range' ? 'saddr' : 'daddr'), { range: [a, b] }, not),
-      );
-      return true;
-    }
-    case 'mark --mark':
-    case 'connmark --mark': {
-      const [value] = w.value();
-      const [v = '0', m] = value.split('/');
-      const left = { [mod === 'mark' ? 'meta' : 'ct']: { key: 'mark' } };
-      s.expr.push(match(m === undefined ? left : { '&': [left, Number(m)] }, Number(v), not));
-      return true;
-    }
-    case 'addrtype --dst-type':
-    case 'addrtype --src-type': {
-      const [type] = w.value();
-      const flags = opt === '--dst-type' ? ['daddr'] : ['saddr'];
-      s.expr.push(match({ fib: { result: 'type', flags } }, type.toLowerCase().split(','), not, 'in'));
-      return true;
-    }
-    case 'addrtype --limit-iface-in':
-      s.expr.push(decided({ result: true, why: '--limit-iface-in' }));
-      return true;
-    case 'owner --uid-owner':
-    case 'owner --gid-owner': {
-      const [id] = w.value();
-      s.expr.push(match(meta(opt === '--uid-owner' ? 'skuid' : 'skgid'), Number(id), not));
-      return true;
-    }
-    case 'pkttype --pkt-type':
-      s.expr.push(match(meta('pkttype'), w.value()[0] === 'unicast' ? 'host' : w.value()[0], not));
-      return true;
-    case 'icmp --icmp-type':
-    case 'icmp6 --icmpv6-type':
-      s.expr.push(match(payload(mod === 'icmp' ? 'icmp' : 'icmpv6', 'type'), w.value()[0], not));
-      return true;
-    case 'hl --hl-eq':
-    case 'hl --hl-lt':
-    case 'hl --hl-gt':
-    case 'ttl --ttl-eq':
-    case 'ttl --ttl-lt':
-    case 'ttl --ttl-gt': {
-      const op = opt.endsWith('-lt') ? '<' : opt.endsWith('-gt') ? '>' : '==';
-      const left = payload(mod === 'hl' ? 'ip6' : 'ip', mod === 'hl' ? 'hoplimit' : 'ttl');
-      s.expr.push(match(left, Number(w.value()[0]), not && op === '==', op));
-      return true;
-    }
-    case 'policy --dir':
-      w.value();
-      return true;
-    case 'policy --pol': {
-      const [pol] = w.value();
-      s.expr.push(
-        decided({ result: (pol === 'none') !== not, why: `-m policy --pol ${pol} (the probe is not IPsec)` }),
-      );
-      return true;
-    }
-    default:
-      return statefulOption(mod, opt, w, not, s, raw);
+/** One `-m MODULE` option: reads its value(s) from `w` and appends the match to `s`. */
+type ModuleHandler = (mod: string, opt: string, w: Words, not: boolean, s: State, raw: string) => boolean;
+
+function portOption(mod: string, opt: string, w: Words, not: boolean, s: State): boolean {
+  if (['--dport', '--destination-port', '--sport', '--source-port'].includes(opt)) {
+    const field = opt === '--dport' || opt === '--destination-port' ? 'dport' : 'sport';
+    s.expr.push(match(payload(mod, field), ports(w.value()[0]), not));
+    return true;
   }
+  if (mod === 'tcp' && opt === '--syn') {
+    s.expr.push(tcpFlags('FIN,SYN,RST,ACK', 'SYN', not));
+    return true;
+  }
+  if (mod === 'tcp' && opt === '--tcp-flags') {
+    const [mask] = w.value();
+    s.expr.push(tcpFlags(mask, w.next() ?? '', not));
+    return true;
+  }
+  return false;
+}
+
+function multiportOption(_mod: string, opt: string, w: Words, not: boolean, s: State): boolean {
+  const fields: Readonly<Record<string, string>> = {
+    '--dports': 'dport',
+    '--destination-ports': 'dport',
+    '--sports': 'sport',
+    '--source-ports': 'sport',
+    // Either port: the probe's source port is never one a rule names unless chosen.
+    '--ports': 'dport',
+  };
+  const field = fields[opt];
+  if (field === undefined) return false;
+  const th = s.protocol === 'tcp' || s.protocol === 'udp' ? s.protocol : 'th';
+  const value = ports(w.value()[0]);
+  s.expr.push(match(payload(th, field), obj(value) ? value : { set: [value] }, not));
+  return true;
+}
+
+/** conntrack/state: --ctstate may name the virtual states SNAT and DNAT, which are status bits. */
+function conntrackOption(_mod: string, opt: string, w: Words, not: boolean, s: State): boolean {
+  if (opt === '--ctstate' || opt === '--state') {
+    const names = w
+      .value()[0]
+      .split(',')
+      .map((x) => CT_STATES[x] ?? x.toLowerCase());
+    s.expr.push(match({ ct: { key: 'pw state' } }, names, not, 'in'));
+    return true;
+  }
+  if (opt === '--ctstatus') {
+    const names = w.value()[0].toLowerCase().split(',');
+    s.expr.push(
+      match(
+        { ct: { key: 'status' } },
+        names.map((x) => (x === 'seen_reply' ? 'seen-reply' : x)),
+        not,
+        'in',
+      ),
+    );
+    return true;
+  }
+  if (opt === '--ctdir') {
+    s.expr.push(match({ ct: { key: 'direction' } }, w.value()[0].toLowerCase(), not));
+    return true;
+  }
+  return false;
+}
+
+function addressOption(mod: string, opt: string, w: Words, not: boolean, s: State): boolean {
+  if (mod === 'iprange' && (opt === '--src-range' || opt === '--dst-range')) {
+    const [a = '', b = a] = w.value()[0].split('-');
+    s.expr.push(match(payload(s.family, opt === '--src-range' ? 'saddr' : 'daddr'), { range: [a, b] }, not));
+    return true;
+  }
+  if (mod === 'addrtype' && (opt === '--dst-type' || opt === '--src-type')) {
+    const flags = opt === '--dst-type' ? ['daddr'] : ['saddr'];
+    s.expr.push(match({ fib: { result: 'type', flags } }, w.value()[0].toLowerCase().split(','), not, 'in'));
+    return true;
+  }
+  if (mod === 'addrtype' && opt === '--limit-iface-in') {
+    s.expr.push(decided({ result: true, why: '--limit-iface-in' }));
+    return true;
+  }
+  return false;
+}
+
+function markOption(mod: string, opt: string, w: Words, not: boolean, s: State): boolean {
+  if (opt !== '--mark') return false;
+  const [v = '0', m] = w.value()[0].split('/');
+  const left = { [mod === 'mark' ? 'meta' : 'ct']: { key: 'mark' } };
+  s.expr.push(match(m === undefined ? left : { '&': [left, Number(m)] }, Number(v), not));
+  return true;
+}
+
+/** owner, pkttype, icmp, hl/ttl, policy, comment: one value each, one match. */
+function fieldOption(mod: string, opt: string, w: Words, not: boolean, s: State): boolean {
+  const [value] = w.value();
+  const op = opt.endsWith('-lt') ? '<' : opt.endsWith('-gt') ? '>' : '==';
+  const hop = mod === 'hl' ? payload('ip6', 'hoplimit') : payload('ip', 'ttl');
+  const byOption: Record<string, () => Json> = {
+    'owner --uid-owner': () => match(meta('skuid'), Number(value), not),
+    'owner --gid-owner': () => match(meta('skgid'), Number(value), not),
+    'pkttype --pkt-type': () => match(meta('pkttype'), value === 'unicast' ? 'host' : value, not),
+    'icmp --icmp-type': () => match(payload('icmp', 'type'), value, not),
+    'icmp6 --icmpv6-type': () => match(payload('icmpv6', 'type'), value, not),
+    'policy --pol': () =>
+      decided({
+        result: (value === 'none') !== not,
+        why: `-m policy --pol ${value} (the probe is not IPsec)`,
+      }),
+  };
+  for (const o of ['--hl-eq', '--hl-lt', '--hl-gt', '--ttl-eq', '--ttl-lt', '--ttl-gt'])
+    byOption[`${mod} ${o}`] ??= () => match(hop, Number(value), not && op === '==', op);
+  if (['comment --comment', 'policy --dir'].includes(`${mod} ${opt}`)) return true;
+  const make = byOption[`${mod} ${opt}`];
+  if (make) s.expr.push(make());
+  return make !== undefined;
+}
+
+/** -m recent: a fresh source has no entry, so only --set (which records it) matches. */
+function recentOption(_mod: string, opt: string, w: Words, not: boolean, s: State, raw: string): boolean {
+  if (['--set', '--rcheck', '--update', '--remove'].includes(opt)) {
+    const limits = opt === '--update' || opt === '--rcheck';
+    s.expr.push(
+      decided({
+        result: (opt === '--set') !== not,
+        why: `-m recent ${opt} (a source never seen has no entry)`,
+        ...(limits
+          ? {
+              noteIfNot: `rate-limited: later new connections from one source are stopped by -m recent (${raw})`,
+            }
+          : {}),
+      }),
+    );
+    return true;
+  }
+  if (['--rttl', '--rsource', '--rdest', '--reap'].includes(opt)) return true;
+  if (!['--name', '--seconds', '--hitcount', '--mask'].includes(opt)) return false;
+  w.value();
+  return true;
+}
+
+/** limit, hashlimit, connlimit: the first packet of a fresh source is under every rate and count. */
+function limitOption(mod: string, opt: string, w: Words, _not: boolean, s: State, raw: string): boolean {
+  if (mod === 'limit' && opt !== '--limit' && opt !== '--limit-burst') return false;
+  if (mod !== 'limit' && !opt.startsWith(`--${mod}`)) return false;
+  const [value] = w.value();
+  const rated = (why: string) => decided({ result: true, why, note: `rate-limited (${why})` });
+  if (opt === '--limit') s.expr.push(rated(`-m limit ${raw}`));
+  if (opt === '--hashlimit-upto' || opt === '--hashlimit') s.expr.push(rated(`-m hashlimit ${value}`));
+  if (opt === '--hashlimit-above')
+    s.expr.push(
+      decided({ result: false, why: '-m hashlimit --hashlimit-above (one first packet is under any rate)' }),
+    );
+  if (opt === '--connlimit-above')
+    s.expr.push(
+      decided({ result: Number(value) < 1, why: '-m connlimit (a fresh source has no connection yet)' }),
+    );
+  if (opt === '--connlimit-upto') s.expr.push(decided({ result: Number(value) >= 1, why: '-m connlimit' }));
+  return true;
+}
+
+/** rt, frag, hbh, dst, ah, esp, ipv6header: the probe has no extension headers, so none matches. */
+function extensionHeaderOption(mod: string, opt: string, w: Words, _not: boolean, s: State): boolean {
+  if (opt === '--soft') return true;
+  w.value();
+  s.expr.push(decided({ result: false, why: `-m ${mod} (the probe has no extension headers)` }));
+  return true;
+}
+
+function helperOption(_mod: string, opt: string, w: Words, not: boolean, s: State): boolean {
+  if (opt !== '--helper') return false;
+  w.value();
+  s.expr.push(decided({ result: not, why: '-m helper (a new connection has no helper yet)' }));
+  return true;
+}
+
+/** The iptables match modules this translator knows, each deciding or translating its options. */
+const MODULES: Readonly<Record<string, ModuleHandler>> = {
+  tcp: portOption,
+  udp: portOption,
+  multiport: multiportOption,
+  conntrack: conntrackOption,
+  state: conntrackOption,
+  iprange: addressOption,
+  addrtype: addressOption,
+  mark: markOption,
+  connmark: markOption,
+  comment: fieldOption,
+  owner: fieldOption,
+  pkttype: fieldOption,
+  icmp: fieldOption,
+  icmp6: fieldOption,
+  hl: fieldOption,
+  ttl: fieldOption,
+  policy: fieldOption,
+  recent: recentOption,
+  limit: limitOption,
+  hashlimit: limitOption,
+  connlimit: limitOption,
+  rt: extensionHeaderOption,
+  frag: extensionHeaderOption,
+  hbh: extensionHeaderOption,
+  dst: extensionHeaderOption,
+  ah: extensionHeaderOption,
+  esp: extensionHeaderOption,
+  ipv6header: extensionHeaderOption,
+  helper: helperOption,
+};
+
+function moduleOption(mod: string, opt: string, w: Words, not: boolean, s: State, raw: string): boolean {
+  const handler = MODULES[mod];
+  if (!handler) return false;
+  const start = w.i;
+  if (handler(mod, opt, w, not, s, raw)) return true;
+  w.i = start;
+  return false;
 }
 
 function obj(value: Json): Record<string, Json> | null {
   return value !== null && typeof value === 'object' && !Array.isArray(value)
     ? (value as Record<string, Json>)
     : null;
-}
-
-/** Matches with memory (recent, limit, hashlimit, connlimit): decided for a fresh source. */
-function statefulOption(mod: string, opt: string, w: Words, not: boolean, s: State, raw: string): boolean {
-  if (mod === 'recent') {
-    if (['--set', '--rcheck', '--update', '--remove'].includes(opt)) {
-      // A fresh source has no entry: only --set (which records it) matches.
-      const hit = opt === '--set';
-      s.expr.push(
-        decided({
-          result: hit !== not,
-          why: `-m recent ${opt} (a source never seen has no entry)`,
-          ...(opt === '--update' || opt === '--rcheck'
-            ? {
-                noteIfNot: `rate-limited: later new connections from one source are stopped by -m recent (${raw})`,
-              }
-            : {}),
-        }),
-      );
-      return true;
-    }
-    if (
-      ['--name', '--seconds', '--hitcount', '--mask', '--reap', '--rttl', '--rsource', '--rdest'].includes(
-        opt,
-      )
-    ) {
-      if (!['--rttl', '--rsource', '--rdest', '--reap'].includes(opt)) w.value();
-      return true;
-    }
-  }
-  if (mod === 'limit') {
-    if (opt === '--limit' || opt === '--limit-burst') {
-      w.value();
-      if (opt === '--limit')
-        s.expr.push(decided({ result: true, why: '-m limit', note: `rate-limited (-m limit ${raw})` }));
-      return true;
-    }
-  }
-  if (mod === 'hashlimit' && opt.startsWith('--hashlimit')) {
-    const [value] = w.value();
-    if (opt === '--hashlimit-upto' || opt === '--hashlimit')
-      s.expr.push(
-        decided({ result: true, why: '-m hashlimit', note: `rate-limited (-m hashlimit ${value})` }),
-      );
-    if (opt === '--hashlimit-above')
-      s.expr.push(
-        decided({
-          result: false,
-          why: '-m hashlimit --hashlimit-above (one first packet is under any rate)',
-        }),
-      );
-    return true;
-  }
-  if (mod === 'connlimit' && opt.startsWith('--connlimit')) {
-    const [value] = w.value();
-    if (opt === '--connlimit-above')
-      s.expr.push(
-        decided({ result: Number(value) < 1, why: '-m connlimit (a fresh source has no connection yet)' }),
-      );
-    if (opt === '--connlimit-upto') s.expr.push(decided({ result: Number(value) >= 1, why: '-m connlimit' }));
-    return true;
-  }
-  if (
-    mod === 'rt' ||
-    mod === 'frag' ||
-    mod === 'hbh' ||
-    mod === 'dst' ||
-    mod === 'ah' ||
-    mod === 'esp' ||
-    mod === 'ipv6header'
-  ) {
-    w.value();
-    if (opt !== '--soft')
-      s.expr.push(decided({ result: false, why: `-m ${mod} (the probe has no extension headers)` }));
-    return true;
-  }
-  if (mod === 'helper' && opt === '--helper') {
-    w.value();
-    s.expr.push(decided({ result: not, why: '-m helper (a new connection has no helper yet)' }));
-    return true;
-  }
-  return false;
 }
 
 const NO_EFFECT_TARGETS = new Set([

@@ -50,7 +50,7 @@ function operand(json: Json): string {
   const meta = obj(e['meta']);
   if (meta) return `meta ${String(meta['key'])}`;
   const ct = obj(e['ct']);
-  if (ct) return `ct ${String(ct['key'])}`;
+  if (ct) return `ct ${ct['key'] === 'pw state' ? 'state' : text(ct['key'])}`;
   const fib = obj(e['fib']);
   if (fib)
     return `fib ${Array.isArray(fib['flags']) ? fib['flags'].join(' . ') : ''} ${String(fib['result'])}`;

@@ -368,3 +368,16 @@ describe('neighbor discovery as ufw (ip6tables) accepts it', () => {
     expect(xtMatch('icmp6', text, ns)).toBe(result);
   });
 });
+
+describe('--ctstate with the virtual DNAT state (kube-proxy)', () => {
+  const rule = '! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP';
+  it('a new connection that was not translated is not RELATED,ESTABLISHED,DNAT', () => {
+    expect(xtMatch('conntrack', rule, tcp({}))).toBe(true);
+  });
+  it('a DNAT-translated one is', () => {
+    expect(xtMatch('conntrack', rule, tcp({ ctStatus: ['dnat'] }))).toBe(false);
+    expect(xtMatch('conntrack', '-m conntrack --ctstate DNAT -j ACCEPT', tcp({ ctStatus: ['dnat'] }))).toBe(
+      true,
+    );
+  });
+});
