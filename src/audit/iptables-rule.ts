@@ -486,52 +486,55 @@ function legacyPrio(table: string, hook: string): number {
   return 0;
 }
 
+function legacyChain(family: 'ip' | 'ip6', table: string, name: string, policy: string): NftChain {
+  const hook = LEGACY_HOOKS[name] ?? null;
+  return {
+    family,
+    table,
+    name,
+    hook,
+    type: hook === null ? null : table === 'nat' ? 'nat' : 'filter',
+    prio: hook === null ? 0 : legacyPrio(table, hook),
+    policy: policy === 'DROP' ? 'drop' : 'accept',
+    rules: [],
+    devices: null,
+    origin: 'legacy',
+  };
+}
+
+/** One `-A CHAIN ...` line; its handle is its position in the chain (`iptables -L --line-numbers`). */
+function legacyRule(chain: NftChain, text: string): NftRule {
+  return {
+    family: chain.family,
+    table: chain.table,
+    chain: chain.name,
+    handle: chain.rules.length + 1,
+    comment: /--comment "?([^"]*)"?/.exec(text)?.[1] ?? null,
+    expr: translateIptablesRule(text, chain.family === 'ip6' ? 'ip6' : 'ip').expr,
+    iptables: text,
+    origin: 'legacy',
+  };
+}
+
 /** `iptables-legacy-save` text as chains (policy lines included), marked origin `legacy`. */
 export function parseLegacySave(text: string, family: 'ip' | 'ip6'): NftChain[] {
   const chains: NftChain[] = [];
   let table = '';
   const byName = new Map<string, NftChain>();
-  let handle = 0;
   for (const line of text.split('\n')) {
     if (line.startsWith('*')) {
       table = line.slice(1).trim();
       byName.clear();
-      continue;
     }
     const head = /^:(\S+) (\S+)/.exec(line);
     if (head && table) {
-      const name = head[1] ?? '';
-      const hook = LEGACY_HOOKS[name] ?? null;
-      const chain: NftChain = {
-        family,
-        table,
-        name,
-        hook,
-        type: hook === null ? null : table === 'nat' ? 'nat' : 'filter',
-        prio: hook === null ? 0 : legacyPrio(table, hook),
-        policy: head[2] === 'DROP' ? 'drop' : 'accept',
-        rules: [],
-        devices: null,
-        origin: 'legacy',
-      };
-      byName.set(name, chain);
+      const chain = legacyChain(family, table, head[1] ?? '', head[2] ?? '');
+      byName.set(chain.name, chain);
       chains.push(chain);
-      continue;
     }
     const rule = /^-A (\S+) (.*)$/.exec(line);
     const chain = byName.get(rule?.[1] ?? '');
-    if (!rule || !chain) continue;
-    const r: NftRule = {
-      family,
-      table,
-      chain: chain.name,
-      handle: ++handle,
-      comment: /--comment "?([^"]*)"?/.exec(rule[2] ?? '')?.[1] ?? null,
-      expr: translateIptablesRule(rule[2] ?? '', family).expr,
-      iptables: rule[2] ?? '',
-      origin: 'legacy',
-    };
-    chain.rules.push(r);
+    if (rule && chain) chain.rules.push(legacyRule(chain, rule[2] ?? ''));
   }
   return chains;
 }

@@ -203,6 +203,9 @@ describe('iptables-legacy (x_tables) next to nftables', () => {
     expect(evaluateInbound(rs!, packet({ dport: 22 }))).toMatchObject({
       verdict: 'accept',
       table: 'iptables-legacy ip filter',
+      // the rule's position in its chain, as iptables -L --line-numbers shows it
+      handle: 3,
+      text: '-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT',
     });
     expect(evaluateInbound(rs!, packet({ dport: 23 }))).toMatchObject({
       verdict: 'drop',
