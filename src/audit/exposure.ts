@@ -113,6 +113,8 @@ interface Host {
   ifaces: AuditInterface[];
   options: PathOptions;
   sportCandidates: number[];
+  /** Neighbor discovery outcomes per "interface address": the same for every listener. */
+  neighbors: Map<string, SourceOutcome[]>;
 }
 
 function ownerOf(ifaces: readonly AuditInterface[], address: string): string[] {
@@ -244,6 +246,9 @@ function neighborDiscovery(
   daddr: string,
   sources: AddrSet,
 ): SourceOutcome[] {
+  const key = `${iface.name} ${daddr}`;
+  const known = host.neighbors.get(key);
+  if (known) return known;
   const base = {
     family: 6 as const,
     protocol: 'icmpv6' as const,
@@ -255,7 +260,7 @@ function neighborDiscovery(
     ctState: 'untracked' as const,
   };
   const options = { ...host.options, reply: false };
-  return [
+  const outcomes = [
     ...evaluateSources(
       host.ruleset,
       'inbound',
@@ -265,6 +270,8 @@ function neighborDiscovery(
     ),
     ...evaluateSources(host.ruleset, 'inbound', { ...base, icmpType: 136, daddr }, options, sources),
   ];
+  host.neighbors.set(key, outcomes);
+  return outcomes;
 }
 
 function withNeighborDiscovery(outcomes: SourceOutcome[], nd: SourceOutcome[]): SourceOutcome[] {
@@ -420,6 +427,7 @@ export function computeExposure(
         ifaces,
         options: hostPathOptions(interfaces),
         sportCandidates: sourcePortCandidates(ruleset),
+        neighbors: new Map(),
       }
     : null;
   const method: ExposureRow['method'] = ruleset ? 'static' : unreadable ? 'unreadable' : 'no-firewall';
