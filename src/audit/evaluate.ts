@@ -664,8 +664,9 @@ function evalMatch(ctx: EvalContext, rule: NftRule, m: Record<string, Json>, flo
     const e = toElem(right, sym);
     if (e.t === 'unknown') return uniform(src, null, `${describeExpr(m)}: ${e.why}`);
     if (value.t === 'num' && e.t === 'num') {
-      // A list of flags (ct state established,related) means "any of them", also negated.
-      if (op === 'in' || (value.flags && Array.isArray(right))) {
+      // `ct state established,related` (op in) is "any of them" and its negation "none of them";
+      // `tcp flags fin,syn / fin,syn` (op ==, a list) compares with the flags OR'ed: equality, below.
+      if (op === 'in' || (value.flags && op === '!=' && Array.isArray(right))) {
         const hit = (value.v & e.v) !== 0;
         return uniform(src, op === '!=' ? !hit : hit);
       }

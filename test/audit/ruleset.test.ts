@@ -381,3 +381,54 @@ describe('--ctstate with the virtual DNAT state (kube-proxy)', () => {
     );
   });
 });
+
+describe('flag lists in nft JSON', () => {
+  const rs = (match: unknown) =>
+    parseNftJson(
+      JSON.stringify({
+        nftables: [
+          {
+            chain: {
+              family: 'ip',
+              table: 'mangle',
+              name: 'pre',
+              type: 'filter',
+              hook: 'prerouting',
+              prio: -150,
+              policy: 'accept',
+            },
+          },
+          {
+            rule: {
+              family: 'ip',
+              table: 'mangle',
+              chain: 'pre',
+              handle: 2,
+              expr: [{ match }, { drop: null }],
+            },
+          },
+        ],
+      }),
+    );
+  const flags = { '&': [{ payload: { protocol: 'tcp', field: 'flags' } }, ['fin', 'syn']] };
+  it('tcp flags fin,syn / fin,syn (iptables-nft --tcp-flags FIN,SYN FIN,SYN) does not match a SYN', () => {
+    expect(evaluateInbound(rs({ op: '==', left: flags, right: ['fin', 'syn'] }), tcp({})).verdict).toBe(
+      'accept',
+    );
+  });
+  it('tcp flags syn / fin,syn matches it', () => {
+    expect(evaluateInbound(rs({ op: '==', left: flags, right: 'syn' }), tcp({})).verdict).toBe('drop');
+  });
+  it('ct state established,related (op in) is any of them; != is none of them', () => {
+    const ct = { ct: { key: 'state' } };
+    expect(evaluateInbound(rs({ op: 'in', left: ct, right: ['established', 'new'] }), tcp({})).verdict).toBe(
+      'drop',
+    );
+    expect(
+      evaluateInbound(rs({ op: '!=', left: ct, right: ['established', 'related'] }), tcp({})).verdict,
+    ).toBe('drop');
+    expect(evaluateInbound(rs({ op: '!=', left: ct, right: ['established', 'new'] }), tcp({})).verdict).toBe(
+      'accept',
+    );
+  });
+});
