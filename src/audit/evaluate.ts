@@ -366,6 +366,14 @@ function fibField(fib: Record<string, Json>, p: Packet): Field {
   return unknown(`fib ${flags.join(' . ')} ${String(fib['result'])}`);
 }
 
+/** A SYN over Ethernet carries the MSS option (1460 over IPv4, 1440 over IPv6); other options are not known. */
+function tcpOption(option: Record<string, Json>, p: Packet): Field {
+  if (p.protocol !== 'tcp') return ABSENT;
+  if (option['name'] === 'maxseg' && option['field'] === 'size' && (p.tcpFlags ?? ['syn']).includes('syn'))
+    return num(p.family === 4 ? 1460 : 1440);
+  return unknown(`tcp option ${text(option['name'])} (not fixed for the probe)`);
+}
+
 function binaryField(op: string, args: Json, p: Packet): Field {
   if (!Array.isArray(args) || args.length !== 2) return unknown(`${op} expression`);
   const left = fieldValue(args[0], p);
@@ -395,6 +403,8 @@ function fieldValue(json: Json, p: Packet): Field {
   const fib = obj(left['fib']);
   if (fib) return fibField(fib, p);
   if (obj(left['exthdr']) || obj(left['rt'])?.['key'] === 'type') return ABSENT;
+  const option = obj(left['tcp option']);
+  if (option) return tcpOption(option, p);
   for (const op of ['&', '|', '^', '<<', '>>'])
     if (left[op] !== undefined) return binaryField(op, left[op], p);
   const concat = left['concat'];

@@ -312,6 +312,18 @@ function extensionHeaderOption(mod: string, opt: string, w: Words, _not: boolean
   return true;
 }
 
+/** A SYN over Ethernet carries MSS 1460 (IPv4) or 1440 (IPv6): the probe's, as a peer's stack sends it. */
+export const PROBE_MSS: Readonly<Record<'ip' | 'ip6', number>> = { ip: 1460, ip6: 1440 };
+
+function tcpmssOption(_mod: string, opt: string, w: Words, not: boolean, s: State): boolean {
+  if (opt !== '--mss') return false;
+  const [a = '0', b = a] = w.value()[0].split(':');
+  const mss = PROBE_MSS[s.family];
+  const hit = Number(a) <= mss && mss <= Number(b);
+  s.expr.push(decided({ result: hit !== not, why: `-m tcpmss (the probe's SYN carries MSS ${mss})` }));
+  return true;
+}
+
 function helperOption(_mod: string, opt: string, w: Words, not: boolean, s: State): boolean {
   if (opt !== '--helper') return false;
   w.value();
@@ -350,6 +362,7 @@ const MODULES: Readonly<Record<string, ModuleHandler>> = {
   esp: extensionHeaderOption,
   ipv6header: extensionHeaderOption,
   helper: helperOption,
+  tcpmss: tcpmssOption,
 };
 
 function moduleOption(mod: string, opt: string, w: Words, not: boolean, s: State, raw: string): boolean {

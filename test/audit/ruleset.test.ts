@@ -432,3 +432,13 @@ describe('flag lists in nft JSON', () => {
     );
   });
 });
+
+describe('the probe SYN carries an MSS option', () => {
+  it.each([
+    ['-p tcp -m conntrack --ctstate NEW -m tcpmss ! --mss 536:65535 -j DROP', false],
+    ['-p tcp -m tcpmss --mss 1:500 -j DROP', false],
+    ['-p tcp -m tcpmss --mss 1400:1500 -j ACCEPT', true],
+  ] as const)('%s -> %s', (text, result) => {
+    expect(xtMatch('tcpmss', text, tcp({}))).toBe(result);
+  });
+});
