@@ -88,18 +88,21 @@ export { FINDING_RULES, runFindingRules, SEVERITIES } from './audit/findings.ts'
 export type { Finding, FindingRule, AuditInput } from './audit/findings.ts';
 export { computeExposure, socketFamilies, ANYWHERE } from './audit/exposure.ts';
 export type { ExposureRow, ExposureCell, Reach } from './audit/exposure.ts';
+export { parseNftJson, parseIptablesSave, summarizeRuleset, withLegacy } from './audit/ruleset.ts';
 export {
-  parseNftJson,
-  parseIptablesSave,
   evaluate,
   evaluateInbound,
   evaluateOutbound,
   evaluateForward,
-  findDnatRules,
-  summarizeRuleset,
+  evaluateSources,
   xtMatch,
-} from './audit/ruleset.ts';
-export type { Ruleset, Packet, Decision, DnatRule, RulesetSummary, Hook } from './audit/ruleset.ts';
+} from './audit/path.ts';
+export { findDnatRules } from './audit/published.ts';
+export { traceProbe, parseTraceSpec, renderTrace } from './audit/trace.ts';
+export type { Ruleset, RulesetSummary, Hook } from './audit/ruleset.ts';
+export type { Packet, Decision, SourceOutcome, TraceStep } from './audit/path.ts';
+export type { DnatRule } from './audit/published.ts';
+export type { TraceReport } from './audit/trace.ts';
 export { renderAuditText } from './audit/report-text.ts';
 export { renderAuditSarif } from './audit/report-sarif.ts';
 export { renderAuditHtml } from './audit/report-html.ts';

@@ -5,8 +5,10 @@ import type { Socket } from '../inventory/types.ts';
 import { expectedInbound } from '../policy/expect.ts';
 import { requiredKernelSettings } from '../apply/kernel-settings.ts';
 import type { Policy } from '../policy/types.ts';
-import type { ExposureRow } from './exposure.ts';
-import type { Decision, DnatRule, RulesetSummary } from './ruleset.ts';
+import { columnsOf, type ExposureRow } from './exposure.ts';
+import type { Decision } from './path.ts';
+import type { DnatRule } from './published.ts';
+import type { RulesetSummary } from './ruleset.ts';
 
 export type Severity = RiskLevel;
 export const SEVERITIES: readonly Severity[] = ['critical', 'high', 'medium', 'low', 'info'];
@@ -62,6 +64,7 @@ function make(
 
 function decisionText(d: Decision | null): string {
   if (!d) return 'no firewall';
+  if (d.chain === null && d.verdict === 'unknown') return `unknown: ${d.reasons[0] ?? 'not decidable'}`;
   if (d.chain === null) return `every base chain accepts (${d.verdict})`;
   return `${d.verdict} by ${d.table} chain ${d.chain}${d.handle !== null ? ` rule handle ${d.handle}` : ''}${d.comment ? ` (${d.comment})` : ''}`;
 }
@@ -71,10 +74,11 @@ function reachableCells(row: ExposureRow) {
 }
 
 function where(row: ExposureRow): string {
-  return reachableCells(row)
+  return columnsOf(row)
+    .filter((c) => c.reach !== 'no')
     .map(
       (c) =>
-        `${c.interface}/IPv${c.family}${c.reach === 'unknown' ? ' (unsure)' : ''}${c.onlyFrom.length > 0 ? ` from ${c.onlyFrom.join(', ')} only` : ''}`,
+        `${c.interface}/IPv${c.family}${c.reach === 'unknown' ? ' (unsure)' : ''}${c.restricted && c.onlyFrom.length > 0 ? ` from ${c.onlyFrom.slice(0, 8).join(', ')}${c.onlyFrom.length > 8 ? ', ...' : ''} only` : ''}${c.sourcePorts.length > 0 ? ` when sent from source port ${c.sourcePorts.join('/')}` : ''}`,
     )
     .join(', ');
 }
@@ -99,7 +103,8 @@ const noFirewall: FindingRule = {
       : input.ruleset.inputChains === 0
         ? 'no base chain is attached to the input hook'
         : 'the input chains accept everything by default and drop nothing';
-    if (!input.ruleset && input.rulesetReason?.includes('root')) return [];
+    // A ruleset that could not be read is unknown, not absent: PW011 says so instead.
+    if (!input.ruleset && input.rulesetReason) return [];
     return [
       make(this, {
         protocol: null,
@@ -168,7 +173,7 @@ const unexpectedListener: FindingRule = {
       for (const cell of reachableCells(row)) {
         const zone = input.zoneOf.get(cell.interface);
         const allowed = zone
-          ? expectedInbound(policy, zone, cell.family, cell.onlyFrom[0])
+          ? expectedInbound(policy, zone, cell.family, cell.onlyFrom[0]?.split('/')[0])
           : { tcp: [], udp: [] };
         if (portSetHas(allowed, row.protocol, row.localPort)) continue;
         out.push(

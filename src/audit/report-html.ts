@@ -1,3 +1,4 @@
+import { columnsOf } from './exposure.ts';
 import { SEVERITIES } from './findings.ts';
 import type { AuditReport } from './run.ts';
 
@@ -41,17 +42,18 @@ export function renderAuditHtml(report: AuditReport): string {
   const rows = report.exposure
     .map((r) => {
       const cells = columns.map((c) => {
-        const cell = r.cells.find((x) => `${x.interface}|${x.family}` === c);
+        const cell = columnsOf(r).find((x) => `${x.interface}|${x.family}` === c);
         if (!cell) return '<td class="none">–</td>';
         const label =
           cell.reach === 'yes'
-            ? cell.onlyFrom.length > 0
+            ? cell.restricted
               ? 'restricted'
               : 'reachable'
             : cell.reach === 'no'
               ? 'blocked'
               : 'unknown';
-        return `<td class="${cell.reach}" title="${esc(cell.onlyFrom.join(', '))}">${label}</td>`;
+        const title = [...cell.onlyFrom, ...cell.sourcePorts.map((p) => `source port ${p}`), ...cell.notes];
+        return `<td class="${cell.reach}" title="${esc(title.join(', '))}">${label}</td>`;
       });
       return `<tr><th>${esc(r.protocol)}/${esc(r.localPort)}</th><td>${esc(r.service ?? '')}</td><td>${esc(r.risk ?? '')}</td><td>${esc(r.localAddress)}</td><td>${esc(r.process)}</td>${cells.join('')}</tr>`;
     })

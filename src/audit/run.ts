@@ -2,19 +2,19 @@ import { readSysctl } from '../apply/kernel-apply.ts';
 import { requiredKernelSettings } from '../apply/kernel-settings.ts';
 import { listSockets } from '../inventory/list.ts';
 import { localInterfaces } from '../inventory/read-proc.ts';
-import type { LocalInterface, Socket } from '../inventory/types.ts';
-import { readLiveRuleset } from '../lab/read-ruleset.ts';
+import type { Socket } from '../inventory/types.ts';
+import { readInterfaceDetails, readLiveRuleset } from '../lab/read-ruleset.ts';
 import type { Policy } from '../policy/types.ts';
-import { computeExposure, type ExposureRow } from './exposure.ts';
+import { computeExposure, hostPathOptions, type AuditInterface, type ExposureRow } from './exposure.ts';
 import { runFindingRules, type AuditInput, type Finding } from './findings.ts';
+import { evaluate, evaluateOutbound, type Decision } from './path.ts';
+import { findDnatRules } from './published.ts';
 import {
-  evaluateForward,
-  evaluateInbound,
-  evaluateOutbound,
-  findDnatRules,
+  parseChainDevices,
   parseIptablesSave,
   parseNftJson,
   summarizeRuleset,
+  withLegacy,
   type Ruleset,
   type RulesetSummary,
 } from './ruleset.ts';
@@ -28,7 +28,8 @@ export interface AuditReport {
   profile: Profile;
   profileSource: 'given' | 'guessed';
   policy: { name: string; file: string } | null;
-  method: 'static' | 'no-firewall';
+  /** `unreadable`: the ruleset could not be read, so reachability is unknown (never "no firewall"). */
+  method: 'static' | 'no-firewall' | 'unreadable';
   ruleset: RulesetSummary | null;
   notModelled: string[];
   warnings: string[];
@@ -39,10 +40,14 @@ export interface AuditReport {
 
 export interface AuditData {
   sockets: readonly Socket[];
-  interfaces: readonly LocalInterface[];
+  interfaces: readonly AuditInterface[];
   nftJson: string | null;
   /** iptables-save / ip6tables-save text, when iptables-nft wrote rules. */
   iptablesSave?: { ip: string; ip6: string };
+  /** iptables-legacy-save / ip6tables-legacy-save text (x_tables), evaluated next to nftables. */
+  legacySave?: { ip: string; ip6: string };
+  /** `nft list chains` text, for the devices of ingress chains. */
+  nftChains?: string;
   rulesetReason: string | null;
   legacyRules: number;
   warnings: string[];
@@ -65,98 +70,113 @@ function guessProfile(env: Readonly<Record<string, string | undefined>>): Profil
   return env['DISPLAY'] || env['WAYLAND_DISPLAY'] || env['XDG_CURRENT_DESKTOP'] ? 'workstation' : 'server';
 }
 
-/** Pure: joins inventory, ruleset and policy into findings. */
-export function auditFromData(data: AuditData, options: AuditOptions = {}): AuditReport {
+/** The live ruleset as one model: nftables (with iptables-save text for xt rules) plus legacy x_tables. */
+export function rulesetFromData(
+  data: Pick<AuditData, 'nftJson' | 'iptablesSave' | 'legacySave' | 'nftChains'>,
+): Ruleset | null {
+  if (data.nftJson === null) return null;
   const saved = new Map([
     ...parseIptablesSave(data.iptablesSave?.ip ?? '', 'ip'),
     ...parseIptablesSave(data.iptablesSave?.ip6 ?? '', 'ip6'),
   ]);
-  const ruleset: Ruleset | null = data.nftJson === null ? null : parseNftJson(data.nftJson, saved);
-  const summary = ruleset ? summarizeRuleset(ruleset) : null;
-  const firewall = ruleset && summary?.loaded ? ruleset : null;
-  const exposure = computeExposure(firewall, data.sockets, data.interfaces);
-  const outIface = data.interfaces.find(
-    (i) => i.name !== 'lo' && i.addresses.some((a) => !a.startsWith('127.') && a !== '::1'),
+  const nft = parseNftJson(data.nftJson, saved, parseChainDevices(data.nftChains ?? ''));
+  return withLegacy(nft, data.legacySave ?? {});
+}
+
+function outInterface(data: AuditData): AuditInterface | undefined {
+  return data.interfaces.find(
+    (i) =>
+      i.name !== 'lo' &&
+      !i.bridgePort &&
+      i.addresses.some((a) => !a.startsWith('127.') && a !== '::1' && !a.startsWith('fe80')),
   );
-  const local4 = outIface?.addresses.find((a) => !a.includes(':')) ?? '192.0.2.1';
-  const dnat = firewall
-    ? findDnatRules(firewall)
-        .filter((r) => r.port !== null)
-        .map((rule) => {
-          const iifname = rule.iifname ?? outIface?.name ?? 'eth0';
-          const base = {
-            family: 4 as const,
-            protocol: rule.protocol ?? ('tcp' as const),
-            saddr: '203.0.113.77',
-            sport: 40000,
-            iifname,
-            daddrLocal: true,
-          };
-          return {
-            rule,
-            input: evaluateInbound(firewall, { ...base, daddr: local4, dport: rule.port ?? 0 }),
-            forward: evaluateForward(firewall, {
-              ...base,
-              daddr: rule.toAddress ?? '172.17.0.2',
-              dport: rule.toPort ?? rule.port ?? 0,
-              oifname: 'docker0',
-              daddrLocal: false,
-            }),
-          };
-        })
-    : [];
-  const egress =
-    firewall && outIface
-      ? EGRESS_PORTS.map((port) => ({
-          port,
-          decision: evaluateOutbound(firewall, {
-            family: 4,
-            protocol: 'tcp',
-            saddr: local4,
-            daddr: '203.0.113.9',
-            sport: 40000,
-            dport: port,
-            oifname: outIface.name,
-            daddrLocal: false,
-          }),
-        }))
-      : [];
-  const policy = options.policy ?? null;
+}
+
+function dnatFindings(firewall: Ruleset, data: AuditData): AuditInput['dnat'] {
+  const iface = outInterface(data);
+  const local4 = iface?.addresses.find((a) => !a.includes(':')) ?? '192.0.2.1';
+  const options = hostPathOptions(data.interfaces);
+  return findDnatRules(firewall)
+    .filter((r) => r.port !== null && r.family === 4)
+    .map((rule) => {
+      const packet = {
+        family: 4 as const,
+        protocol: rule.protocol ?? ('tcp' as const),
+        saddr: '203.0.113.77',
+        daddr: local4,
+        sport: 40000,
+        dport: rule.port ?? 0,
+        iifname: rule.iifname ?? iface?.name ?? 'eth0',
+        daddrLocal: true,
+      };
+      // What input alone would say of the port, and what the whole path (DNAT, forward) says.
+      const input: Decision = evaluate(firewall, ['input'], packet);
+      const forward: Decision = evaluate(firewall, 'inbound', packet, { ...options, reply: false });
+      return { rule, input, forward };
+    });
+}
+
+function egressChecks(firewall: Ruleset, data: AuditData): AuditInput['egress'] {
+  const iface = outInterface(data);
+  if (!iface) return [];
+  const local4 = iface.addresses.find((a) => !a.includes(':')) ?? '192.0.2.1';
+  return EGRESS_PORTS.map((port) => ({
+    port,
+    decision: evaluateOutbound(firewall, {
+      family: 4,
+      protocol: 'tcp',
+      saddr: local4,
+      daddr: '203.0.113.9',
+      sport: 40000,
+      dport: port,
+      oifname: iface.name,
+      daddrLocal: false,
+      peer: 'daddr',
+    }),
+  }));
+}
+
+function zonesOf(policy: Policy | null, data: AuditData): Map<string, string> {
   const zoneOf = new Map<string, string>();
-  for (const zone of policy?.zones ?? []) {
-    for (const iface of zone.interfaces) {
-      for (const real of data.interfaces) {
+  for (const zone of policy?.zones ?? [])
+    for (const iface of zone.interfaces)
+      for (const real of data.interfaces)
         if (iface === real.name || (iface.endsWith('*') && real.name.startsWith(iface.slice(0, -1))))
           zoneOf.set(real.name, zone.name);
-      }
-    }
-  }
-  const env = options.env ?? {};
-  const profile = options.profile ?? guessProfile(env);
+  return zoneOf;
+}
+
+/** Pure: joins inventory, ruleset and policy into findings. */
+export function auditFromData(data: AuditData, options: AuditOptions = {}): AuditReport {
+  const ruleset = rulesetFromData(data);
+  const summary = ruleset ? summarizeRuleset(ruleset) : null;
+  const firewall = ruleset && summary?.loaded ? ruleset : null;
+  const unreadable = data.nftJson === null ? (data.rulesetReason ?? 'the ruleset was not read') : null;
+  const exposure = computeExposure(firewall, data.sockets, data.interfaces, { unreadable });
+  const policy = options.policy ?? null;
+  const profile = options.profile ?? guessProfile(options.env ?? {});
   const input: AuditInput = {
     sockets: data.sockets,
     exposure,
     ruleset: summary,
     rulesetReason: data.rulesetReason,
-    dnat,
-    egress,
+    dnat: firewall ? dnatFindings(firewall, data) : [],
+    egress: firewall ? egressChecks(firewall, data) : [],
     policy,
-    zoneOf,
+    zoneOf: zonesOf(policy, data),
     profile,
     ...(data.sysctls ? { sysctls: data.sysctls } : {}),
   };
   const notModelled = [...new Set(exposure.flatMap((r) => r.notModelled))];
-  if (data.legacyRules > 0)
-    notModelled.push(`${data.legacyRules} legacy iptables rules (x_tables) that nft cannot show`);
   const warnings = [...data.warnings];
-  if (data.rulesetReason) warnings.push(data.rulesetReason);
+  if (unreadable) warnings.push(`could not read the ruleset: ${unreadable}; reachability is unknown`);
   return {
     host: options.host ?? 'localhost',
     generatedAt: (options.now ?? new Date()).toISOString(),
     profile,
     profileSource: options.profile ? 'given' : 'guessed',
     policy: policy ? { name: policy.name, file: policy.file } : null,
-    method: firewall ? 'static' : 'no-firewall',
+    method: firewall ? 'static' : unreadable ? 'unreadable' : 'no-firewall',
     ruleset: summary,
     notModelled,
     warnings,
@@ -176,14 +196,26 @@ export async function auditHost(options: AuditOptions = {}): Promise<AuditReport
   return auditFromData({ ...(await readAuditData()), sysctls }, options);
 }
 
+/** Interfaces with prefixes and bridge ports from `ip`, else the plain list from Node. */
+async function readInterfaces(): Promise<AuditInterface[]> {
+  const details = await readInterfaceDetails();
+  return details.length > 0 ? details : localInterfaces();
+}
+
 /** What an audit of this machine looks at: its sockets, interfaces and live ruleset. */
 export async function readAuditData(): Promise<AuditData> {
-  const [inventory, live] = await Promise.all([listSockets({}), readLiveRuleset()]);
+  const [inventory, live, interfaces] = await Promise.all([
+    listSockets({}),
+    readLiveRuleset(),
+    readInterfaces(),
+  ]);
   return {
     sockets: inventory.sockets,
-    interfaces: localInterfaces(),
+    interfaces,
     nftJson: live.nftJson,
     iptablesSave: live.iptablesSave,
+    legacySave: live.legacySave,
+    nftChains: live.nftChains,
     rulesetReason: live.reason,
     legacyRules: live.legacyRules,
     warnings: inventory.warnings,

@@ -2,16 +2,9 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { computeExposure } from '../../src/audit/exposure.ts';
-import {
-  evaluateInbound,
-  evaluateOutbound,
-  findDnatRules,
-  parseIptablesSave,
-  parseNftJson,
-  summarizeRuleset,
-  xtMatch,
-  type Packet,
-} from '../../src/audit/ruleset.ts';
+import { evaluateInbound, evaluateOutbound, xtMatch, type Packet } from '../../src/audit/path.ts';
+import { findDnatRules } from '../../src/audit/published.ts';
+import { parseIptablesSave, parseNftJson, summarizeRuleset } from '../../src/audit/ruleset.ts';
 import { makeSocket } from '../helpers/socket.ts';
 
 const fixture = (name: string) =>
@@ -141,7 +134,9 @@ describe('rules written by iptables-nft', () => {
     ['multiport', '-p tcp -m multiport ! --dports 22 -j DROP', true],
     ['addrtype', '-m addrtype --dst-type LOCAL -j DOCKER', true],
     ['comment', '-m comment --comment "x" -j ACCEPT', true],
-    ['recent', '-m recent --name ssh --rcheck', undefined],
+    // A source never seen has no entry in the recent list.
+    ['recent', '-m recent --name ssh --rcheck', false],
+    ['recent', '-m recent --name ssh --set', true],
   ] as const)('xtMatch %s: %s -> %s', (name, text, result) => {
     expect(xtMatch(name, text, tcp({ dport: 23 }))).toBe(result);
   });
@@ -293,9 +288,12 @@ describe('computeExposure', () => {
   ];
   it('without a firewall every interface of the bound family is reachable', () => {
     const [row] = computeExposure(null, [socket({})], interfaces);
-    expect(row?.cells.map((c) => `${c.interface}/${c.family}:${c.reach}`)).toEqual([
-      'eth0/4:yes',
-      'eth1/4:yes',
+    // Weak host model: each local address answers on every interface.
+    expect(row?.cells.map((c) => `${c.interface}/${c.address}:${c.reach}`)).toEqual([
+      'eth0/198.51.100.1:yes',
+      'eth0/198.51.100.129:yes',
+      'eth1/198.51.100.1:yes',
+      'eth1/198.51.100.129:yes',
     ]);
     expect(row?.method).toBe('no-firewall');
   });
@@ -309,7 +307,14 @@ describe('computeExposure', () => {
       interfaces,
     );
     expect(rows).toHaveLength(1);
-    expect(rows[0]?.cells.map((c) => `${c.interface}/${c.family}`)).toEqual(['eth0/4', 'eth0/6', 'eth1/4']);
+    expect(rows[0]?.cells.map((c) => `${c.interface}/${c.address}`)).toEqual([
+      'eth0/198.51.100.1',
+      'eth0/198.51.100.129',
+      'eth0/2001:db8::1',
+      'eth1/198.51.100.1',
+      'eth1/198.51.100.129',
+      'eth1/2001:db8::1',
+    ]);
   });
   it('says reachable only from the sources the ruleset lets in', () => {
     const saved = parseIptablesSave(
@@ -321,6 +326,119 @@ describe('computeExposure', () => {
       saved,
     );
     const rows = computeExposure(rs, [socket({ localPort: 5432 })], interfaces);
-    expect(rows[0]?.cells[0]).toMatchObject({ reach: 'yes', onlyFrom: ['198.51.100.1'] });
+    // The rule's own range, exactly — not the probe addresses audit happened to try.
+    expect(rows[0]?.cells[0]).toMatchObject({ reach: 'yes', onlyFrom: ['198.51.100.0/24'] });
+  });
+});
+
+describe('iptables --tcp-flags is an equality on the masked flags', () => {
+  it.each([
+    ['-p tcp -m tcp --tcp-flags FIN,SYN FIN,SYN -j DROP', false],
+    ['-p tcp -m tcp --tcp-flags SYN,RST SYN,RST -j DROP', false],
+    ['-p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j ACCEPT', true],
+    ['-p tcp -m tcp ! --tcp-flags FIN,SYN,RST,ACK SYN -j DROP', false],
+    ['-p tcp -m tcp --tcp-flags ALL NONE -j DROP', false],
+    ['-p tcp -m tcp --syn -j ACCEPT', true],
+  ] as const)('%s -> %s for a SYN', (text, result) => {
+    expect(xtMatch('tcp', text, tcp({}))).toBe(result);
+  });
+});
+
+describe('neighbor discovery as ufw (ip6tables) accepts it', () => {
+  const ns: Packet = {
+    family: 6,
+    protocol: 'icmpv6',
+    icmpType: 135,
+    saddr: '2001:db8::10',
+    daddr: 'ff02::1:ff00:1',
+    sport: 0,
+    dport: 0,
+    iifname: 'eth0',
+    daddrLocal: true,
+    ctState: 'untracked',
+  };
+  it.each([
+    // "135" is an ICMPv6 type here, not the address 0.0.0.135
+    ['-p ipv6-icmp -m icmp6 --icmpv6-type 135 -m hl --hl-eq 255 -j ACCEPT', true],
+    ['-p ipv6-icmp -m icmp6 --icmpv6-type 136 -m hl --hl-eq 255 -j ACCEPT', false],
+    ['-p ipv6-icmp -m icmp6 --icmpv6-type 135 -m hl --hl-eq 1 -j ACCEPT', false],
+    ['-m conntrack --ctstate INVALID -j DROP', false],
+    ['-m conntrack --ctstate UNTRACKED -j ACCEPT', true],
+  ] as const)('%s -> %s', (text, result) => {
+    expect(xtMatch('icmp6', text, ns)).toBe(result);
+  });
+});
+
+describe('--ctstate with the virtual DNAT state (kube-proxy)', () => {
+  const rule = '! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP';
+  it('a new connection that was not translated is not RELATED,ESTABLISHED,DNAT', () => {
+    expect(xtMatch('conntrack', rule, tcp({}))).toBe(true);
+  });
+  it('a DNAT-translated one is', () => {
+    expect(xtMatch('conntrack', rule, tcp({ ctStatus: ['dnat'] }))).toBe(false);
+    expect(xtMatch('conntrack', '-m conntrack --ctstate DNAT -j ACCEPT', tcp({ ctStatus: ['dnat'] }))).toBe(
+      true,
+    );
+  });
+});
+
+describe('flag lists in nft JSON', () => {
+  const rs = (match: unknown) =>
+    parseNftJson(
+      JSON.stringify({
+        nftables: [
+          {
+            chain: {
+              family: 'ip',
+              table: 'mangle',
+              name: 'pre',
+              type: 'filter',
+              hook: 'prerouting',
+              prio: -150,
+              policy: 'accept',
+            },
+          },
+          {
+            rule: {
+              family: 'ip',
+              table: 'mangle',
+              chain: 'pre',
+              handle: 2,
+              expr: [{ match }, { drop: null }],
+            },
+          },
+        ],
+      }),
+    );
+  const flags = { '&': [{ payload: { protocol: 'tcp', field: 'flags' } }, ['fin', 'syn']] };
+  it('tcp flags fin,syn / fin,syn (iptables-nft --tcp-flags FIN,SYN FIN,SYN) does not match a SYN', () => {
+    expect(evaluateInbound(rs({ op: '==', left: flags, right: ['fin', 'syn'] }), tcp({})).verdict).toBe(
+      'accept',
+    );
+  });
+  it('tcp flags syn / fin,syn matches it', () => {
+    expect(evaluateInbound(rs({ op: '==', left: flags, right: 'syn' }), tcp({})).verdict).toBe('drop');
+  });
+  it('ct state established,related (op in) is any of them; != is none of them', () => {
+    const ct = { ct: { key: 'state' } };
+    expect(evaluateInbound(rs({ op: 'in', left: ct, right: ['established', 'new'] }), tcp({})).verdict).toBe(
+      'drop',
+    );
+    expect(
+      evaluateInbound(rs({ op: '!=', left: ct, right: ['established', 'related'] }), tcp({})).verdict,
+    ).toBe('drop');
+    expect(evaluateInbound(rs({ op: '!=', left: ct, right: ['established', 'new'] }), tcp({})).verdict).toBe(
+      'accept',
+    );
+  });
+});
+
+describe('the probe SYN carries an MSS option', () => {
+  it.each([
+    ['-p tcp -m conntrack --ctstate NEW -m tcpmss ! --mss 536:65535 -j DROP', false],
+    ['-p tcp -m tcpmss --mss 1:500 -j DROP', false],
+    ['-p tcp -m tcpmss --mss 1400:1500 -j ACCEPT', true],
+  ] as const)('%s -> %s', (text, result) => {
+    expect(xtMatch('tcpmss', text, tcp({}))).toBe(result);
   });
 });

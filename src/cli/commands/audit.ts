@@ -65,6 +65,15 @@ async function auditAction(
   } else {
     ctx.out(text);
   }
+  if (options.failOn !== 'never' && report.method === 'unreadable') {
+    // Findings cannot be trusted without the ruleset: an environment problem, not a clean bill.
+    ctx.err(
+      `error: ${report.warnings.find((w) => w.startsWith('could not read')) ?? 'could not read the ruleset'}`,
+    );
+    ctx.err('hint: run audit as root (reading nftables and iptables needs CAP_NET_ADMIN)');
+    ctx.exitCode = 3;
+    return;
+  }
   if (options.failOn !== 'never') {
     const limit = SEVERITIES.indexOf(options.failOn as Severity);
     if (report.findings.some((f) => SEVERITIES.indexOf(f.severity) <= limit)) ctx.exitCode = 1;

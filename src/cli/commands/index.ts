@@ -5,6 +5,7 @@ import { registerPorts } from './ports.ts';
 import { registerCompile } from './compile.ts';
 import { registerPolicy } from './policy.ts';
 import { registerAudit } from './audit.ts';
+import { registerTrace } from './trace.ts';
 import { registerScan } from './scan.ts';
 import { registerVerify } from './verify.ts';
 import { registerApply } from './apply.ts';
@@ -20,6 +21,7 @@ export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] 
   registerCompile,
   registerPolicy,
   registerAudit,
+  registerTrace,
   registerScan,
   registerVerify,
   registerApply,
