@@ -388,7 +388,7 @@ await describeRootTier(
       const scanners = (): number[] =>
         inside().filter((pid) => {
           try {
-            return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('python3');
+            return /python3$/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '');
           } catch {
             return false;
           }
