@@ -1,6 +1,7 @@
 import { PortwardenError } from '../errors.ts';
 import { runCommand } from '../lab/run.ts';
 import { classifySocket, compareSockets, type ClassifyContext } from './classify.ts';
+import { matchesSocketFilter, type SocketFilter } from './filter.ts';
 import { serviceForSocketUnit, type SocketUnitListen } from './owners.ts';
 import {
   detectListingFormat,
@@ -44,6 +45,8 @@ export interface ListSocketsOptions {
   fromText?: string;
   /** tasklist /fo csv output that names the pids of a Windows capture. */
   tasklistText?: string;
+  /** Only sockets of these ports, processes, users or units (`ports 8080 --pid 42`). */
+  filter?: SocketFilter;
 }
 
 interface NamespaceTarget {
@@ -216,7 +219,10 @@ function finish(
   warnings: string[],
   platform: NodeJS.Platform = process.platform,
 ): Inventory {
-  const kept = options.exposedOnly ? sockets.filter((s) => s.exposure !== 'loopback') : sockets;
+  const { filter } = options;
+  const kept = sockets.filter(
+    (s) => (!options.exposedOnly || s.exposure !== 'loopback') && (!filter || matchesSocketFilter(s, filter)),
+  );
   return { sockets: kept.sort(compareSockets), platform, dualStackSource, warnings };
 }
 

@@ -1,7 +1,11 @@
 import type { Command } from 'commander';
 import type { Exposure, Inventory, Socket } from '../../inventory/types.ts';
+import { parsePortSpec } from '../../catalog/port-spec.ts';
+import type { SocketFilter } from '../../inventory/filter.ts';
+import { PortwardenError } from '../../errors.ts';
 import { paint, RISK_COLOR, toJson, type CliContext } from '../context.ts';
 import { readInputFile } from '../files.ts';
+import { numberOption } from '../options.ts';
 import { formatTable } from '../table.ts';
 
 function readListing(path: string): string {
@@ -21,6 +25,36 @@ interface PortsOptions {
   json?: boolean;
   fromFile?: string;
   tasklist?: string;
+  pid?: string;
+  process?: string;
+  user?: string;
+  unit?: string;
+}
+
+function nameOption(flag: string, value: string | undefined, example: string): string | undefined {
+  if (value === undefined || value.trim() !== '') return value?.trim();
+  throw new PortwardenError('OPTION_INVALID', `${flag} needs a non-empty value`, {
+    hint: `e.g. ${flag} ${example}`,
+  });
+}
+
+/** The positional port spec and the owner flags, checked: bad input is exit 2 with a hint. */
+function socketFilter(spec: string | undefined, options: PortsOptions): SocketFilter {
+  const filter: SocketFilter = {};
+  // A bare number means both protocols here, as in `lsof -i :53`.
+  if (spec !== undefined) filter.ports = parsePortSpec(spec, { defaultProtocols: ['tcp', 'udp'] });
+  if (options.pid !== undefined) {
+    filter.pid = numberOption('--pid', options.pid, { min: 1, max: 4_194_304, integer: true });
+  }
+  const process = nameOption('--process', options.process, 'sshd');
+  const user = nameOption('--user', options.user, 'www-data');
+  const unit = nameOption('--unit', options.unit, 'nginx.service');
+  return {
+    ...filter,
+    ...(process !== undefined ? { process } : {}),
+    ...(user !== undefined ? { user } : {}),
+    ...(unit !== undefined ? { unit } : {}),
+  };
 }
 
 const GROUP_TITLE: Record<Exposure, string> = {
@@ -59,10 +93,14 @@ function ownerColumn(s: Socket): string {
   return [...owners].join(', ');
 }
 
-function renderText(ctx: CliContext, inventory: Inventory, options: PortsOptions): string {
-  if (inventory.sockets.length === 0) {
-    return options.exposed ? 'No sockets reachable beyond loopback.' : 'No sockets found.';
-  }
+function emptyMessage(options: PortsOptions, filtered: boolean): string {
+  if (filtered)
+    return `No ${options.all ? '' : 'listening '}sockets match.${options.all ? '' : ' (-a adds connections)'}`;
+  return options.exposed ? 'No sockets reachable beyond loopback.' : 'No sockets found.';
+}
+
+function renderText(ctx: CliContext, inventory: Inventory, options: PortsOptions, filtered: boolean): string {
+  if (inventory.sockets.length === 0) return emptyMessage(options, filtered);
   const showNetns =
     new Set(inventory.sockets.map((s) => s.netns)).size > 1 ||
     inventory.sockets.some((s) => s.netns !== 'host');
@@ -116,9 +154,11 @@ function renderText(ctx: CliContext, inventory: Inventory, options: PortsOptions
   return blocks.join('\n\n');
 }
 
-async function portsAction(ctx: CliContext, options: PortsOptions): Promise<void> {
+async function portsAction(ctx: CliContext, spec: string | undefined, options: PortsOptions): Promise<void> {
+  const filter = socketFilter(spec, options);
   const { listSockets } = await import('../../inventory/list.ts');
   const inventory = await listSockets({
+    filter,
     ...(options.all ? { all: true } : {}),
     ...(options.tcp ? { tcp: true } : {}),
     ...(options.udp ? { udp: true } : {}),
@@ -132,17 +172,28 @@ async function portsAction(ctx: CliContext, options: PortsOptions): Promise<void
     ctx.out(toJson(inventory));
     return;
   }
-  ctx.out(renderText(ctx, inventory, options));
+  ctx.out(renderText(ctx, inventory, options, Object.keys(filter).length > 0));
   for (const warning of inventory.warnings) ctx.err(`portwarden: warning: ${warning}`);
 }
 
 export function registerPorts(program: Command, ctx: CliContext): void {
   program
     .command('ports')
+    .argument(
+      '[ports]',
+      'only these ports: 8080, 20-25, U:53, tcp/443, ssh (local port, or remote of a connection)',
+    )
     .description('list listening TCP and bound UDP sockets with their owners and exposure (like ss -tulpn)')
     .option('-a, --all', 'every socket and state with its remote end (like netstat -an)')
     .option('-t, --tcp', 'TCP sockets only')
     .option('-u, --udp', 'UDP sockets only')
+    .option('-l, --listening', 'listening and bound sockets only: the default (as in ss -l)')
+    .option('-p, --processes', 'show owning processes: always on (accepted for ss -p)')
+    .option('-n, --numeric', 'numeric addresses and ports: always on (accepted for ss -n)')
+    .option('--pid <pid>', 'only sockets held by this process id')
+    .option('--process <name>', 'only sockets of processes with this name or executable file name')
+    .option('--user <name|uid>', 'only sockets of processes running as this user')
+    .option('--unit <name>', 'only sockets of this systemd unit (nginx or nginx.service)')
     .option('--exposed', 'only sockets reachable beyond loopback')
     .option('--netns <name|pid>', 'another network namespace: an `ip netns` name or a pid inside it')
     .option('--all-netns', 'every network namespace on the machine, labelled')
@@ -152,5 +203,5 @@ export function registerPorts(program: Command, ctx: CliContext): void {
     )
     .option('--tasklist <file>', 'tasklist /fo csv output naming the pids of a Windows capture')
     .option('--json', 'machine-readable output (schema in README)')
-    .action((options: PortsOptions) => portsAction(ctx, options));
+    .action((spec: string | undefined, options: PortsOptions) => portsAction(ctx, spec, options));
 }
