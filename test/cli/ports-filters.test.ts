@@ -73,6 +73,25 @@ describe('ports filters on a live listener (127.0.0.1, port 0)', () => {
     }
   });
 
+  it('`ports -a PORT` shows a loopback connection to it under Connections, the listener above', async () => {
+    const client = spawn(process.execPath, [
+      '-e',
+      `require('net').connect(${port},'127.0.0.1',()=>console.log('up'));setTimeout(()=>{},60000)`,
+    ]);
+    try {
+      await once(client.stdout, 'data');
+      const result = runCli(['ports', '-a', String(port)]);
+      const [listeners = '', connections = ''] = result.stdout.split('\n\n');
+      expect(listeners).toMatch(/^Loopback only \(1\)/);
+      expect(listeners).not.toContain('ESTABLISHED');
+      expect(connections).toMatch(/^Connections \(2\)/);
+      expect(connections).toContain(`127.0.0.1:${port}`);
+      expect(connections).toContain(`node[${client.pid}]`);
+    } finally {
+      client.kill('SIGKILL');
+    }
+  });
+
   it('the text view says when nothing matches', () => {
     const result = runCli(['ports', String(port), '--pid', '1']);
     expect(result.status).toBe(0);
@@ -91,6 +110,29 @@ describe('ports filters on a live listener (127.0.0.1, port 0)', () => {
       expect(result.stdout).toContain(`127.0.0.1:${port}`);
       expect(result.stdout).toContain(`node[${server.pid}]`);
     }
+  });
+});
+
+describe('ports -a: connections are not listeners', () => {
+  const blockOf = (text: string, title: string): string =>
+    text.split('\n\n').find((b) => b.startsWith(title)) ?? '';
+
+  it('an outbound ESTABLISHED / TIME_WAIT goes under Connections, not "Reachable on one address"', () => {
+    const result = runCli(['ports', '-a', ...WINDOWS]);
+    expect(result.status).toBe(0);
+    const oneAddress = blockOf(result.stdout, 'Reachable on one address');
+    expect(oneAddress).toContain('192.168.1.20:139');
+    expect(oneAddress).not.toMatch(/50312|50313|ESTABLISHED|TIME_WAIT/);
+    const connections = blockOf(result.stdout, 'Connections (2)');
+    expect(connections).toMatch(
+      /tcp\s+192\.168\.1\.20:50312\s+203\.0\.113\.80:443\s+ESTABLISHED\s+Discord\.exe\[9120\]/,
+    );
+    expect(connections).toMatch(/192\.168\.1\.20:50313\s+203\.0\.113\.80:443\s+TIME_WAIT/);
+  });
+
+  it('`ports -a 443` finds the connections to a remote port 443', () => {
+    const result = runCli(['ports', '-a', '443', ...WINDOWS]);
+    expect(result.stdout).toMatch(/^Connections \(2\)/);
   });
 });
 

@@ -4,6 +4,7 @@ import { parsePortSpec } from '../../catalog/port-spec.ts';
 import type { SocketFilter } from '../../inventory/filter.ts';
 import { PortwardenError } from '../../errors.ts';
 import { paint, RISK_COLOR, toJson, type CliContext } from '../context.ts';
+import { isListening } from '../../inventory/parse-proc-net.ts';
 import { readInputFile } from '../files.ts';
 import { numberOption } from '../options.ts';
 import { formatTable } from '../table.ts';
@@ -99,51 +100,93 @@ function emptyMessage(options: PortsOptions, filtered: boolean): string {
   return options.exposed ? 'No sockets reachable beyond loopback.' : 'No sockets found.';
 }
 
+interface View {
+  ctx: CliContext;
+  options: PortsOptions;
+  showNetns: boolean;
+}
+
+function netnsCells(view: View, s: Socket): string[] {
+  if (!view.showNetns) return [];
+  return [s.exposureScope === 'namespace' ? `${s.netns}*` : s.netns];
+}
+
+function protoColumn(s: Socket): string {
+  return s.protocol + (s.family === 6 && !s.v4Mapped ? '6' : '');
+}
+
+function listenerTable(view: View, group: readonly Socket[]): string {
+  const header = [
+    ...(view.showNetns ? ['NETNS'] : []),
+    ...['PROTO', 'LOCAL', 'STATE', 'SERVICE', 'RISK', 'PROCESS', 'OWNER'],
+  ];
+  const rows = group.map((s) => [
+    ...netnsCells(view, s),
+    protoColumn(s),
+    localColumn(s),
+    s.state,
+    s.service ?? '-',
+    s.risk ? paint(view.ctx.color, RISK_COLOR[s.risk], s.risk) : '-',
+    processColumn(s),
+    ownerColumn(s),
+  ]);
+  return formatTable(header, rows);
+}
+
+/** Connections have no exposure and no service of their own: the local port is usually ephemeral. */
+function connectionTable(view: View, group: readonly Socket[]): string {
+  const header = [
+    ...(view.showNetns ? ['NETNS'] : []),
+    ...['PROTO', 'LOCAL', 'REMOTE', 'STATE', 'PROCESS', 'OWNER'],
+  ];
+  const rows = group.map((s) => [
+    ...netnsCells(view, s),
+    protoColumn(s),
+    localColumn(s),
+    endpoint(s.remoteAddress, s.remotePort, s.family),
+    s.state,
+    processColumn(s),
+    ownerColumn(s),
+  ]);
+  return formatTable(header, rows);
+}
+
+function fixesBlock(group: readonly Socket[]): string | undefined {
+  const fixes = group
+    .filter((s) => s.fix && s.risk && s.risk !== 'info' && s.risk !== 'low')
+    .map((s) => `  ${s.protocol}/${s.localPort} ${s.service ?? ''}: ${s.fix ?? ''}`);
+  return fixes.length > 0 ? `To stop the risky ones:\n${[...new Set(fixes)].join('\n')}` : undefined;
+}
+
+function titled(view: View, title: string, count: number, table: string): string {
+  return `${paint(view.ctx.color, 'bold', `${title} (${count})`)}\n${table}`;
+}
+
+function listenerBlocks(view: View, listeners: readonly Socket[]): string[] {
+  const blocks: string[] = [];
+  for (const exposure of ['all', 'address', 'loopback'] as const) {
+    const group = listeners.filter((s) => s.exposure === exposure);
+    if (group.length === 0) continue;
+    blocks.push(titled(view, GROUP_TITLE[exposure], group.length, listenerTable(view, group)));
+    const fixes = exposure === 'loopback' ? undefined : fixesBlock(group);
+    if (fixes) blocks.push(fixes);
+  }
+  return blocks;
+}
+
 function renderText(ctx: CliContext, inventory: Inventory, options: PortsOptions, filtered: boolean): string {
   if (inventory.sockets.length === 0) return emptyMessage(options, filtered);
   const showNetns =
     new Set(inventory.sockets.map((s) => s.netns)).size > 1 ||
     inventory.sockets.some((s) => s.netns !== 'host');
-  const blocks: string[] = [];
-  for (const exposure of ['all', 'address', 'loopback'] as const) {
-    const group = inventory.sockets.filter((s) => s.exposure === exposure);
-    if (group.length === 0) continue;
-    const header = [
-      ...(showNetns ? ['NETNS'] : []),
-      'PROTO',
-      'LOCAL',
-      ...(options.all ? ['REMOTE'] : []),
-      'STATE',
-      'SERVICE',
-      'RISK',
-      'PROCESS',
-      'OWNER',
-    ];
-    const rows = group.map((s) => [
-      ...(showNetns ? [s.exposureScope === 'namespace' ? `${s.netns}*` : s.netns] : []),
-      s.protocol + (s.family === 6 && !s.v4Mapped ? '6' : ''),
-      localColumn(s),
-      ...(options.all
-        ? [
-            s.state === 'LISTEN' || s.state === 'UNCONN'
-              ? '*'
-              : endpoint(s.remoteAddress, s.remotePort, s.family),
-          ]
-        : []),
-      s.state,
-      s.service ?? '-',
-      s.risk ? paint(ctx.color, RISK_COLOR[s.risk], s.risk) : '-',
-      processColumn(s),
-      ownerColumn(s),
-    ]);
-    const title = paint(ctx.color, 'bold', `${GROUP_TITLE[exposure]} (${group.length})`);
-    blocks.push(`${title}\n${formatTable(header, rows)}`);
-    if (exposure !== 'loopback') {
-      const fixes = group
-        .filter((s) => s.fix && s.risk && s.risk !== 'info' && s.risk !== 'low')
-        .map((s) => `  ${s.protocol}/${s.localPort} ${s.service ?? ''}: ${s.fix ?? ''}`);
-      if (fixes.length > 0) blocks.push(`To stop the risky ones:\n${[...new Set(fixes)].join('\n')}`);
-    }
+  const view: View = { ctx, options, showNetns };
+  const connections = inventory.sockets.filter((s) => !isListening(s));
+  const blocks = listenerBlocks(
+    view,
+    inventory.sockets.filter((s) => isListening(s)),
+  );
+  if (connections.length > 0) {
+    blocks.push(titled(view, 'Connections', connections.length, connectionTable(view, connections)));
   }
   if (showNetns && inventory.sockets.some((s) => s.exposureScope === 'namespace')) {
     blocks.push('* a namespace other than the host\'s: "all interfaces" means that namespace\'s interfaces');
