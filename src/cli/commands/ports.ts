@@ -30,6 +30,7 @@ interface PortsOptions {
   process?: string;
   user?: string;
   unit?: string;
+  exe?: boolean;
 }
 
 function nameOption(flag: string, value: string | undefined, example: string): string | undefined {
@@ -84,6 +85,12 @@ function processColumn(s: Socket): string {
     .join(', ');
 }
 
+/** Each owner's executable once; a deleted one keeps the kernel's " (deleted)" mark. */
+function exeColumn(s: Socket): string {
+  const paths = s.processes.map((p) => p.exe ?? '?');
+  return paths.length === 0 ? '?' : [...new Set(paths)].join(', ');
+}
+
 function ownerColumn(s: Socket): string {
   const owners = new Set<string>();
   for (const p of s.processes) {
@@ -104,6 +111,8 @@ interface View {
   ctx: CliContext;
   options: PortsOptions;
   showNetns: boolean;
+  /** The terminal's width when stdout is one: the EXE column wraps to it. */
+  width: number | undefined;
 }
 
 function netnsCells(view: View, s: Socket): string[] {
@@ -119,6 +128,7 @@ function listenerTable(view: View, group: readonly Socket[]): string {
   const header = [
     ...(view.showNetns ? ['NETNS'] : []),
     ...['PROTO', 'LOCAL', 'STATE', 'SERVICE', 'RISK', 'PROCESS', 'OWNER'],
+    ...(view.options.exe ? ['EXE'] : []),
   ];
   const rows = group.map((s) => [
     ...netnsCells(view, s),
@@ -129,8 +139,9 @@ function listenerTable(view: View, group: readonly Socket[]): string {
     s.risk ? paint(view.ctx.color, RISK_COLOR[s.risk], s.risk) : '-',
     processColumn(s),
     ownerColumn(s),
+    ...(view.options.exe ? [exeColumn(s)] : []),
   ]);
-  return formatTable(header, rows);
+  return formatTable(header, rows, view.width !== undefined ? { width: view.width } : {});
 }
 
 /** Connections have no exposure and no service of their own: the local port is usually ephemeral. */
@@ -138,6 +149,7 @@ function connectionTable(view: View, group: readonly Socket[]): string {
   const header = [
     ...(view.showNetns ? ['NETNS'] : []),
     ...['PROTO', 'LOCAL', 'REMOTE', 'STATE', 'PROCESS', 'OWNER'],
+    ...(view.options.exe ? ['EXE'] : []),
   ];
   const rows = group.map((s) => [
     ...netnsCells(view, s),
@@ -147,8 +159,9 @@ function connectionTable(view: View, group: readonly Socket[]): string {
     s.state,
     processColumn(s),
     ownerColumn(s),
+    ...(view.options.exe ? [exeColumn(s)] : []),
   ]);
-  return formatTable(header, rows);
+  return formatTable(header, rows, view.width !== undefined ? { width: view.width } : {});
 }
 
 function fixesBlock(group: readonly Socket[]): string | undefined {
@@ -179,7 +192,8 @@ function renderText(ctx: CliContext, inventory: Inventory, options: PortsOptions
   const showNetns =
     new Set(inventory.sockets.map((s) => s.netns)).size > 1 ||
     inventory.sockets.some((s) => s.netns !== 'host');
-  const view: View = { ctx, options, showNetns };
+  const width = ctx.io.stdout.isTTY === true ? ctx.io.stdout.columns : undefined;
+  const view: View = { ctx, options, showNetns, width };
   const connections = inventory.sockets.filter((s) => !isListening(s));
   const blocks = listenerBlocks(
     view,
@@ -233,6 +247,7 @@ export function registerPorts(program: Command, ctx: CliContext): void {
     .option('-l, --listening', 'listening and bound sockets only: the default (as in ss -l)')
     .option('-p, --processes', 'show owning processes: always on (accepted for ss -p)')
     .option('-n, --numeric', 'numeric addresses and ports: always on (accepted for ss -n)')
+    .option('-e, --exe', 'add the executable path of each owner (wrapped to the terminal width)')
     .option('--pid <pid>', 'only sockets held by this process id')
     .option('--process <name>', 'only sockets of processes with this name or executable file name')
     .option('--user <name|uid>', 'only sockets of processes running as this user')
