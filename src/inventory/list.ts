@@ -23,10 +23,12 @@ import {
   readSocketTablesViaIp,
   readSystemdSocketUnits,
   readV6OnlyFlags,
+  inspectUnreadable,
   scanSocketHolders,
   unsupportedPlatform,
   type TableFilter,
 } from './read-proc.ts';
+import { unreadableWarnings } from './unreadable.ts';
 import type { DualStackSource, Inventory, LocalInterface, Socket, SocketOwner } from './types.ts';
 
 export interface ListSocketsOptions {
@@ -164,12 +166,6 @@ async function listLinux(options: ListSocketsOptions): Promise<Inventory> {
   };
   let socketUnits: SocketUnitListen[] | undefined;
   const warnings: string[] = [];
-  const isRoot = process.getuid?.() === 0;
-  if (unreadable > 0) {
-    warnings.push(
-      `${unreadable} process${unreadable === 1 ? '' : 'es'} could not be inspected${isRoot ? ' (hidepid or a vanished process)' : ' (not root)'}: sockets they own show no process; run as root to see every owner`,
-    );
-  }
   let dualStackSource: DualStackSource = 'none';
   const sockets: Socket[] = [];
   for (const { target, rows } of perTarget) {
@@ -209,6 +205,12 @@ async function listLinux(options: ListSocketsOptions): Promise<Inventory> {
       sockets.push(classifySocket(row, rowOwners, context));
     }
   }
+  const vanished = [...new Set([...holders.values()].flat())].filter((pid) => owners.get(pid) === null);
+  const unreadableList = [
+    ...unreadable.map(({ pid, code }) => inspectUnreadable(pid, code, false)),
+    ...vanished.map((pid) => inspectUnreadable(pid, null, true)),
+  ];
+  warnings.push(...unreadableWarnings(unreadableList, process.getuid?.() === 0));
   return finish(sockets, options, dualStackSource, warnings);
 }
 
