@@ -55,6 +55,8 @@ describe('ports filters on a live listener (127.0.0.1, port 0)', () => {
       ['--user', uid],
       [String(port), '--pid', String(server.pid), '--process', 'node', '--user', uid],
       [`T:${port}`, '-t'],
+      ['--port', String(port)],
+      ['-p', String(port)],
     ]) {
       expect(seen(args), args.join(' ')).toContain(`tcp/${port}`);
     }

@@ -31,6 +31,7 @@ interface PortsOptions {
   user?: string;
   unit?: string;
   exe?: boolean;
+  port?: string;
 }
 
 function nameOption(flag: string, value: string | undefined, example: string): string | undefined {
@@ -43,8 +44,11 @@ function nameOption(flag: string, value: string | undefined, example: string): s
 /** The positional port spec and the owner flags, checked: bad input is exit 2 with a hint. */
 function socketFilter(spec: string | undefined, options: PortsOptions): SocketFilter {
   const filter: SocketFilter = {};
+  const specs = [spec, options.port].filter((s) => s !== undefined);
   // A bare number means both protocols here, as in `lsof -i :53`.
-  if (spec !== undefined) filter.ports = parsePortSpec(spec, { defaultProtocols: ['tcp', 'udp'] });
+  if (specs.length > 0) {
+    filter.ports = parsePortSpec(specs.join(','), { defaultProtocols: ['tcp', 'udp'] });
+  }
   if (options.pid !== undefined) {
     filter.pid = numberOption('--pid', options.pid, { min: 1, max: 4_194_304, integer: true });
   }
@@ -248,6 +252,7 @@ export function registerPorts(program: Command, ctx: CliContext): void {
     .option('-p, --processes', 'show owning processes: always on (accepted for ss -p)')
     .option('-n, --numeric', 'numeric addresses and ports: always on (accepted for ss -n)')
     .option('-e, --exe', 'add the executable path of each owner (wrapped to the terminal width)')
+    .option('--port <spec>', 'the same as the [ports] argument')
     .option('--pid <pid>', 'only sockets held by this process id')
     .option('--process <name>', 'only sockets of processes with this name or executable file name')
     .option('--user <name|uid>', 'only sockets of processes running as this user')
