@@ -149,6 +149,20 @@ function socketUnitFor(row: ProcNetRow, units: readonly SocketUnitListen[]): str
   return (exact ?? wildcard ?? candidates[0])?.unit ?? null;
 }
 
+/** Warnings for processes whose fds could not be read, and for holders that exited before we read them. */
+function ownerWarnings(
+  holders: ReadonlyMap<number, readonly number[]>,
+  owners: ReadonlyMap<number, SocketOwner | null>,
+  unreadable: readonly { pid: number; code: string }[],
+): string[] {
+  const vanished = [...new Set([...holders.values()].flat())].filter((pid) => owners.get(pid) === null);
+  const list = [
+    ...unreadable.map(({ pid, code }) => inspectUnreadable(pid, code, false)),
+    ...vanished.map((pid) => inspectUnreadable(pid, null, true)),
+  ];
+  return unreadableWarnings(list, process.getuid?.() === 0);
+}
+
 async function listLinux(options: ListSocketsOptions): Promise<Inventory> {
   const filter = tableFilter(options);
   const targets = resolveTargets(options);
@@ -205,12 +219,7 @@ async function listLinux(options: ListSocketsOptions): Promise<Inventory> {
       sockets.push(classifySocket(row, rowOwners, context));
     }
   }
-  const vanished = [...new Set([...holders.values()].flat())].filter((pid) => owners.get(pid) === null);
-  const unreadableList = [
-    ...unreadable.map(({ pid, code }) => inspectUnreadable(pid, code, false)),
-    ...vanished.map((pid) => inspectUnreadable(pid, null, true)),
-  ];
-  warnings.push(...unreadableWarnings(unreadableList, process.getuid?.() === 0));
+  warnings.push(...ownerWarnings(holders, owners, unreadable));
   return finish(sockets, options, dualStackSource, warnings);
 }
 
