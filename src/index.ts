@@ -37,6 +37,7 @@ export { explainPort, explainSpecs, riskyServices, compareRisk } from './catalog
 export type { PortExplanation } from './catalog/explain.ts';
 export { listSockets, inventoryFromText } from './inventory/list.ts';
 export type { ListSocketsOptions } from './inventory/list.ts';
+export { matchesSocketFilter, type SocketFilter } from './inventory/filter.ts';
 export { parseProcNet, decodeProcAddress, isListening } from './inventory/parse-proc-net.ts';
 export { parseLsof, parseWindowsNetstat, parseTasklistCsv } from './inventory/parse-foreign.ts';
 export { parseCgroup, parseSystemdSocketUnits } from './inventory/owners.ts';

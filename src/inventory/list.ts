@@ -1,6 +1,7 @@
 import { PortwardenError } from '../errors.ts';
 import { runCommand } from '../lab/run.ts';
 import { classifySocket, compareSockets, type ClassifyContext } from './classify.ts';
+import { matchesSocketFilter, type SocketFilter } from './filter.ts';
 import { serviceForSocketUnit, type SocketUnitListen } from './owners.ts';
 import {
   detectListingFormat,
@@ -22,10 +23,12 @@ import {
   readSocketTablesViaIp,
   readSystemdSocketUnits,
   readV6OnlyFlags,
+  inspectUnreadable,
   scanSocketHolders,
   unsupportedPlatform,
   type TableFilter,
 } from './read-proc.ts';
+import { unreadableWarnings } from './unreadable.ts';
 import type { DualStackSource, Inventory, LocalInterface, Socket, SocketOwner } from './types.ts';
 
 export interface ListSocketsOptions {
@@ -44,6 +47,8 @@ export interface ListSocketsOptions {
   fromText?: string;
   /** tasklist /fo csv output that names the pids of a Windows capture. */
   tasklistText?: string;
+  /** Only sockets of these ports, processes, users or units (`ports 8080 --pid 42`). */
+  filter?: SocketFilter;
 }
 
 interface NamespaceTarget {
@@ -144,6 +149,20 @@ function socketUnitFor(row: ProcNetRow, units: readonly SocketUnitListen[]): str
   return (exact ?? wildcard ?? candidates[0])?.unit ?? null;
 }
 
+/** Warnings for processes whose fds could not be read, and for holders that exited before we read them. */
+function ownerWarnings(
+  holders: ReadonlyMap<number, readonly number[]>,
+  owners: ReadonlyMap<number, SocketOwner | null>,
+  unreadable: readonly { pid: number; code: string }[],
+): string[] {
+  const vanished = [...new Set([...holders.values()].flat())].filter((pid) => owners.get(pid) === null);
+  const list = [
+    ...unreadable.map(({ pid, code }) => inspectUnreadable(pid, code, false)),
+    ...vanished.map((pid) => inspectUnreadable(pid, null, true)),
+  ];
+  return unreadableWarnings(list, process.getuid?.() === 0);
+}
+
 async function listLinux(options: ListSocketsOptions): Promise<Inventory> {
   const filter = tableFilter(options);
   const targets = resolveTargets(options);
@@ -161,12 +180,6 @@ async function listLinux(options: ListSocketsOptions): Promise<Inventory> {
   };
   let socketUnits: SocketUnitListen[] | undefined;
   const warnings: string[] = [];
-  const isRoot = process.getuid?.() === 0;
-  if (unreadable > 0) {
-    warnings.push(
-      `${unreadable} process${unreadable === 1 ? '' : 'es'} could not be inspected${isRoot ? ' (hidepid or a vanished process)' : ' (not root)'}: sockets they own show no process; run as root to see every owner`,
-    );
-  }
   let dualStackSource: DualStackSource = 'none';
   const sockets: Socket[] = [];
   for (const { target, rows } of perTarget) {
@@ -206,6 +219,7 @@ async function listLinux(options: ListSocketsOptions): Promise<Inventory> {
       sockets.push(classifySocket(row, rowOwners, context));
     }
   }
+  warnings.push(...ownerWarnings(holders, owners, unreadable));
   return finish(sockets, options, dualStackSource, warnings);
 }
 
@@ -216,7 +230,10 @@ function finish(
   warnings: string[],
   platform: NodeJS.Platform = process.platform,
 ): Inventory {
-  const kept = options.exposedOnly ? sockets.filter((s) => s.exposure !== 'loopback') : sockets;
+  const { filter } = options;
+  const kept = sockets.filter(
+    (s) => (!options.exposedOnly || s.exposure !== 'loopback') && (!filter || matchesSocketFilter(s, filter)),
+  );
   return { sockets: kept.sort(compareSockets), platform, dualStackSource, warnings };
 }
 

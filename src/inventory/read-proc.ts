@@ -13,6 +13,7 @@ import {
 } from './owners.ts';
 import { isListening, parseIfInet6, parseProcNet, type ProcNetRow } from './parse-proc-net.ts';
 import type { LocalInterface, SocketOwner } from './types.ts';
+import { missingCapabilities, parseCapabilityMask, type UnreadableProcess } from './unreadable.ts';
 
 /** The only module of the inventory that touches /proc: everything it reads goes to pure parsers. */
 
@@ -73,14 +74,14 @@ export async function readSocketTablesViaIp(name: string, filter: TableFilter): 
 export interface FdScan {
   /** socket inode -> pids holding it (several for inherited or passed sockets). */
   holders: Map<number, number[]>;
-  /** How many processes' fd tables could not be read (hidepid, other users when not root). */
-  unreadable: number;
+  /** Processes whose fd tables could not be read (other users when not root, hidepid, ...). */
+  unreadable: { pid: number; code: string }[];
 }
 
 /** Walks /proc/<pid>/fd of every process and keeps the socket inodes asked for. */
 export function scanSocketHolders(wanted: ReadonlySet<number>): FdScan {
   const holders = new Map<number, number[]>();
-  let unreadable = 0;
+  const unreadable: { pid: number; code: string }[] = [];
   for (const entry of readdirSync('/proc')) {
     const first = entry.charCodeAt(0);
     if (first < 48 || first > 57) continue;
@@ -90,7 +91,8 @@ export function scanSocketHolders(wanted: ReadonlySet<number>): FdScan {
     try {
       fds = readdirSync(dir);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') unreadable++;
+      const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+      if (code !== 'ENOENT' && code !== 'ESRCH') unreadable.push({ pid, code });
       continue; // a process that ended mid-scan simply has no sockets any more
     }
     let denied = false;
@@ -110,9 +112,42 @@ export function scanSocketHolders(wanted: ReadonlySet<number>): FdScan {
       if (!list) holders.set(inode, [pid]);
       else if (!list.includes(pid)) list.push(pid);
     }
-    if (denied) unreadable++;
+    if (denied) unreadable.push({ pid, code: 'EACCES' });
   }
   return { holders, unreadable };
+}
+
+function hidepidOption(): string | null {
+  const mounts = readText('/proc/self/mountinfo') ?? '';
+  const proc = mounts.split('\n').find((line) => / \/proc .* - proc /.test(line));
+  return /hidepid=([^,\s]+)/.exec(proc ?? '')?.[1] ?? null;
+}
+
+function readNamespace(path: string): string | null {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return null;
+  }
+}
+
+/** Gathers why a process could not be read: its namespace, capabilities and the /proc mount. */
+export function inspectUnreadable(pid: number, code: string | null, vanished: boolean): UnreadableProcess {
+  const status = readText(`/proc/${pid}/status`) ?? '';
+  const ours = parseCapabilityMask(readText('/proc/self/status') ?? '', 'CapEff');
+  const theirs = parseCapabilityMask(status, 'CapPrm');
+  const theirNs = readNamespace(`/proc/${pid}/ns/user`);
+  const uid = /^Uid:\s*(\d+)/m.exec(status)?.[1];
+  return {
+    pid,
+    name: /^Name:\s*(.*)$/m.exec(status)?.[1] ?? null,
+    uid: uid !== undefined ? Number(uid) : null,
+    vanished,
+    code,
+    otherUserNamespace: theirNs !== null && theirNs !== readNamespace('/proc/self/ns/user'),
+    missingCapabilities: ours !== null && theirs !== null ? missingCapabilities(ours, theirs) : [],
+    hidepid: hidepidOption(),
+  };
 }
 
 let passwdCache: Map<number, string> | undefined;

@@ -1,7 +1,12 @@
 import type { Command } from 'commander';
 import type { Exposure, Inventory, Socket } from '../../inventory/types.ts';
+import { parsePortSpec } from '../../catalog/port-spec.ts';
+import type { SocketFilter } from '../../inventory/filter.ts';
+import { PortwardenError } from '../../errors.ts';
 import { paint, RISK_COLOR, toJson, type CliContext } from '../context.ts';
+import { isListening } from '../../inventory/parse-proc-net.ts';
 import { readInputFile } from '../files.ts';
+import { numberOption } from '../options.ts';
 import { formatTable } from '../table.ts';
 
 function readListing(path: string): string {
@@ -21,6 +26,41 @@ interface PortsOptions {
   json?: boolean;
   fromFile?: string;
   tasklist?: string;
+  pid?: string;
+  process?: string;
+  user?: string;
+  unit?: string;
+  exe?: boolean;
+  port?: string;
+}
+
+function nameOption(flag: string, value: string | undefined, example: string): string | undefined {
+  if (value === undefined || value.trim() !== '') return value?.trim();
+  throw new PortwardenError('OPTION_INVALID', `${flag} needs a non-empty value`, {
+    hint: `e.g. ${flag} ${example}`,
+  });
+}
+
+/** The positional port spec and the owner flags, checked: bad input is exit 2 with a hint. */
+function socketFilter(spec: string | undefined, options: PortsOptions): SocketFilter {
+  const filter: SocketFilter = {};
+  const specs = [spec, options.port].filter((s) => s !== undefined);
+  // A bare number means both protocols here, as in `lsof -i :53`.
+  if (specs.length > 0) {
+    filter.ports = parsePortSpec(specs.join(','), { defaultProtocols: ['tcp', 'udp'] });
+  }
+  if (options.pid !== undefined) {
+    filter.pid = numberOption('--pid', options.pid, { min: 1, max: 4_194_304, integer: true });
+  }
+  const process = nameOption('--process', options.process, 'sshd');
+  const user = nameOption('--user', options.user, 'www-data');
+  const unit = nameOption('--unit', options.unit, 'nginx.service');
+  return {
+    ...filter,
+    ...(process !== undefined ? { process } : {}),
+    ...(user !== undefined ? { user } : {}),
+    ...(unit !== undefined ? { unit } : {}),
+  };
 }
 
 const GROUP_TITLE: Record<Exposure, string> = {
@@ -49,6 +89,12 @@ function processColumn(s: Socket): string {
     .join(', ');
 }
 
+/** Each owner's executable once; a deleted one keeps the kernel's " (deleted)" mark. */
+function exeColumn(s: Socket): string {
+  const paths = s.processes.map((p) => p.exe ?? '?');
+  return paths.length === 0 ? '?' : [...new Set(paths)].join(', ');
+}
+
 function ownerColumn(s: Socket): string {
   const owners = new Set<string>();
   for (const p of s.processes) {
@@ -59,53 +105,106 @@ function ownerColumn(s: Socket): string {
   return [...owners].join(', ');
 }
 
-function renderText(ctx: CliContext, inventory: Inventory, options: PortsOptions): string {
-  if (inventory.sockets.length === 0) {
-    return options.exposed ? 'No sockets reachable beyond loopback.' : 'No sockets found.';
+function emptyMessage(options: PortsOptions, filtered: boolean): string {
+  if (filtered)
+    return `No ${options.all ? '' : 'listening '}sockets match.${options.all ? '' : ' (-a adds connections)'}`;
+  return options.exposed ? 'No sockets reachable beyond loopback.' : 'No sockets found.';
+}
+
+interface View {
+  ctx: CliContext;
+  options: PortsOptions;
+  showNetns: boolean;
+  /** The terminal's width when stdout is one: the EXE column wraps to it. */
+  width: number | undefined;
+}
+
+function netnsCells(view: View, s: Socket): string[] {
+  if (!view.showNetns) return [];
+  return [s.exposureScope === 'namespace' ? `${s.netns}*` : s.netns];
+}
+
+function protoColumn(s: Socket): string {
+  return s.protocol + (s.family === 6 && !s.v4Mapped ? '6' : '');
+}
+
+function listenerTable(view: View, group: readonly Socket[]): string {
+  const header = [
+    ...(view.showNetns ? ['NETNS'] : []),
+    ...['PROTO', 'LOCAL', 'STATE', 'SERVICE', 'RISK', 'PROCESS', 'OWNER'],
+    ...(view.options.exe ? ['EXE'] : []),
+  ];
+  const rows = group.map((s) => [
+    ...netnsCells(view, s),
+    protoColumn(s),
+    localColumn(s),
+    s.state,
+    s.service ?? '-',
+    s.risk ? paint(view.ctx.color, RISK_COLOR[s.risk], s.risk) : '-',
+    processColumn(s),
+    ownerColumn(s),
+    ...(view.options.exe ? [exeColumn(s)] : []),
+  ]);
+  return formatTable(header, rows, view.width !== undefined ? { width: view.width } : {});
+}
+
+/** Connections have no exposure and no service of their own: the local port is usually ephemeral. */
+function connectionTable(view: View, group: readonly Socket[]): string {
+  const header = [
+    ...(view.showNetns ? ['NETNS'] : []),
+    ...['PROTO', 'LOCAL', 'REMOTE', 'STATE', 'PROCESS', 'OWNER'],
+    ...(view.options.exe ? ['EXE'] : []),
+  ];
+  const rows = group.map((s) => [
+    ...netnsCells(view, s),
+    protoColumn(s),
+    localColumn(s),
+    endpoint(s.remoteAddress, s.remotePort, s.family),
+    s.state,
+    processColumn(s),
+    ownerColumn(s),
+    ...(view.options.exe ? [exeColumn(s)] : []),
+  ]);
+  return formatTable(header, rows, view.width !== undefined ? { width: view.width } : {});
+}
+
+function fixesBlock(group: readonly Socket[]): string | undefined {
+  const fixes = group
+    .filter((s) => s.fix && s.risk && s.risk !== 'info' && s.risk !== 'low')
+    .map((s) => `  ${s.protocol}/${s.localPort} ${s.service ?? ''}: ${s.fix ?? ''}`);
+  return fixes.length > 0 ? `To stop the risky ones:\n${[...new Set(fixes)].join('\n')}` : undefined;
+}
+
+function titled(view: View, title: string, count: number, table: string): string {
+  return `${paint(view.ctx.color, 'bold', `${title} (${count})`)}\n${table}`;
+}
+
+function listenerBlocks(view: View, listeners: readonly Socket[]): string[] {
+  const blocks: string[] = [];
+  for (const exposure of ['all', 'address', 'loopback'] as const) {
+    const group = listeners.filter((s) => s.exposure === exposure);
+    if (group.length === 0) continue;
+    blocks.push(titled(view, GROUP_TITLE[exposure], group.length, listenerTable(view, group)));
+    const fixes = exposure === 'loopback' ? undefined : fixesBlock(group);
+    if (fixes) blocks.push(fixes);
   }
+  return blocks;
+}
+
+function renderText(ctx: CliContext, inventory: Inventory, options: PortsOptions, filtered: boolean): string {
+  if (inventory.sockets.length === 0) return emptyMessage(options, filtered);
   const showNetns =
     new Set(inventory.sockets.map((s) => s.netns)).size > 1 ||
     inventory.sockets.some((s) => s.netns !== 'host');
-  const blocks: string[] = [];
-  for (const exposure of ['all', 'address', 'loopback'] as const) {
-    const group = inventory.sockets.filter((s) => s.exposure === exposure);
-    if (group.length === 0) continue;
-    const header = [
-      ...(showNetns ? ['NETNS'] : []),
-      'PROTO',
-      'LOCAL',
-      ...(options.all ? ['REMOTE'] : []),
-      'STATE',
-      'SERVICE',
-      'RISK',
-      'PROCESS',
-      'OWNER',
-    ];
-    const rows = group.map((s) => [
-      ...(showNetns ? [s.exposureScope === 'namespace' ? `${s.netns}*` : s.netns] : []),
-      s.protocol + (s.family === 6 && !s.v4Mapped ? '6' : ''),
-      localColumn(s),
-      ...(options.all
-        ? [
-            s.state === 'LISTEN' || s.state === 'UNCONN'
-              ? '*'
-              : endpoint(s.remoteAddress, s.remotePort, s.family),
-          ]
-        : []),
-      s.state,
-      s.service ?? '-',
-      s.risk ? paint(ctx.color, RISK_COLOR[s.risk], s.risk) : '-',
-      processColumn(s),
-      ownerColumn(s),
-    ]);
-    const title = paint(ctx.color, 'bold', `${GROUP_TITLE[exposure]} (${group.length})`);
-    blocks.push(`${title}\n${formatTable(header, rows)}`);
-    if (exposure !== 'loopback') {
-      const fixes = group
-        .filter((s) => s.fix && s.risk && s.risk !== 'info' && s.risk !== 'low')
-        .map((s) => `  ${s.protocol}/${s.localPort} ${s.service ?? ''}: ${s.fix ?? ''}`);
-      if (fixes.length > 0) blocks.push(`To stop the risky ones:\n${[...new Set(fixes)].join('\n')}`);
-    }
+  const width = ctx.io.stdout.isTTY === true ? ctx.io.stdout.columns : undefined;
+  const view: View = { ctx, options, showNetns, width };
+  const connections = inventory.sockets.filter((s) => !isListening(s));
+  const blocks = listenerBlocks(
+    view,
+    inventory.sockets.filter((s) => isListening(s)),
+  );
+  if (connections.length > 0) {
+    blocks.push(titled(view, 'Connections', connections.length, connectionTable(view, connections)));
   }
   if (showNetns && inventory.sockets.some((s) => s.exposureScope === 'namespace')) {
     blocks.push('* a namespace other than the host\'s: "all interfaces" means that namespace\'s interfaces');
@@ -116,9 +215,11 @@ function renderText(ctx: CliContext, inventory: Inventory, options: PortsOptions
   return blocks.join('\n\n');
 }
 
-async function portsAction(ctx: CliContext, options: PortsOptions): Promise<void> {
+async function portsAction(ctx: CliContext, spec: string | undefined, options: PortsOptions): Promise<void> {
+  const filter = socketFilter(spec, options);
   const { listSockets } = await import('../../inventory/list.ts');
   const inventory = await listSockets({
+    filter,
     ...(options.all ? { all: true } : {}),
     ...(options.tcp ? { tcp: true } : {}),
     ...(options.udp ? { udp: true } : {}),
@@ -132,17 +233,30 @@ async function portsAction(ctx: CliContext, options: PortsOptions): Promise<void
     ctx.out(toJson(inventory));
     return;
   }
-  ctx.out(renderText(ctx, inventory, options));
+  ctx.out(renderText(ctx, inventory, options, Object.keys(filter).length > 0));
   for (const warning of inventory.warnings) ctx.err(`portwarden: warning: ${warning}`);
 }
 
 export function registerPorts(program: Command, ctx: CliContext): void {
   program
     .command('ports')
+    .argument(
+      '[ports]',
+      'only these ports: 8080, 20-25, U:53, tcp/443, ssh (local port, or remote of a connection)',
+    )
     .description('list listening TCP and bound UDP sockets with their owners and exposure (like ss -tulpn)')
     .option('-a, --all', 'every socket and state with its remote end (like netstat -an)')
     .option('-t, --tcp', 'TCP sockets only')
     .option('-u, --udp', 'UDP sockets only')
+    .option('-l, --listening', 'listening and bound sockets only: the default (as in ss -l)')
+    .option('-p, --processes', 'show owning processes: always on (accepted for ss -p)')
+    .option('-n, --numeric', 'numeric addresses and ports: always on (accepted for ss -n)')
+    .option('-e, --exe', 'add the executable path of each owner (wrapped to the terminal width)')
+    .option('--port <spec>', 'the same as the [ports] argument')
+    .option('--pid <pid>', 'only sockets held by this process id')
+    .option('--process <name>', 'only sockets of processes with this name or executable file name')
+    .option('--user <name|uid>', 'only sockets of processes running as this user')
+    .option('--unit <name>', 'only sockets of this systemd unit (nginx or nginx.service)')
     .option('--exposed', 'only sockets reachable beyond loopback')
     .option('--netns <name|pid>', 'another network namespace: an `ip netns` name or a pid inside it')
     .option('--all-netns', 'every network namespace on the machine, labelled')
@@ -152,5 +266,5 @@ export function registerPorts(program: Command, ctx: CliContext): void {
     )
     .option('--tasklist <file>', 'tasklist /fo csv output naming the pids of a Windows capture')
     .option('--json', 'machine-readable output (schema in README)')
-    .action((options: PortsOptions) => portsAction(ctx, options));
+    .action((spec: string | undefined, options: PortsOptions) => portsAction(ctx, spec, options));
 }
