@@ -75,6 +75,7 @@ async function initAction(ctx: CliContext, options: InitOptions): Promise<void> 
     exposure: s.exposure,
     interface: s.interface,
     owner: s.processes.map((p) => `${p.name ?? '?'}[${p.pid}]${p.unit ? ` ${p.unit}` : ''}`).join(', '),
+    exeDeleted: s.processes.some((p) => p.exeDeleted),
   }));
   const text = generateStarterPolicy(
     listeners,
