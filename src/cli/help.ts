@@ -56,6 +56,11 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'portwarden watch --samples 10 --interval 1 --json',
   ],
   serve: ['portwarden serve --policy policy.yaml   # http://127.0.0.1:7780 with a token'],
+  completion: [
+    'portwarden completion bash > ~/.local/share/bash-completion/completions/portwarden',
+    'portwarden completion zsh >> ~/.zshrc',
+    'portwarden completion fish > ~/.config/fish/completions/portwarden.fish',
+  ],
 };
 
 /** The exit codes every command shares, as README documents them. */

@@ -12,6 +12,7 @@ import { registerStatus } from './status.ts';
 import { registerLab } from './lab.ts';
 import { registerWatch } from './watch.ts';
 import { registerServe } from './serve.ts';
+import { registerCompletion } from './completion.ts';
 
 /** Every CLI verb; each registers itself on the program. Add new verbs here. */
 export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] = [
@@ -26,5 +27,6 @@ export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] 
   registerStatus,
   registerWatch,
   registerServe,
+  registerCompletion,
   registerLab,
 ];
