@@ -7,6 +7,13 @@ import { NMAP_SPELLINGS } from './commands/scan.ts';
  * completion or a man page can be generated from the same definitions later.
  */
 export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
+  explain: [
+    'portwarden explain 111                # tcp/111 and udp/111 in full (up to 4 entries are)',
+    'portwarden explain 6000-6069          # a table: ports that explain alike share one row',
+    'portwarden explain 6000-6003 --long   # every port in full',
+    'portwarden explain telnet udp/161 --json',
+    'portwarden explain --risky            # what to look for first, as a table',
+  ],
   ports: [
     'portwarden ports                     # listening TCP and bound UDP sockets, owners, exposure',
     'portwarden ports --exposed           # only what is reachable beyond loopback',
@@ -61,16 +68,16 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'portwarden completion zsh >> ~/.zshrc',
     'portwarden completion fish > ~/.config/fish/completions/portwarden.fish',
   ],
+  man: ['portwarden man | man -l -', 'portwarden man > /usr/local/share/man/man1/portwarden.1'],
 };
 
 /** The exit codes every command shares, as README documents them. */
-const EXIT_CODES = [
-  'Exit codes:',
-  '  0  ok',
-  '  1  the check ran and found problems (audit findings at or above --fail-on, a verify mismatch)',
-  '  2  bad input or usage (port specs, targets, YAML, flags)',
-  '  3  environment: needs root, a missing tool or kernel feature, namespace setup failed',
-  '  4  internal bug (PORTWARDEN_DEBUG=1 shows the stack)',
+export const EXIT_MEANINGS: readonly (readonly [number, string])[] = [
+  [0, 'ok'],
+  [1, 'the check ran and found problems (audit findings at or above --fail-on, a verify mismatch)'],
+  [2, 'bad input or usage (port specs, targets, YAML, flags)'],
+  [3, 'environment: needs root, a missing tool or kernel feature, namespace setup failed'],
+  [4, 'internal bug (PORTWARDEN_DEBUG=1 shows the stack)'],
 ];
 
 /** What the spellings that map to nothing mean here. */
@@ -80,7 +87,7 @@ const ACCEPTED: Readonly<Record<string, string>> = {
   '-n': '(accepted: portwarden does no reverse DNS)',
 };
 
-function nmapSpellings(): string[] {
+export function nmapSpellings(): string[] {
   const rows = Object.entries(NMAP_SPELLINGS).map(
     ([nmap, ours]) =>
       `  ${nmap.padEnd(20)}${ours.length > 0 ? ours.join(' ') : (ACCEPTED[nmap] ?? '(accepted)')}`,
@@ -126,7 +133,8 @@ export function addHelpTexts(program: Command): void {
       '  portwarden audit                # what is wrong with it, and how to fix it',
       '  portwarden explain 111          # what a port is and how risky',
       '',
-      ...EXIT_CODES,
+      'Exit codes:',
+      ...EXIT_MEANINGS.map(([code, meaning]) => `  ${code}  ${meaning}`),
       '',
       'Colour: --color=auto|always|never (auto honours NO_COLOR, FORCE_COLOR and TERM=dumb).',
       '`portwarden COMMAND --help` shows the options and examples of each command.',

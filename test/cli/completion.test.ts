@@ -37,3 +37,34 @@ describe('portwarden completion', () => {
     expect(result.stderr).toMatch(/Allowed choices are bash, zsh, fish/);
   });
 });
+
+describe('portwarden man', () => {
+  const page = runCli(['man']).stdout;
+
+  it('is a roff page with every command, its options and examples, and the exit status', () => {
+    expect(page).toMatch(/^\.TH PORTWARDEN 1 /);
+    for (const usage of [
+      'portwarden explain [options] [ports...]',
+      'portwarden policy check [options] <policy>',
+    ])
+      expect(page).toContain(`.SS "${usage.replaceAll('-', '\\-')}"`);
+    expect(page).toContain('.B \\-\\-fail\\-on <severity>');
+    expect(page).toContain('portwarden scan \\-iL hosts.txt \\-p\\- \\-oX scan.xml');
+    expect(page).toMatch(/^\.SH EXIT STATUS\n\.TP\n\.B 0\nok\n/m);
+    // no generated line may start a roff request by accident
+    const requests = page.split('\n').filter((l) => /^[.']/.test(l));
+    expect(requests.every((l) => /^\.(TH|SH|SS|TP|B|PP|RS|RE|nf|fi) ?/.test(l))).toBe(true);
+  });
+
+  const hasMan = spawnSync('man', ['--version'], { timeout: 10_000 }).error === undefined;
+  it.skipIf(!hasMan)('renders with man(1) (skipped: man(1) is not installed)', () => {
+    const man = spawnSync('man', ['-l', '-'], {
+      input: page,
+      encoding: 'utf8',
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', MANWIDTH: '100', MAN_KEEP_FORMATTING: '' },
+      timeout: 20_000,
+    });
+    expect(man.stdout).toMatch(/EXIT STATUS/);
+    expect(man.stdout).toMatch(/portwarden policy check \[options\] <policy>/);
+  });
+});

@@ -136,19 +136,5 @@ export function registerExplain(program: Command, ctx: CliContext): void {
     .option('--risky', 'list every curated service of medium risk or above (a table)')
     .option('-l, --long', 'every port or service in full, never as a table')
     .option('--json', 'machine-readable output')
-    .addHelpText(
-      'after',
-      [
-        '',
-        'A few ports are explained in full; ranges and --risky are shown as a table (ports that explain',
-        'alike share one row); --long shows everything in full.',
-        '',
-        'Examples:',
-        '  portwarden explain 111                  # tcp/111 and udp/111 in full',
-        '  portwarden explain 6000-6069            # a table, one row per run of alike ports',
-        '  portwarden explain telnet udp/161 --json',
-        '  portwarden explain --risky              # what to look for first',
-      ].join('\n'),
-    )
     .action((queries: string[], options: ExplainOptions) => explainAction(ctx, queries, options));
 }

@@ -13,6 +13,7 @@ import { registerLab } from './lab.ts';
 import { registerWatch } from './watch.ts';
 import { registerServe } from './serve.ts';
 import { registerCompletion } from './completion.ts';
+import { registerMan } from './man.ts';
 
 /** Every CLI verb; each registers itself on the program. Add new verbs here. */
 export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] = [
@@ -28,5 +29,6 @@ export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] 
   registerWatch,
   registerServe,
   registerCompletion,
+  registerMan,
   registerLab,
 ];
