@@ -1,6 +1,6 @@
 import { PortwardenError } from '../errors.ts';
 import { curatedCatalog, findCuratedByPort } from './curated.ts';
-import { lookupIana } from './iana.ts';
+import { lookupIana, lookupIanaNote } from './iana.ts';
 import { iteratePorts, portSetSize, type PortSet } from './port-set.ts';
 import { parsePortSpec } from './port-spec.ts';
 import { rangeCategory } from './ranges.ts';
@@ -13,6 +13,9 @@ import {
   type RiskLevel,
 } from './types.ts';
 
+/** IANA's word on a port: registered under a name, reserved (e.g. 0, 1023), or free to assign. */
+export type IanaStatus = 'assigned' | 'reserved' | 'unassigned';
+
 /** What portwarden knows of one port and protocol. */
 export interface PortExplanation {
   port: number;
@@ -23,6 +26,7 @@ export interface PortExplanation {
   range: PortRangeCategory;
   /** Whether IANA registers this port and protocol. */
   assigned: boolean;
+  status: IanaStatus;
   risk: { level: RiskLevel; reason: string; advice: string; alternative: string | null } | null;
 }
 
@@ -35,19 +39,36 @@ function riskiest(services: readonly CuratedService[]): CuratedService | undefin
   return [...services].sort((a, b) => compareRisk(a.risk.level, b.risk.level))[0];
 }
 
+/** IANA's status of a port without a registered name, and the sentence that says so. */
+function unnamedPort(port: number, protocol: Protocol): { status: IanaStatus; description: string } {
+  const note = lookupIanaNote(port, protocol);
+  if (note !== undefined && /^reserved/i.test(note)) {
+    return {
+      status: 'reserved',
+      description: 'reserved: IANA keeps this port out of assignment; no service should use it',
+    };
+  }
+  const extra = note !== undefined && !/^unassigned$/i.test(note) ? ` (IANA's note: ${note})` : '';
+  return { status: 'unassigned', description: `unassigned: IANA registers no service here${extra}` };
+}
+
 /** Explains one port and protocol from IANA's registry and the curated catalog. */
 export function explainPort(port: number, protocol: Protocol): PortExplanation {
   const iana = lookupIana(port, protocol);
   const curated = findCuratedByPort(port, protocol);
   const top = riskiest(curated);
   const names = [...new Set([...(iana ? [iana.name] : []), ...curated.map((s) => s.id)])];
+  const unnamed = iana
+    ? { status: 'assigned' as const, description: iana.description }
+    : unnamedPort(port, protocol);
   return {
     port,
     protocol,
     names,
-    description: curated[0]?.description ?? iana?.description ?? 'unassigned: IANA registers no service here',
+    description: curated[0]?.description ?? unnamed.description,
     range: rangeCategory(port),
     assigned: iana !== undefined,
+    status: unnamed.status,
     risk: top
       ? { level: top.risk.level, reason: top.risk.reason, advice: top.advice, alternative: top.alternative }
       : null,
@@ -89,4 +110,34 @@ export function riskyServices(): CuratedService[] {
     .sort(
       (a, b) => compareRisk(a.risk.level, b.risk.level) || (a.ports[0]?.from ?? 0) - (b.ports[0]?.from ?? 0),
     );
+}
+
+/** Consecutive ports of one protocol that explain the same way: one row of `explain`'s table. */
+export interface ExplanationRun {
+  from: number;
+  to: number;
+  /** The first port's explanation; every port of the run has the same names, risk and description. */
+  entry: PortExplanation;
+}
+
+function explainsAlike(a: PortExplanation, b: PortExplanation): boolean {
+  return (
+    a.protocol === b.protocol &&
+    a.description === b.description &&
+    a.range === b.range &&
+    a.status === b.status &&
+    a.risk?.level === b.risk?.level &&
+    a.names.join(',') === b.names.join(',')
+  );
+}
+
+/** Collapses explanations into runs of consecutive ports that explain alike, in their order. */
+export function collapseExplanations(entries: readonly PortExplanation[]): ExplanationRun[] {
+  const runs: ExplanationRun[] = [];
+  for (const entry of entries) {
+    const last = runs.at(-1);
+    if (last && last.to + 1 === entry.port && explainsAlike(last.entry, entry)) last.to = entry.port;
+    else runs.push({ from: entry.port, to: entry.port, entry });
+  }
+  return runs;
 }

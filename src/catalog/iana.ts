@@ -53,6 +53,17 @@ export function lookupIana(port: number, protocol: Protocol): IanaEntry | undefi
   return { port, protocol, name, description: description ?? '' };
 }
 
+/**
+ * IANA's note on a port it lists without a service name: "Reserved", "Unassigned", "De-registered",
+ * "any private mail system", ... Undefined when the port is registered under a name or not listed.
+ */
+export function lookupIanaNote(port: number, protocol: Protocol): string | undefined {
+  const key = `${port}/${protocol}`;
+  const value = Object.hasOwn(registry, key) ? registry[key as keyof typeof registry] : undefined;
+  const [name, note] = value ?? [];
+  return name === '' && note ? note : undefined;
+}
+
 /** Every tcp/udp port IANA registers under a service name (e.g. "domain" -> tcp/53, udp/53). */
 export function lookupIanaName(name: string): readonly ProtocolPortRange[] | undefined {
   return getIndex().byName.get(name.toLowerCase());

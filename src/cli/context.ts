@@ -23,7 +23,7 @@ export interface CliContext {
   out(text: string): void;
   /** Print a line to stderr (progress, warnings). */
   err(text: string): void;
-  /** Whether stdout gets ANSI colour (a TTY and no NO_COLOR). */
+  /** Whether stdout gets ANSI colour: see wantsColor and `--color`. */
   color: boolean;
   /** Whether stderr is a TTY that wants progress output. */
   progress: boolean;
@@ -31,13 +31,28 @@ export interface CliContext {
   exitCode: number;
 }
 
+/** `--color`: auto decides from the terminal and the environment. */
+export type ColorMode = 'auto' | 'always' | 'never';
+
+/**
+ * Whether a stream gets colour. `always`/`never` win; for `auto`, FORCE_COLOR (anything but 0/false)
+ * wins over NO_COLOR as in Node itself, then NO_COLOR, then TERM=dumb, then whether it is a terminal.
+ */
+export function wantsColor(mode: ColorMode, stream: TextSink, env: CliIo['env']): boolean {
+  if (mode !== 'auto') return mode === 'always';
+  const force = env['FORCE_COLOR'];
+  if (force !== undefined) return force !== '0' && force.toLowerCase() !== 'false';
+  if (env['NO_COLOR'] !== undefined && env['NO_COLOR'] !== '') return false;
+  if (env['TERM'] === 'dumb') return false;
+  return stream.isTTY === true;
+}
+
 export function createContext(io: CliIo): CliContext {
-  const noColor = io.env['NO_COLOR'] !== undefined && io.env['NO_COLOR'] !== '';
   const context: CliContext = {
     io,
     out: (text) => io.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
     err: (text) => io.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
-    color: io.stdout.isTTY === true && !noColor,
+    color: wantsColor('auto', io.stdout, io.env),
     progress: io.stderr.isTTY === true,
     exitCode: 0,
   };

@@ -9,8 +9,10 @@ export interface StarterListener {
   exposure: 'loopback' | 'address' | 'all';
   /** The interface of a socket bound to one address. */
   interface: string | null;
-  /** Who listens, for the comment: "sshd[812] ssh.service". */
+  /** Who listens, for the comment: "sshd[812] ssh.service"; empty when no owner could be read. */
   owner: string;
+  /** True when an owner runs an executable that was deleted or replaced (audit's PW009). */
+  exeDeleted?: boolean;
 }
 
 /** Interfaces that are not part of the host's own networks. */
@@ -21,10 +23,79 @@ function zoneName(iface: string): string {
   return /^[A-Za-z]/.test(name) ? name : `if_${name}`;
 }
 
+/** The listeners one zone serves, grouped by `protocol/port` and sorted by protocol, then port. */
+function groupByPort(listeners: readonly StarterListener[], iface: string): [string, StarterListener[]][] {
+  const byPort = new Map<string, StarterListener[]>();
+  for (const l of listeners) {
+    if (l.exposure !== 'all' && !(l.exposure === 'address' && l.interface === iface)) continue;
+    const key = `${l.protocol}/${l.localPort}`;
+    byPort.set(key, [...(byPort.get(key) ?? []), l]);
+  }
+  return [...byPort].sort(
+    ([, [a]], [, [b]]) =>
+      (a?.protocol ?? '').localeCompare(b?.protocol ?? '') || (a?.localPort ?? 0) - (b?.localPort ?? 0),
+  );
+}
+
+/**
+ * Why a port must not be allowed as found, or null when an allow is a fair suggestion. A user who
+ * follows audit's advice (`policy init && verify && apply`) must not open what audit condemns.
+ */
+function holdReason(
+  protocol: Protocol,
+  port: number,
+  group: readonly StarterListener[],
+  owners: string,
+): string | null {
+  if (group.some((l) => l.exeDeleted === true)) {
+    return `its executable was deleted or replaced (audit PW009): find out why before allowing it (${owners})`;
+  }
+  if (owners === '') {
+    return 'owner unknown: find which process listens (run as root, `portwarden ports`) before allowing it';
+  }
+  const risky = findCuratedByPort(port, protocol).find(
+    (s) => s.risk.level === 'critical' || s.risk.level === 'high',
+  );
+  return risky
+    ? `${risky.name}, ${risky.risk.level}: ${risky.risk.reason} ${risky.advice} (${owners})`
+    : null;
+}
+
+/** One inbound line per port: an active allow, or a commented-out one with the reason. */
+function inboundLine(key: string, group: readonly StarterListener[]): { line: string; active: boolean } {
+  const first = group[0];
+  const protocol = first?.protocol ?? 'tcp';
+  const port = first?.localPort ?? 0;
+  const owners = [...new Set(group.map((g) => g.owner).filter((o) => o !== ''))].join(', ');
+  const reason = holdReason(protocol, port, group, owners);
+  if (reason !== null) return { line: `      # - allow: ${key}   ${yamlComment(reason)}`, active: false };
+  const service = findCuratedByPort(port, protocol)[0]?.id;
+  return {
+    line: `      - allow: ${key}   ${yamlComment(`${service ? `${service}, ` : ''}${owners}`)}`,
+    active: true,
+  };
+}
+
+function zoneLines(iface: string, listeners: readonly StarterListener[]): string[] {
+  const lines = groupByPort(listeners, iface).map(([key, group]) => inboundLine(key, group));
+  const active = lines.filter((l) => l.active).map((l) => l.line);
+  const held = lines.filter((l) => !l.active).map((l) => l.line.replace(/\s+$/, ''));
+  return [
+    `  ${zoneName(iface)}:`,
+    `    interfaces: [${yamlScalar(iface)}]`,
+    active.length > 0 ? '    inbound:' : '    inbound: []',
+    ...active,
+    ...held,
+    '    outbound:',
+    '      - allow: dns, http, https, ntp   # name resolution, updates, time',
+  ];
+}
+
 /**
  * Writes a starter policy: one zone per interface, allowing exactly what listens now beyond
- * loopback; critical and high-risk services are commented out with the reason. Egress is limited
- * to what almost every machine needs. Deterministic, so it can be diffed against a later run.
+ * loopback. Critical and high-risk services, listeners whose executable was deleted and listeners
+ * whose owner is unknown are commented out with the reason. Egress is limited to what almost every
+ * machine needs. Deterministic, so it can be diffed against a later run.
  */
 export function generateStarterPolicy(
   listeners: readonly StarterListener[],
@@ -44,42 +115,6 @@ export function generateStarterPolicy(
     'zones:',
   ];
   if (ifaces.length === 0) lines.push('  {}');
-  for (const iface of ifaces) {
-    const mine = listeners.filter(
-      (l) => l.exposure === 'all' || (l.exposure === 'address' && l.interface === iface),
-    );
-    const byPort = new Map<string, StarterListener[]>();
-    for (const l of mine) {
-      const key = `${l.protocol}/${l.localPort}`;
-      byPort.set(key, [...(byPort.get(key) ?? []), l]);
-    }
-    const entries = [...byPort].sort(([a], [b]) => {
-      const [pa = '', na = '0'] = a.split('/');
-      const [pb = '', nb = '0'] = b.split('/');
-      return pa.localeCompare(pb) || Number(na) - Number(nb);
-    });
-    const active: string[] = [];
-    const disabled: string[] = [];
-    for (const [key, group] of entries) {
-      const [protocol = 'tcp', port = '0'] = key.split('/');
-      const risky = findCuratedByPort(Number(port), protocol as Protocol).find(
-        (s) => s.risk.level === 'critical' || s.risk.level === 'high',
-      );
-      const owners =
-        [...new Set(group.map((g) => g.owner).filter((o) => o !== ''))].join(', ') || 'owner unknown';
-      if (risky) {
-        disabled.push(
-          `      # - allow: ${key}   ${yamlComment(`${risky.name}, ${risky.risk.level}: ${risky.risk.reason} ${risky.advice} (${owners})`)}`,
-        );
-      } else {
-        const service = findCuratedByPort(Number(port), protocol as Protocol)[0]?.id;
-        active.push(`      - allow: ${key}   ${yamlComment(`${service ? `${service}, ` : ''}${owners}`)}`);
-      }
-    }
-    lines.push(`  ${zoneName(iface)}:`, `    interfaces: [${yamlScalar(iface)}]`);
-    lines.push(active.length > 0 ? '    inbound:' : '    inbound: []');
-    lines.push(...active, ...disabled.map((d) => d.replace(/\s+$/, '')));
-    lines.push('    outbound:', '      - allow: dns, http, https, ntp   # name resolution, updates, time');
-  }
+  for (const iface of ifaces) lines.push(...zoneLines(iface, listeners));
   return `${lines.join('\n')}\n`;
 }

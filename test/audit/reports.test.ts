@@ -98,7 +98,7 @@ describe('audit findings from data', () => {
       'PW004:internal/inbound/2',
     ]);
     expect(holes[0]?.message).toBe(
-      'zone "external" allows tcp/20, tcp/21, tcp/443 (rule "ftp, http, https") but nothing listens there',
+      'zone "external" allows tcp/21, tcp/443 (rule "ftp, http, https") but nothing listens there',
     );
     expect(withFirewall.method).toBe('static');
   });

@@ -35,7 +35,7 @@ describe('parsePortSpec: valid specs', () => {
     ['dns', 'T:53,U:53'],
     ['domain', 'T:53,U:53'],
     ['netbios', 'T:137-139,U:137-139'],
-    ['ftp', 'T:20-21'],
+    ['ftp', 'T:21'],
     ['x11', 'T:6000-6063'],
     ['dhcp', 'U:67'],
     ['dhcp-client', 'U:68'],

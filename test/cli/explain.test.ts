@@ -44,6 +44,36 @@ describe('portwarden explain (built binary)', () => {
     );
   });
 
+  it('shows a range as a table, one row per run of ports that explain alike, advice once', () => {
+    const result = runCli(['explain', '6000-6069']);
+    expect(result.status).toBe(0);
+    const lines = result.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^PORT +PROTO +SERVICE +RISK +RANGE +DESCRIPTION$/);
+    expect(lines).toContainEqual(expect.stringMatching(/^6000-6063 +tcp +x11 +HIGH +registered /));
+    expect(lines.length).toBeLessThan(30);
+    expect(result.stdout.match(/-nolisten tcp/g)).toHaveLength(1);
+    const long = runCli(['explain', '6000-6003', '--long']);
+    expect(long.stdout.match(/^tcp\/600\d {2}x11/gm)).toHaveLength(4);
+  });
+
+  it('lists --risky as a table, and in full with --long', () => {
+    const table = runCli(['explain', '--risky']).stdout.split('\n');
+    expect(table[0]).toMatch(/^RISK +SERVICE +PORTS +NAME +USE INSTEAD$/);
+    expect(table).toContainEqual(expect.stringMatching(/^CRITICAL +telnet +tcp\/23 +Telnet +ssh$/));
+    expect(table.some((l) => l.startsWith('  advice:'))).toBe(false);
+    expect(runCli(['explain', '--risky', '--long']).stdout).toMatch(/^ {2}advice: /m);
+  });
+
+  it.each([0, 1023])('says port %i is reserved, as IANA does', (port) => {
+    const result = runCli(['explain', String(port)]);
+    expect(result.stdout).toMatch(new RegExp(`^tcp/${port} {2}reserved {2}\\(well-known\\)$`, 'm'));
+    expect(result.stdout).not.toMatch(/unassigned/);
+    const json = JSON.parse(runCli(['explain', String(port), '--json']).stdout) as {
+      entries: { status: string }[];
+    };
+    expect(json.entries.map((e) => e.status)).toEqual(['reserved', 'reserved']);
+  });
+
   it.each([
     [['explain', '70000'], /^portwarden: error: port 70000 is out of range 0-65535 in "70000"\nhint: /],
     [

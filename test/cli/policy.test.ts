@@ -87,3 +87,29 @@ describe('portwarden policy', () => {
     expect(runCli(['policy', 'check', '-'], { input: init.stdout }).status).toBe(0);
   });
 });
+
+describe('policy check warns about what compile would refuse', () => {
+  const withPath =
+    'version: 1\nzones:\n  lan:\n    interfaces: [eth0]\n    inbound: [{ allow: ssh }]\nprograms:\n  - path: /usr/bin/curl\n    outbound: [{ allow: https }]\n';
+
+  it('warns for the default target (nftables), where compile fails on program-path', () => {
+    const check = runCli(['policy', 'check', '-'], { input: withPath });
+    expect(check.status).toBe(0);
+    expect(check.stderr).toMatch(
+      /^portwarden: warning: -:7:5: target nftables cannot express program-path \(program "\/usr\/bin\/curl"\)/m,
+    );
+    expect(check.stdout).toMatch(/1 warning\(s\)/);
+    expect(runCli(['policy', 'check', '--strict', '-'], { input: withPath }).status).toBe(1);
+    expect(runCli(['compile', '-'], { input: withPath }).stderr).toMatch(/cannot express program-path/);
+  });
+
+  it('checks the target given with --target, and rejects an unknown one', () => {
+    const ftp = runCli(['policy', 'check', 'examples/web-ftp-dual-homed.yaml', '--target', 'pf']);
+    expect(ftp.stderr).toMatch(/warning: target pf cannot express ftp-helper/);
+    const nft = runCli(['policy', 'check', 'examples/web-ftp-dual-homed.yaml']);
+    expect(nft.stderr).not.toMatch(/cannot express/);
+    const bogus = runCli(['policy', 'check', 'examples/workstation.yaml', '-t', 'bogus']);
+    expect(bogus.status).toBe(2);
+    expect(bogus.stderr).toMatch(/unknown target "bogus"/);
+  });
+});

@@ -85,6 +85,41 @@ describe('generateStarterPolicy', () => {
   });
 });
 
+describe('generateStarterPolicy never allows what audit condemns', () => {
+  const text = generateStarterPolicy(
+    [
+      { protocol: 'tcp', localPort: 22, exposure: 'all', interface: null, owner: 'sshd[812]' },
+      {
+        protocol: 'tcp',
+        localPort: 31337,
+        exposure: 'all',
+        interface: null,
+        owner: 'backdoor[15708]',
+        exeDeleted: true,
+      },
+      { protocol: 'tcp', localPort: 2024, exposure: 'all', interface: null, owner: '' },
+      { protocol: 'tcp', localPort: 23, exposure: 'all', interface: null, owner: 'inetd[90]' },
+    ],
+    ['eth0'],
+  );
+  const active = text.split('\n').filter((l) => /^\s+- allow: (tcp|udp)\//.test(l));
+
+  it('writes deleted executables, unknown owners and critical services commented out with the reason', () => {
+    expect(active).toEqual(['      - allow: tcp/22   # ssh, sshd[812]']);
+    expect(text).toMatch(
+      /# - allow: tcp\/31337 {3}# its executable was deleted or replaced \(audit PW009\).*backdoor\[15708\]/,
+    );
+    expect(text).toMatch(/# - allow: tcp\/2024 {3}# owner unknown: /);
+    expect(text).toMatch(/# - allow: tcp\/23 {3}# Telnet, critical: /);
+  });
+
+  it('stays a valid policy whose only inbound rule is the safe one', () => {
+    const { policy, diagnostics } = loadPolicy(text, 'starter.yaml');
+    expect(diagnostics).toEqual([]);
+    expect(policy?.zones[0]?.inbound).toHaveLength(1);
+  });
+});
+
 describe('generateStarterPolicy with hostile machine names', () => {
   it('process, host and interface names cannot add YAML of their own', () => {
     const evil = '\n  injected:\n    interfaces: [eth9]\n#';

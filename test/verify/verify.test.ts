@@ -198,10 +198,10 @@ await describeRootTier(
       );
       const main = (zone: string, peer: string): unknown =>
         tcpOut.find((x) => x['zone'] === zone && x['peer'] === peer);
-      // external allows tcp/20 out; internal allows only dns/http/https to 203.0.113.0/24
+      // external allows nothing new out (FTP data is related); internal allows only dns/http/https to 203.0.113.0/24
       for (const [zone, peer, ports, count] of [
-        ['external', '203.0.113.5', '1-19,21-65535', 65534],
-        ['external', '2001:db8:1::5', '1-19,21-65535', 65534],
+        ['external', '203.0.113.5', '1-65535', 65535],
+        ['external', '2001:db8:1::5', '1-65535', 65535],
         ['internal', '198.51.100.5', '1-65535', 65535],
         ['internal', '2001:db8:100::5', '1-65535', 65535],
       ] as const)

@@ -13,6 +13,8 @@ import { registerStatus } from './status.ts';
 import { registerLab } from './lab.ts';
 import { registerWatch } from './watch.ts';
 import { registerServe } from './serve.ts';
+import { registerCompletion } from './completion.ts';
+import { registerMan } from './man.ts';
 
 /** Every CLI verb; each registers itself on the program. Add new verbs here. */
 export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] = [
@@ -28,5 +30,7 @@ export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] 
   registerStatus,
   registerWatch,
   registerServe,
+  registerCompletion,
+  registerMan,
   registerLab,
 ];

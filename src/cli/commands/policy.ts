@@ -10,17 +10,21 @@ import { readPolicyText } from './policy-file.ts';
 interface CheckOptions {
   strict?: boolean;
   json?: boolean;
+  target: string;
 }
 
 async function checkAction(ctx: CliContext, file: string, options: CheckOptions): Promise<void> {
   const { loadPolicy } = await import('../../policy/load.ts');
   const { lintPolicy } = await import('../../policy/lint.ts');
+  const { findBackend, targetDiagnostics } = await import('../../compile/registry.ts');
+  findBackend(options.target);
   const text = readPolicyText(file);
   const { policy, diagnostics } = loadPolicy(text, file);
   const ssh = ctx.io.env['SSH_CONNECTION'];
   const all: Diagnostic[] = [
     ...diagnostics,
     ...(policy ? lintPolicy(policy, ssh ? { sshConnection: ssh } : {}) : []),
+    ...(policy ? targetDiagnostics(policy, options.target) : []),
   ];
   const errors = all.filter((d) => d.severity === 'error');
   const warnings = all.filter((d) => d.severity === 'warning');
@@ -75,6 +79,7 @@ async function initAction(ctx: CliContext, options: InitOptions): Promise<void> 
     exposure: s.exposure,
     interface: s.interface,
     owner: s.processes.map((p) => `${p.name ?? '?'}[${p.pid}]${p.unit ? ` ${p.unit}` : ''}`).join(', '),
+    exeDeleted: s.processes.some((p) => p.exeDeleted),
   }));
   const text = generateStarterPolicy(
     listeners,
@@ -96,6 +101,7 @@ export function registerPolicy(program: Command, ctx: CliContext): void {
     .description('validate a policy (errors exit 2) and lint it for risky exposure (warnings)')
     .argument('<policy>', 'policy file (YAML), or - for stdin')
     .option('--strict', 'exit 1 when there are warnings')
+    .option('-t, --target <target>', 'warn about what this compile target cannot express', 'nftables')
     .option('--json', 'print {ok, file, diagnostics}')
     .action((file: string, options: CheckOptions) => checkAction(ctx, file, options));
   policy

@@ -35,27 +35,29 @@ interface ScanOptions {
 /** Above this many addresses a scan needs --yes: nobody scans a /8 by accident. */
 export const CONFIRM_OVER = 65_536n;
 
-/** nmap spellings accepted by `portwarden scan` (-oX, -iL, -p-, -T4, -Pn, ...). */
+/** nmap's spellings accepted by `portwarden scan` and what they become (empty: accepted, nothing to do). */
+export const NMAP_SPELLINGS: Readonly<Record<string, readonly string[]>> = {
+  '-oX': ['--xml'],
+  '-oN': ['--normal'],
+  '-oA': ['--all-formats'],
+  '-iL': ['--input-list'],
+  '-sU': ['--udp'],
+  '-sV': ['--banners'],
+  '-sT': [],
+  '-Pn': [],
+  '-n': [],
+  '-p-': ['-p', '-'],
+  '--max-retries': ['--retries'],
+  '--max-rate': ['--rate'],
+  '--max-parallelism': ['--concurrency'],
+  '--top-ports': ['--top'],
+  '--excludefile': ['--exclude-file'],
+};
+
+/** Rewrites nmap's spellings (-oX, -iL, -p-, -sU, ...) to portwarden's options when the verb is scan. */
 export function normalizeScanArgs(argv: readonly string[]): string[] {
   if (!argv.includes('scan')) return [...argv];
-  const map: Record<string, string[]> = {
-    '-oX': ['--xml'],
-    '-oN': ['--normal'],
-    '-oA': ['--all-formats'],
-    '-iL': ['--input-list'],
-    '-sU': ['--udp'],
-    '-sV': ['--banners'],
-    '-sT': [],
-    '-Pn': [],
-    '-n': [],
-    '-p-': ['-p', '-'],
-    '--max-retries': ['--retries'],
-    '--max-rate': ['--rate'],
-    '--max-parallelism': ['--concurrency'],
-    '--top-ports': ['--top'],
-    '--excludefile': ['--exclude-file'],
-  };
-  return argv.flatMap((arg) => map[arg] ?? [arg]);
+  return argv.flatMap((arg) => NMAP_SPELLINGS[arg] ?? [arg]);
 }
 
 function integer(name: string, value: string | undefined, min: number, max: number): number | undefined {

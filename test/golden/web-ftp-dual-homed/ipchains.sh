@@ -23,15 +23,15 @@ $IPCHAINS -A output -p ICMP --icmp-type parameter-problem -j ACCEPT
 $IPCHAINS -A output -p ICMP --icmp-type echo-request -j ACCEPT
 $IPCHAINS -A output -p ICMP --icmp-type echo-reply -j ACCEPT
 # zone external: inbound
-$IPCHAINS -A input -i eth0 -p TCP --dport 20:21 -j ACCEPT
-$IPCHAINS -A output -i eth0 -p TCP --sport 20:21 ! -y -j ACCEPT
+$IPCHAINS -A input -i eth0 -p TCP --dport 21 -j ACCEPT
+$IPCHAINS -A output -i eth0 -p TCP --sport 21 ! -y -j ACCEPT
 $IPCHAINS -A input -i eth0 -p TCP --dport 80 -j ACCEPT
 $IPCHAINS -A output -i eth0 -p TCP --sport 80 ! -y -j ACCEPT
 $IPCHAINS -A input -i eth0 -p TCP --dport 443 -j ACCEPT
 $IPCHAINS -A output -i eth0 -p TCP --sport 443 ! -y -j ACCEPT
 # zone internal: inbound
-$IPCHAINS -A input -i eth1 -s 198.51.100.0/24 -p TCP --dport 20:21 -j ACCEPT
-$IPCHAINS -A output -i eth1 -d 198.51.100.0/24 -p TCP --sport 20:21 ! -y -j ACCEPT
+$IPCHAINS -A input -i eth1 -s 198.51.100.0/24 -p TCP --dport 21 -j ACCEPT
+$IPCHAINS -A output -i eth1 -d 198.51.100.0/24 -p TCP --sport 21 ! -y -j ACCEPT
 $IPCHAINS -A input -i eth1 -s 198.51.100.0/24 -p TCP --dport 80 -j ACCEPT
 $IPCHAINS -A output -i eth1 -d 198.51.100.0/24 -p TCP --sport 80 ! -y -j ACCEPT
 $IPCHAINS -A input -i eth1 -s 198.51.100.0/24 -p TCP --dport 137:139 -j ACCEPT
@@ -41,8 +41,6 @@ $IPCHAINS -A output -i eth1 -d 198.51.100.0/24 -p UDP --sport 137:139 -j ACCEPT
 $IPCHAINS -A input -i eth1 -s 198.51.100.10 -p TCP --dport 22 -j ACCEPT
 $IPCHAINS -A output -i eth1 -d 198.51.100.10 -p TCP --sport 22 ! -y -j ACCEPT
 # zone external: outbound
-$IPCHAINS -A output -i eth0 -p TCP --dport 20 -j ACCEPT
-$IPCHAINS -A input -i eth0 -p TCP --sport 20 ! -y -j ACCEPT
 # zone internal: outbound
 $IPCHAINS -A output -i eth1 -d 203.0.113.0/24 -p TCP --dport 53 -j ACCEPT
 $IPCHAINS -A input -i eth1 -s 203.0.113.0/24 -p TCP --sport 53 ! -y -j ACCEPT

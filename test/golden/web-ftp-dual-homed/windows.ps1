@@ -9,14 +9,13 @@ New-NetFirewallRule -Group 'portwarden' -DisplayName 'portwarden ICMPv6 out' -Di
 # FTP: Windows tracks FTP data connections itself (stateful FTP).
 Set-NetFirewallSetting -EnableStatefulFtp True
 # zone external: inbound
-New-NetFirewallRule -Group 'portwarden' -DisplayName 'portwarden in_external_1_tcp' -Direction Inbound -InterfaceAlias 'eth0' -Protocol TCP -LocalPort 20-21,80,443 -Action Allow | Out-Null
+New-NetFirewallRule -Group 'portwarden' -DisplayName 'portwarden in_external_1_tcp' -Direction Inbound -InterfaceAlias 'eth0' -Protocol TCP -LocalPort 21,80,443 -Action Allow | Out-Null
 # zone internal: inbound
-New-NetFirewallRule -Group 'portwarden' -DisplayName 'portwarden in_internal_1_tcp' -Direction Inbound -InterfaceAlias 'eth1' -RemoteAddress 198.51.100.0/24,2001:db8:100::/48 -Protocol TCP -LocalPort 20-21,80,137-139 -Action Allow | Out-Null
+New-NetFirewallRule -Group 'portwarden' -DisplayName 'portwarden in_internal_1_tcp' -Direction Inbound -InterfaceAlias 'eth1' -RemoteAddress 198.51.100.0/24,2001:db8:100::/48 -Protocol TCP -LocalPort 21,80,137-139 -Action Allow | Out-Null
 New-NetFirewallRule -Group 'portwarden' -DisplayName 'portwarden in_internal_1_udp' -Direction Inbound -InterfaceAlias 'eth1' -RemoteAddress 198.51.100.0/24,2001:db8:100::/48 -Protocol UDP -LocalPort 137-139 -Action Allow | Out-Null
 New-NetFirewallRule -Group 'portwarden' -DisplayName 'portwarden in_internal_2_tcp_v4' -Direction Inbound -InterfaceAlias 'eth1' -RemoteAddress 198.51.100.10 -Protocol TCP -LocalPort 22 -Action Allow | Out-Null
 New-NetFirewallRule -Group 'portwarden' -DisplayName 'portwarden in_internal_2_tcp_v6' -Direction Inbound -InterfaceAlias 'eth1' -RemoteAddress 2001:db8:100::10 -Protocol TCP -LocalPort 22 -Action Allow | Out-Null
 # zone external: outbound
-New-NetFirewallRule -Group 'portwarden' -DisplayName 'portwarden out_external_1_tcp' -Direction Outbound -InterfaceAlias 'eth0' -Protocol TCP -RemotePort 20 -Action Allow | Out-Null
 # zone internal: outbound
 New-NetFirewallRule -Group 'portwarden' -DisplayName 'portwarden out_internal_1_tcp_v4' -Direction Outbound -InterfaceAlias 'eth1' -RemoteAddress 203.0.113.0/24 -Protocol TCP -RemotePort 53,80,443 -Action Allow | Out-Null
 New-NetFirewallRule -Group 'portwarden' -DisplayName 'portwarden out_internal_1_udp_v4' -Direction Outbound -InterfaceAlias 'eth1' -RemoteAddress 203.0.113.0/24 -Protocol UDP -RemotePort 53 -Action Allow | Out-Null
