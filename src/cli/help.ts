@@ -18,6 +18,12 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'portwarden ports                     # listening TCP and bound UDP sockets, owners, exposure',
     'portwarden ports --exposed           # only what is reachable beyond loopback',
     'portwarden ports -a --json           # every socket and state, for scripts',
+    "portwarden ports 8080                # who listens on 8080 (ss -tulnp 'sport = :8080', lsof -i :8080)",
+    'portwarden ports -tulpn -e           # ss letters work; -e adds the executable path',
+  ],
+  trace: [
+    "portwarden trace tcp 203.0.113.9 '->' eth0:22   # every chain and rule a new SSH connection meets",
+    'portwarden trace udp 198.51.100.7 eth1:53 --json  # the same as JSON, the deciding rule included',
   ],
   compile: [
     'portwarden compile policy.yaml                     # nftables on stdout',
