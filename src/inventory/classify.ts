@@ -39,9 +39,49 @@ function shellQuote(text: string): string {
   return /^[\w@.:-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
 }
 
-/** The command that stops and disables the owner: a unit, a container, or the processes. */
-export function fixFor(owners: readonly SocketOwner[]): string | null {
+/** Windows services the System process (pid 4) listens for, by port: SMB and NetBIOS, WinRM. */
+const WINDOWS_KERNEL_SERVICES: Readonly<Record<number, string>> = {
+  137: 'NetBT',
+  138: 'NetBT',
+  139: 'LanmanServer',
+  445: 'LanmanServer',
+  5985: 'WinRM',
+  5986: 'WinRM',
+};
+
+/**
+ * PowerShell that stops and disables what owns a socket on Windows. pid 4 is the kernel itself
+ * (SMB, NetBIOS, HTTP.sys): killing it is impossible, the service that asked for the port is stopped.
+ * A svchost.exe hosts services: the ones in that process are stopped and disabled. Anything else is a
+ * program, ended with taskkill.
+ */
+function windowsFixFor(owners: readonly SocketOwner[], port: number): string | null {
+  const pids = [...new Set(owners.map((o) => o.pid))].filter((pid) => pid > 0).sort((a, b) => a - b);
+  if (pids.length === 0) return null;
+  const disable = (name: string): string =>
+    `Stop-Service ${name} -Force; Set-Service ${name} -StartupType Disabled`;
+  if (pids.includes(4)) {
+    const service = WINDOWS_KERNEL_SERVICES[port];
+    return service
+      ? disable(service)
+      : `netsh http show servicestate  # port ${port} is HTTP.sys's: stop the service that registered it`;
+  }
+  const hosts = owners.filter((o) => /^svchost\.exe$/i.test(o.name ?? ''));
+  if (hosts.length > 0 && hosts.length === owners.length)
+    return `Get-CimInstance Win32_Service -Filter 'ProcessId=${pids[0]}' | ForEach-Object { ${disable('$_.Name')} }`;
+  return pids.map((pid) => `taskkill /PID ${pid} /F`).join('; ');
+}
+
+/**
+ * The command that stops and disables the owner: a unit, a container, or the processes; PowerShell
+ * for a Windows listing.
+ */
+export function fixFor(
+  owners: readonly SocketOwner[],
+  target: { platform?: NodeJS.Platform; port?: number } = {},
+): string | null {
   if (owners.length === 0) return null;
+  if (target.platform === 'win32') return windowsFixFor(owners, target.port ?? 0);
   const container = owners.find((o) => o.container)?.container;
   if (container) {
     const [runtime, id] = container.split(':');
@@ -76,6 +116,8 @@ export interface ClassifyContext {
   v6only: ReadonlyMap<number, boolean>;
   /** Assumed v6only for `::` sockets whose flag is unknown (net.ipv6.bindv6only), or null. */
   defaultV6Only: boolean | null;
+  /** The platform the listing came from (Windows owners get Windows fixes). */
+  platform?: NodeJS.Platform;
 }
 
 /** Joins a raw socket, its owners and the catalog into a row. Pure. */
@@ -113,7 +155,7 @@ export function classifySocket(
     processes: [...owners],
     service,
     risk,
-    fix: fixFor(owners),
+    fix: fixFor(owners, { ...(context.platform ? { platform: context.platform } : {}), port: raw.localPort }),
   };
 }
 

@@ -249,6 +249,7 @@ function classifyForeign(
     hostNamespace: true,
     v6only: new Map(),
     defaultV6Only: null,
+    platform,
   };
   const sockets = list
     .filter((s) => filter[s.protocol] && (filter.all || isListening(s)))

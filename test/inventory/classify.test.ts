@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { classifySocket, exposureOf, fixFor, interfaceOf } from '../../src/inventory/classify.ts';
+import { inventoryFromText } from '../../src/inventory/list.ts';
 import type { SocketOwner } from '../../src/inventory/types.ts';
 
 const owner = (over: Partial<SocketOwner>): SocketOwner => ({
@@ -99,5 +101,30 @@ describe('dual stack', () => {
     expect(classifySocket(raw, [], { ...ctx, v6only: new Map([[7, false]]) }).dualStack).toBe(true);
     expect(classifySocket(raw, [], { ...ctx, v6only: new Map(), defaultV6Only: false }).dualStack).toBe(true);
     expect(classifySocket(raw, [], { ...ctx, v6only: new Map() }).dualStack).toBeNull();
+  });
+});
+
+describe('fixFor on a Windows listing', () => {
+  const win = (pid: number, name: string | null): SocketOwner => owner({ pid, name });
+  it.each([
+    [
+      [win(4, 'System')],
+      445,
+      'Stop-Service LanmanServer -Force; Set-Service LanmanServer -StartupType Disabled',
+    ],
+    [[win(4, 'System')], 5985, 'Stop-Service WinRM -Force; Set-Service WinRM -StartupType Disabled'],
+    [[win(4, 'System')], 8080, expect.stringMatching(/^netsh http show servicestate/)],
+    [[win(1012, 'svchost.exe')], 135, expect.stringContaining("Win32_Service -Filter 'ProcessId=1012'")],
+    [[win(2236, 'dnscache.exe')], 5353, 'taskkill /PID 2236 /F'],
+    [[win(0, 'System Idle Process')], 49712, null],
+  ] as const)('%j on port %i', (owners, port, fix) => {
+    expect(fixFor(owners, { platform: 'win32', port })).toEqual(fix);
+  });
+
+  it('is never a POSIX kill for a Windows capture', () => {
+    const text = readFileSync(new URL('../fixtures/windows/netstat-ano.txt', import.meta.url), 'utf8');
+    const { sockets } = inventoryFromText(text);
+    expect(sockets.length).toBeGreaterThan(0);
+    for (const s of sockets) expect(s.fix ?? '').not.toMatch(/^kill /);
   });
 });
