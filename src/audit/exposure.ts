@@ -13,7 +13,14 @@ import {
   universe,
   type AddrSet,
 } from './addr-set.ts';
-import { evaluateSources, sourcesBy, type Decision, type PathOptions, type SourceOutcome } from './path.ts';
+import {
+  evaluateSources,
+  sourcesBy,
+  undecided,
+  type Decision,
+  type PathOptions,
+  type SourceOutcome,
+} from './path.ts';
 import { publishedPortCandidates } from './published.ts';
 import { obj, type Family, type Ruleset } from './ruleset.ts';
 
@@ -341,7 +348,7 @@ function rowCells(
     for (const family of families) {
       for (const daddr of targets(target, iface, ifaces, family)) {
         if (!host) {
-          const decision = unreadable ? unknownDecision(unreadable) : null;
+          const decision = unreadable ? undecided(`could not read the ruleset: ${unreadable}`) : null;
           cells.push({
             interface: iface.name,
             family,
@@ -360,17 +367,6 @@ function rowCells(
   }
   if (unreadable) reasons.add(`could not read the ruleset: ${unreadable}`);
   return { cells, reasons };
-}
-
-function unknownDecision(why: string): Decision {
-  return {
-    verdict: 'unknown',
-    table: null,
-    chain: null,
-    handle: null,
-    comment: null,
-    reasons: [`could not read the ruleset: ${why}`],
-  };
 }
 
 /** How a DNAT'ed packet is routed and which addresses are this host's. */

@@ -36,6 +36,11 @@ export interface Decision {
   notes?: string[];
 }
 
+/** A decision nothing decided: no rule, only the reason why. */
+export function undecided(reason: string): Decision {
+  return { verdict: 'unknown', table: null, chain: null, handle: null, comment: null, reasons: [reason] };
+}
+
 /** The outcome for a set of peer addresses. */
 export interface SourceOutcome {
   sources: AddrSet;
@@ -372,16 +377,7 @@ export function evaluate(
     options,
     peerOf(packet),
   );
-  if (!first)
-    return {
-      verdict: 'unknown',
-      table: null,
-      chain: null,
-      handle: null,
-      comment: null,
-      reasons: ['the peer address is not an address of the packet family'],
-      steps: [],
-    };
+  if (!first) return { ...undecided('the peer address is not an address of the packet family'), steps: [] };
   return { ...first.decision, steps: first.steps };
 }
 
