@@ -78,8 +78,11 @@ function tripleOf(q: Pick<Question, 'src' | 'dst' | 'protocol'>): string {
 /** The verdicts so far: per question, per port, 'pass' or 'block' once observed. */
 export class Verdicts {
   readonly observed: Map<number, 'pass' | 'block'>[];
+  /** Per (source, destination, protocol): the ports some question expects to pass (fixed for a run). */
+  readonly expectIn: Map<string, PortRange[]>;
   constructor(readonly questions: readonly Question[]) {
     this.observed = questions.map(() => new Map<number, 'pass' | 'block'>());
+    this.expectIn = expectationIndex(questions);
   }
 
   /** The packets still to send: every undecided port, grouped by (source, destination, protocol). */
@@ -121,14 +124,12 @@ function blockClassSent(
   sent: readonly PacketGroup[],
   expectIn: Map<string, PortRange[]>,
 ): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const g of sent) {
-    const exp = expectIn.get(tripleOf(g)) ?? [];
-    let n = 0;
-    for (const r of g.ports) for (let p = r.from; p <= r.to; p++) if (!rangesHas(exp, p)) n += 1;
-    out.set(tripleOf(g), n);
-  }
-  return out;
+  return new Map(
+    sent.map((g) => [
+      tripleOf(g),
+      countRanges(g.ports) - countRanges(intersect(g.ports, expectIn.get(tripleOf(g)) ?? [])),
+    ]),
+  );
 }
 
 /**
@@ -137,12 +138,12 @@ function blockClassSent(
  * that DNAT took elsewhere). Otherwise the counts say it all, and large sets need no reading.
  */
 export function needsFullRecords(
-  questions: readonly Question[],
+  verdicts: Verdicts,
   sent: readonly PacketGroup[],
   sport: number,
   passes: Records,
 ): boolean {
-  const blocked = blockClassSent(sent, expectationIndex(questions));
+  const blocked = blockClassSent(sent, verdicts.expectIn);
   const known = new Set<string>();
   for (const [triple, total] of blocked) {
     const key = `${triple}|${sport}`;
@@ -159,25 +160,18 @@ export function needsFullRecords(
  * else stays undecided and is sent again.
  */
 export function settleRound(verdicts: Verdicts, round: RoundInput): void {
-  const expectIn = expectationIndex(verdicts.questions);
+  const expectIn = verdicts.expectIn;
+  const blocked = blockClassSent(round.sent, expectIn);
   const allArrived = new Set<string>();
   for (const g of round.sent) {
-    let expectedClass = 0;
     let expectedArrived = 0;
-    let total = 0;
-    const exp = expectIn.get(tripleOf(g)) ?? [];
-    for (const r of g.ports)
-      for (let p = r.from; p <= r.to; p++) {
-        total += 1;
-        if (!rangesHas(exp, p)) continue;
-        expectedClass += 1;
+    for (const r of intersect(g.ports, expectIn.get(tripleOf(g)) ?? []))
+      for (let p = r.from; p <= r.to; p++)
         if (round.arrivals.arrivedExpected.has(probeKey(g.src, g.dst, g.protocol, p))) expectedArrived += 1;
-      }
     const counted = round.arrivals.arrivedCount.get(countKey(g.src, g.dst, g.protocol, round.sport)) ?? 0;
-    if (counted - expectedArrived >= total - expectedClass) allArrived.add(tripleOf(g));
+    if (counted - expectedArrived >= (blocked.get(tripleOf(g)) ?? 0)) allArrived.add(tripleOf(g));
   }
   const sentPorts = new Map(round.sent.map((g) => [tripleOf(g), g.ports]));
-  const blocked = blockClassSent(round.sent, expectIn);
   // without the port-by-port records, a group's unexpected passes are none or all of its class
   const allPassed = (q: Question): boolean =>
     (round.passes.passedCount.get(`${tripleOf(q)}|${round.sport}`) ?? 0) === blocked.get(tripleOf(q)) &&

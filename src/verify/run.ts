@@ -139,13 +139,13 @@ function readArrivals(lab: NetnsLab, host: string): Promise<Records> {
 async function readPasses(
   lab: NetnsLab,
   host: string,
-  questions: readonly Question[],
+  verdicts: Verdicts,
   sent: readonly PacketGroup[],
   sport: number,
 ): Promise<{ passes: Records; exact: boolean }> {
   const summary = PASS_SUMMARY_SETS.map((name) => `set inet ${TABLE_PASS} ${name}`);
   const passes = await listRecords(lab, host, summary, emptyRecords());
-  if (!needsFullRecords(questions, sent, sport, passes)) return { passes, exact: false };
+  if (!needsFullRecords(verdicts, sent, sport, passes)) return { passes, exact: false };
   return { passes: await listRecords(lab, host, [`table inet ${TABLE_PASS}`], passes), exact: true };
 }
 
@@ -218,7 +218,7 @@ async function probeRounds(
     // read *pass* only after *in*: a probe's way from one to the other is one uninterrupted pass
     // through the kernel, so every probe counted at *in* has by now been recorded at *pass* or dropped
     await delay(20);
-    const { passes, exact } = await readPasses(lab, ns.host, questions, pending, sport);
+    const { passes, exact } = await readPasses(lab, ns.host, verdicts, pending, sport);
     const conntrackTrouble = (await conntrackDrops(lab, ns.host)) > dropsBefore;
     troubled ||= conntrackTrouble;
     settleRound(verdicts, { sent: pending, sport, arrivals, passes, conntrackTrouble, exact });
