@@ -170,13 +170,17 @@ async function settledArrivals(lab: NetnsLab, host: string, sent: number): Promi
   return records;
 }
 
-/** Sum of conntrack's drop counters in a namespace (0 when conntrack is not loaded there). */
-async function conntrackDrops(lab: NetnsLab, ns: string): Promise<number> {
+/**
+ * Sum of conntrack's drop counters in a namespace, or null when they cannot be read: the recorder's
+ * own ct expressions load conntrack in the lab, so an unreadable file is not "no drops".
+ */
+async function conntrackDrops(lab: NetnsLab, ns: string): Promise<number | null> {
   const r = await lab.exec(ns, ['cat', '/proc/net/stat/nf_conntrack'], { allowFailure: true });
   const [header, ...rows] = r.stdout.trim().split('\n');
-  if (r.status !== 0 || !header) return 0;
+  if (r.status !== 0 || !header) return null;
   const columns = header.trim().split(/\s+/);
   const wanted = ['drop', 'insert_failed', 'early_drop'].map((c) => columns.indexOf(c)).filter((i) => i >= 0);
+  if (wanted.length === 0) return null;
   let sum = 0;
   for (const row of rows) {
     const cells = row.trim().split(/\s+/);
@@ -219,7 +223,8 @@ async function probeRounds(
     // through the kernel, so every probe counted at *in* has by now been recorded at *pass* or dropped
     await delay(20);
     const { passes, exact } = await readPasses(lab, ns.host, verdicts, pending, sport);
-    const conntrackTrouble = (await conntrackDrops(lab, ns.host)) > dropsBefore;
+    const dropsAfter = await conntrackDrops(lab, ns.host);
+    const conntrackTrouble = dropsBefore === null || dropsAfter === null || dropsAfter > dropsBefore;
     troubled ||= conntrackTrouble;
     settleRound(verdicts, { sent: pending, sport, arrivals, passes, conntrackTrouble, exact });
     options.onStep?.(
@@ -286,7 +291,7 @@ export async function verifyPolicy(policy: Policy, options: VerifyOptions): Prom
     );
     const probing = await probeRounds(lab, plan, ns, questions, options);
     const reason = probing.troubled
-      ? `conntrack dropped packets in the lab during the rounds, so no probe there counts as blocked`
+      ? `conntrack dropped packets in the lab during the rounds (or its counters could not be read), so no probe there counts as blocked`
       : `never reached the ruleset in ${probing.rounds} round(s) of sending`;
     const { differences, undecided } = summarise(probing.verdicts, reason);
     if (policy.zones.length > 0) options.onStep?.('FTP sessions');
