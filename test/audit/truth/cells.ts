@@ -127,6 +127,8 @@ export interface Probe {
   dst: string;
   port: number;
   timeoutMs: number;
+  /** Started this long after the peer's first probe (a scenario's probeRate), else at once. */
+  delayMs?: number;
 }
 
 export interface ProbeResult {

@@ -78,6 +78,12 @@ export interface Scenario {
   sports?: { proto: Protocol; port: number; sport: number }[];
   extraAddresses?: { iface: 'eth0' | 'eth1'; address: string }[];
   bridges?: Bridge[];
+  /**
+   * New connections per second the ruleset lets through from everyone together (a global SYN limit
+   * such as fw4's syn_flood): the peers then start their probes spaced below that rate, so a probe
+   * is refused by the ruleset's rules, never by its rate limit as a burst of probes would be.
+   */
+  probeRate?: number;
   /** Loads the ruleset into the host namespace, the way the tool it models does. */
   load(host: HostContext): Promise<void>;
 }
@@ -272,16 +278,26 @@ async function buildHost(lab: NetnsLab, scenario: Scenario, dir: string): Promis
 }
 
 /** Every cell's probes, sent by the peer facing the cell's interface (all peers at once). */
-async function probeCells(host: Host, cells: readonly Cell[]): Promise<Map<string, ProbeResult>> {
+async function probeCells(
+  host: Host,
+  cells: readonly Cell[],
+  probeRate: number | undefined,
+): Promise<Map<string, ProbeResult>> {
   const byPeer = new Map<string, Probe[]>();
+  const all: Probe[] = [];
   cells.forEach((cell, i) => {
-    byPeer.set(cell.iface, [
-      ...(byPeer.get(cell.iface) ?? []),
-      ...probesOf(cell, i, 'eth0', cell.listener.proto === 'udp' ? UDP_TIMEOUT_MS : PROBE_TIMEOUT_MS),
-    ]);
+    const probes = probesOf(
+      cell,
+      i,
+      'eth0',
+      cell.listener.proto === 'udp' ? UDP_TIMEOUT_MS : PROBE_TIMEOUT_MS,
+    );
+    byPeer.set(cell.iface, [...(byPeer.get(cell.iface) ?? []), ...probes]);
+    all.push(...probes);
   });
-  const total = [...byPeer.values()].reduce((n, list) => n + list.length, 0);
-  if (total > MAX_PROBES) throw new Error(`${total} probes: more than ${MAX_PROBES}, split the scenario`);
+  if (all.length > MAX_PROBES)
+    throw new Error(`${all.length} probes: more than ${MAX_PROBES}, split the scenario`);
+  if (probeRate !== undefined) all.forEach((probe, i) => (probe.delayMs = Math.ceil((i * 1000) / probeRate)));
   const results = new Map<string, ProbeResult>();
   await Promise.all(
     [...byPeer].map(async ([iface, probes]) => {
@@ -328,7 +344,7 @@ export async function runScenario(scenario: Scenario, dir: string, tag: string):
     lap('audit');
     const listeners = [...scenario.listeners, ...(scenario.published ?? [])];
     const cells = enumerateCells(scenario.name, listeners, host.interfaces, scenario.sports);
-    const results = await probeCells(host, cells);
+    const results = await probeCells(host, cells, scenario.probeRate);
     lap('probes');
     const judged = cells.map((cell, i) => judge(cell, auditVerdict(rows, cell), truthOf(cell, i, results)));
     const rulesetText = await readRulesetText(host.ctx);

@@ -4,8 +4,10 @@
 // probe ends after timeoutMs, so the whole run is bounded by the slowest single probe (per group).
 // A timeout is declared from setImmediate, after the event loop's poll phase: on a loaded machine a
 // handshake that completed in time is still counted, not lost to a timer that ran first.
+// A probe with delayMs starts that long after this process read its probes (a rate-limited ruleset).
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const probes = JSON.parse(
   await new Promise((resolve) => {
@@ -16,7 +18,12 @@ const probes = JSON.parse(
   }),
 );
 
-function tcp(probe) {
+const started = Date.now();
+/** Resolves once the probe's start time (delayMs after start-up) has come. */
+const startOf = (probe) => sleep(Math.max(0, started + (probe.delayMs ?? 0) - Date.now()));
+
+async function tcp(probe) {
+  await startOf(probe);
   return new Promise((resolve) => {
     const socket = net.connect({
       host: probe.dst,
@@ -54,7 +61,7 @@ function udpGroup(group) {
       socket.close();
       resolve(results);
     };
-    const timer = setTimeout(() => setImmediate(finish), first.timeoutMs);
+    let timer;
     socket.on('message', (data) => {
       const id = data.toString('utf8');
       if (!waiting.delete(id)) return;
@@ -62,8 +69,13 @@ function udpGroup(group) {
       if (waiting.size === 0) finish();
     });
     socket.on('error', () => undefined);
-    socket.bind({ address: first.src, port: first.sport ?? 0 }, () => {
-      for (const p of group) socket.send(p.id, p.port, p.dst);
+    socket.bind({ address: first.src, port: first.sport ?? 0 }, async () => {
+      for (const p of group) {
+        await startOf(p);
+        socket.send(p.id, p.port, p.dst);
+      }
+      // the wait starts once the group's last datagram is out
+      if (!finished) timer = setTimeout(() => setImmediate(finish), first.timeoutMs);
     });
   });
 }

@@ -1158,6 +1158,9 @@ const OPENWRT: Scenario = {
     tcp('0.0.0.0', 53),
   ],
   published: [published('tcp', 8080)],
+  // syn_flood lets 25 SYNs a second through, all sources together; a blocked probe's SYN is sent
+  // again after a second, so new probes keep to half of that
+  probeRate: 12,
   bridges: [
     {
       name: 'br-lan',
