@@ -2,13 +2,21 @@ import { readSysctl } from '../apply/kernel-apply.ts';
 import { requiredKernelSettings } from '../apply/kernel-settings.ts';
 import { listSockets } from '../inventory/list.ts';
 import { localInterfaces } from '../inventory/read-proc.ts';
-import type { Socket } from '../inventory/types.ts';
+import { isListening } from '../inventory/parse-proc-net.ts';
+import type { Inventory, Socket } from '../inventory/types.ts';
 import { readInterfaceDetails, readLiveRuleset } from '../lab/read-ruleset.ts';
 import type { Policy } from '../policy/types.ts';
 import { computeExposure, hostPathOptions, type AuditInterface, type ExposureRow } from './exposure.ts';
 import { runFindingRules, type AuditInput, type Finding } from './findings.ts';
 import { evaluate, evaluateOutbound, type Decision } from './path.ts';
 import { findDnatRules } from './published.ts';
+import {
+  reachabilityFrom,
+  reachabilityUnknown,
+  withReachability,
+  type ReachableSocket,
+  type ReachOf,
+} from './reachability.ts';
 import {
   parseChainDevices,
   parseIptablesSave,
@@ -146,13 +154,33 @@ function zonesOf(policy: Policy | null, data: AuditData): Map<string, string> {
   return zoneOf;
 }
 
-/** Pure: joins inventory, ruleset and policy into findings. */
-export function auditFromData(data: AuditData, options: AuditOptions = {}): AuditReport {
+/** The loaded ruleset, its summary and the exposure rows of the data's listeners (pure). */
+function exposureFromData(data: AuditData): {
+  firewall: Ruleset | null;
+  summary: RulesetSummary | null;
+  unreadable: string | null;
+  exposure: ExposureRow[];
+} {
   const ruleset = rulesetFromData(data);
   const summary = ruleset ? summarizeRuleset(ruleset) : null;
   const firewall = ruleset && summary?.loaded ? ruleset : null;
   const unreadable = data.nftJson === null ? (data.rulesetReason ?? 'the ruleset was not read') : null;
   const exposure = computeExposure(firewall, data.sockets, data.interfaces, { unreadable });
+  return { firewall, summary, unreadable, exposure };
+}
+
+/** Audit's reachability of every listener in the data (pure): what `ports`, `watch` and `serve` show. */
+export function reachabilityOfData(data: AuditData): ReachOf {
+  const { firewall, unreadable, exposure } = exposureFromData(data);
+  return reachabilityFrom(exposure, {
+    method: firewall ? 'static' : unreadable ? 'unreadable' : 'no-firewall',
+    reason: unreadable,
+  });
+}
+
+/** Pure: joins inventory, ruleset and policy into findings. */
+export function auditFromData(data: AuditData, options: AuditOptions = {}): AuditReport {
+  const { firewall, summary, unreadable, exposure } = exposureFromData(data);
   const policy = options.policy ?? null;
   const profile = options.profile ?? guessProfile(options.env ?? {});
   const input: AuditInput = {
@@ -197,9 +225,31 @@ export async function auditHost(options: AuditOptions = {}): Promise<AuditReport
 }
 
 /** Interfaces with prefixes and bridge ports from `ip`, else the plain list from Node. */
-async function readInterfaces(): Promise<AuditInterface[]> {
-  const details = await readInterfaceDetails();
-  return details.length > 0 ? details : localInterfaces();
+async function readInterfaces(netns?: string): Promise<AuditInterface[]> {
+  const details = await readInterfaceDetails(netns === undefined ? {} : { netns });
+  return details.length > 0 || netns !== undefined ? details : localInterfaces();
+}
+
+/**
+ * Reachability of `sockets` (all of one network namespace: the host's, or an `ip netns` name) through
+ * the ruleset loaded in that namespace, read now.
+ */
+export async function readReachability(
+  sockets: readonly Socket[],
+  options: { netns?: string } = {},
+): Promise<ReachOf> {
+  const [live, interfaces] = await Promise.all([readLiveRuleset(options), readInterfaces(options.netns)]);
+  return reachabilityOfData({
+    sockets,
+    interfaces,
+    nftJson: live.nftJson,
+    iptablesSave: live.iptablesSave,
+    legacySave: live.legacySave,
+    nftChains: live.nftChains,
+    rulesetReason: live.reason,
+    legacyRules: live.legacyRules,
+    warnings: [],
+  });
 }
 
 /** What an audit of this machine looks at: its sockets, interfaces and live ruleset. */
@@ -220,4 +270,31 @@ export async function readAuditData(): Promise<AuditData> {
     legacyRules: live.legacyRules,
     warnings: inventory.warnings,
   };
+}
+
+/**
+ * `ports`' sockets with their reachability: the host's and each `ip netns`-named namespace's through
+ * the ruleset loaded there; a namespace known only by inode, or a captured listing, is `unknown`.
+ */
+export async function readSocketsReachability(
+  inventory: Inventory,
+  options: { captured?: boolean } = {},
+): Promise<ReachableSocket[]> {
+  const listeners = inventory.sockets.filter((s) => isListening(s));
+  const byNetns = new Map<string, ReachOf>();
+  for (const label of new Set(listeners.map((s) => s.netns))) {
+    const mine = listeners.filter((s) => s.netns === label);
+    if (options.captured || inventory.platform !== 'linux')
+      byNetns.set(label, reachabilityUnknown('a captured listing: its firewall was not read'));
+    else if (label === 'host') byNetns.set(label, await readReachability(mine));
+    else if (/^[A-Za-z0-9_.-]+$/.test(label))
+      byNetns.set(label, await readReachability(mine, { netns: label }));
+    else
+      byNetns.set(
+        label,
+        reachabilityUnknown(`the ruleset of namespace ${label} was not read (give it an \`ip netns\` name)`),
+      );
+  }
+  const unknown = reachabilityUnknown('not evaluated');
+  return withReachability(inventory.sockets, (label) => byNetns.get(label) ?? unknown, isListening);
 }

@@ -37,7 +37,7 @@ export interface ListSocketsOptions {
   udp?: boolean;
   /** Every state with the remote end (netstat -an), not only listeners and bound UDP sockets. */
   all?: boolean;
-  /** Drop sockets bound to loopback. */
+  /** Only listeners bound beyond loopback (what a firewall must decide); connections are dropped. */
   exposedOnly?: boolean;
   /** Another network namespace: an `ip netns` name or the pid of a process inside it. */
   netns?: string;
@@ -232,7 +232,9 @@ function finish(
 ): Inventory {
   const { filter } = options;
   const kept = sockets.filter(
-    (s) => (!options.exposedOnly || s.exposure !== 'loopback') && (!filter || matchesSocketFilter(s, filter)),
+    (s) =>
+      (!options.exposedOnly || (s.exposure !== 'loopback' && isListening(s))) &&
+      (!filter || matchesSocketFilter(s, filter)),
   );
   return { sockets: kept.sort(compareSockets), platform, dualStackSource, warnings };
 }

@@ -37,10 +37,10 @@ await describeRootTier('ports -a in a namespace: outbound connections are not li
 
   afterAll(() => lab.dispose());
 
-  it('the listener is "Reachable on one address", the connections are under Connections', () => {
+  it('the listener is "Bound to one address", the connections are under Connections', () => {
     const blocks = text.split('\n\n');
-    const oneAddress = blocks.find((b) => b.startsWith('Reachable on one address')) ?? '';
-    expect(oneAddress).toMatch(/198\.51\.100\.1:8080 \(eth0\)\s+LISTEN/);
+    const oneAddress = blocks.find((b) => b.startsWith('Bound to one address')) ?? '';
+    expect(oneAddress).toMatch(/198\.51\.100\.1:8080 \(eth0\)\s+yes \(eth0\)/);
     expect(oneAddress).not.toMatch(/ESTABLISHED|TIME_WAIT|198\.51\.100\.2/);
     const connections = blocks.find((b) => b.startsWith('Connections')) ?? '';
     expect(connections).toMatch(

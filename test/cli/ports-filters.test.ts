@@ -84,7 +84,7 @@ describe('ports filters on a live listener (127.0.0.1, port 0)', () => {
       await once(client.stdout, 'data');
       const result = runCli(['ports', '-a', String(port)]);
       const [listeners = '', connections = ''] = result.stdout.split('\n\n');
-      expect(listeners).toMatch(/^Loopback only \(1\)/);
+      expect(listeners).toMatch(/^Bound to loopback only \(1\)/);
       expect(listeners).not.toContain('ESTABLISHED');
       expect(connections).toMatch(/^Connections \(2\)/);
       expect(connections).toContain(`127.0.0.1:${port}`);
@@ -119,10 +119,10 @@ describe('ports -a: connections are not listeners', () => {
   const blockOf = (text: string, title: string): string =>
     text.split('\n\n').find((b) => b.startsWith(title)) ?? '';
 
-  it('an outbound ESTABLISHED / TIME_WAIT goes under Connections, not "Reachable on one address"', () => {
+  it('an outbound ESTABLISHED / TIME_WAIT goes under Connections, not "Bound to one address"', () => {
     const result = runCli(['ports', '-a', ...WINDOWS]);
     expect(result.status).toBe(0);
-    const oneAddress = blockOf(result.stdout, 'Reachable on one address');
+    const oneAddress = blockOf(result.stdout, 'Bound to one address');
     expect(oneAddress).toContain('192.168.1.20:139');
     expect(oneAddress).not.toMatch(/50312|50313|ESTABLISHED|TIME_WAIT/);
     const connections = blockOf(result.stdout, 'Connections (2)');

@@ -33,7 +33,7 @@ await describeRootTier('ports says which process it could not read, and why', ['
 
   it('root without CAP_SYS_PTRACE: names the processes and the capability, no "run as root"', () => {
     const result = run(['--bounding-set=-sys_ptrace', '--inh-caps=-all'], ['ports', String(port)]);
-    expect(result.stdout).toMatch(new RegExp(`127\\.0\\.0\\.1:${port}\\s+LISTEN.*\\? \\(uid 0\\)`));
+    expect(result.stdout).toMatch(new RegExp(`127\\.0\\.0\\.1:${port}\\s+no\\s.*\\? \\(uid 0\\)`));
     expect(result.stderr).toMatch(
       /portwarden: warning: could not read pid \d+ \(.+, uid 0\): it holds capabilities this process lacks \(.*CAP_SYS_PTRACE.*\)/,
     );

@@ -42,8 +42,8 @@ describe('portwarden ports', () => {
     ]);
     expect(result.status).toBe(0);
     const lines = result.stdout.split('\n');
-    expect(lines[0]).toMatch(/^Reachable on all interfaces/);
-    expect(result.stdout).toMatch(/tcp\s+0\.0\.0\.0:3389\s+LISTEN\s+rdp\s+high\s+svchost\.exe\[1204\]/);
+    expect(lines[0]).toMatch(/^Bound to all interfaces/);
+    expect(result.stdout).toMatch(/tcp\s+0\.0\.0\.0:3389\s+unknown\s+rdp\s+high\s+svchost\.exe\[1204\]/);
     expect(result.stdout).not.toContain('50312'); // established only with --all
   });
 

@@ -4,7 +4,7 @@ import { parsePortSpec } from '../../catalog/port-spec.ts';
 import type { SocketFilter } from '../../inventory/filter.ts';
 import { PortwardenError } from '../../errors.ts';
 import { paint, RISK_COLOR, toJson, type CliContext } from '../context.ts';
-import { isListening } from '../../inventory/parse-proc-net.ts';
+import type { ReachableSocket } from '../../audit/reachability.ts';
 import { readInputFile } from '../files.ts';
 import { numberOption } from '../options.ts';
 import { formatTable } from '../table.ts';
@@ -64,9 +64,9 @@ function socketFilter(spec: string | undefined, options: PortsOptions): SocketFi
 }
 
 const GROUP_TITLE: Record<Exposure, string> = {
-  all: 'Reachable on all interfaces',
-  address: 'Reachable on one address',
-  loopback: 'Loopback only',
+  all: 'Bound to all interfaces',
+  address: 'Bound to one address',
+  loopback: 'Bound to loopback only',
 };
 
 function endpoint(address: string, port: number, family: 4 | 6): string {
@@ -106,9 +106,26 @@ function ownerColumn(s: Socket): string {
 }
 
 function emptyMessage(options: PortsOptions, filtered: boolean): string {
+  if (options.exposed && !filtered)
+    return 'No listener is reachable from beyond this host through the firewall (or might be).';
   if (filtered)
     return `No ${options.all ? '' : 'listening '}sockets match.${options.all ? '' : ' (-a adds connections)'}`;
-  return options.exposed ? 'No sockets reachable beyond loopback.' : 'No sockets found.';
+  return 'No sockets found.';
+}
+
+/**
+ * Whether a peer beyond this host gets through the loaded firewall: `yes` (with the interfaces, and
+ * the sources when not everyone), `no`, or `unknown` (the reason is printed under the table).
+ */
+function reachColumn(s: ReachableSocket): string {
+  if (s.reachable === 'yes') {
+    const from =
+      s.reachableFrom.length > 0
+        ? ` from ${s.reachableFrom.slice(0, 2).join(',')}${s.reachableFrom.length > 2 ? ',…' : ''}`
+        : '';
+    return `yes (${s.reachableVia.join(',')})${from}`;
+  }
+  return s.reachable ?? '-';
 }
 
 interface View {
@@ -119,7 +136,7 @@ interface View {
   width: number | undefined;
 }
 
-function netnsCells(view: View, s: Socket): string[] {
+function netnsCells(view: View, s: ReachableSocket): string[] {
   if (!view.showNetns) return [];
   return [s.exposureScope === 'namespace' ? `${s.netns}*` : s.netns];
 }
@@ -128,17 +145,17 @@ function protoColumn(s: Socket): string {
   return s.protocol + (s.family === 6 && !s.v4Mapped ? '6' : '');
 }
 
-function listenerTable(view: View, group: readonly Socket[]): string {
+function listenerTable(view: View, group: readonly ReachableSocket[]): string {
   const header = [
     ...(view.showNetns ? ['NETNS'] : []),
-    ...['PROTO', 'LOCAL', 'STATE', 'SERVICE', 'RISK', 'PROCESS', 'OWNER'],
+    ...['PROTO', 'LOCAL', 'REACHABLE', 'SERVICE', 'RISK', 'PROCESS', 'OWNER'],
     ...(view.options.exe ? ['EXE'] : []),
   ];
   const rows = group.map((s) => [
     ...netnsCells(view, s),
     protoColumn(s),
     localColumn(s),
-    s.state,
+    reachColumn(s),
     s.service ?? '-',
     s.risk ? paint(view.ctx.color, RISK_COLOR[s.risk], s.risk) : '-',
     processColumn(s),
@@ -149,7 +166,7 @@ function listenerTable(view: View, group: readonly Socket[]): string {
 }
 
 /** Connections have no exposure and no service of their own: the local port is usually ephemeral. */
-function connectionTable(view: View, group: readonly Socket[]): string {
+function connectionTable(view: View, group: readonly ReachableSocket[]): string {
   const header = [
     ...(view.showNetns ? ['NETNS'] : []),
     ...['PROTO', 'LOCAL', 'REMOTE', 'STATE', 'PROCESS', 'OWNER'],
@@ -179,7 +196,19 @@ function titled(view: View, title: string, count: number, table: string): string
   return `${paint(view.ctx.color, 'bold', `${title} (${count})`)}\n${table}`;
 }
 
-function listenerBlocks(view: View, listeners: readonly Socket[]): string[] {
+/** The reasons behind `unknown` (and the loaded ruleset's `no`), each once, under the tables. */
+function reachNotes(listeners: readonly ReachableSocket[]): string[] {
+  const unknown = [
+    ...new Set(listeners.filter((s) => s.reachable === 'unknown').map((s) => s.reachableWhy ?? '?')),
+  ];
+  return unknown.length === 0
+    ? []
+    : [
+        `REACHABLE unknown: ${unknown.slice(0, 3).join('; ')}${unknown.length > 3 ? ` (+${unknown.length - 3} more)` : ''}`,
+      ];
+}
+
+function listenerBlocks(view: View, listeners: readonly ReachableSocket[]): string[] {
   const blocks: string[] = [];
   for (const exposure of ['all', 'address', 'loopback'] as const) {
     const group = listeners.filter((s) => s.exposure === exposure);
@@ -191,22 +220,25 @@ function listenerBlocks(view: View, listeners: readonly Socket[]): string[] {
   return blocks;
 }
 
-function renderText(ctx: CliContext, inventory: Inventory, options: PortsOptions, filtered: boolean): string {
-  if (inventory.sockets.length === 0) return emptyMessage(options, filtered);
-  const showNetns =
-    new Set(inventory.sockets.map((s) => s.netns)).size > 1 ||
-    inventory.sockets.some((s) => s.netns !== 'host');
+function renderText(
+  ctx: CliContext,
+  inventory: Inventory,
+  sockets: readonly ReachableSocket[],
+  options: PortsOptions,
+  filtered: boolean,
+): string {
+  if (sockets.length === 0) return emptyMessage(options, filtered);
+  const showNetns = new Set(sockets.map((s) => s.netns)).size > 1 || sockets.some((s) => s.netns !== 'host');
   const width = ctx.io.stdout.isTTY === true ? ctx.io.stdout.columns : undefined;
   const view: View = { ctx, options, showNetns, width };
-  const connections = inventory.sockets.filter((s) => !isListening(s));
-  const blocks = listenerBlocks(
-    view,
-    inventory.sockets.filter((s) => isListening(s)),
-  );
+  const connections = sockets.filter((s) => s.reachable === null);
+  const listeners = sockets.filter((s) => s.reachable !== null);
+  const blocks = listenerBlocks(view, listeners);
   if (connections.length > 0) {
     blocks.push(titled(view, 'Connections', connections.length, connectionTable(view, connections)));
   }
-  if (showNetns && inventory.sockets.some((s) => s.exposureScope === 'namespace')) {
+  blocks.push(...reachNotes(listeners));
+  if (showNetns && sockets.some((s) => s.exposureScope === 'namespace')) {
     blocks.push('* a namespace other than the host\'s: "all interfaces" means that namespace\'s interfaces');
   }
   if (inventory.dualStackSource === 'sysctl-assumed') {
@@ -223,17 +255,25 @@ async function portsAction(ctx: CliContext, spec: string | undefined, options: P
     ...(options.all ? { all: true } : {}),
     ...(options.tcp ? { tcp: true } : {}),
     ...(options.udp ? { udp: true } : {}),
+    // --exposed asks the firewall too (below); bound beyond loopback is where to start
     ...(options.exposed ? { exposedOnly: true } : {}),
     ...(options.netns !== undefined ? { netns: options.netns } : {}),
     ...(options.allNetns ? { allNetns: true } : {}),
     ...(options.fromFile !== undefined ? { fromText: readListing(options.fromFile) } : {}),
     ...(options.tasklist !== undefined ? { tasklistText: readListing(options.tasklist) } : {}),
   });
+  const captured = options.fromFile !== undefined;
+  const { readSocketsReachability } = await import('../../audit/run.ts');
+  const all = await readSocketsReachability(inventory, { captured });
+  // reachable from beyond this host through the firewall, or might be: unknown is not no
+  const sockets = options.exposed
+    ? all.filter((s) => s.reachable === 'yes' || s.reachable === 'unknown')
+    : all;
   if (options.json) {
-    ctx.out(toJson(inventory));
+    ctx.out(toJson({ ...inventory, sockets }));
     return;
   }
-  ctx.out(renderText(ctx, inventory, options, Object.keys(filter).length > 0));
+  ctx.out(renderText(ctx, inventory, sockets, options, Object.keys(filter).length > 0));
   for (const warning of inventory.warnings) ctx.err(`portwarden: warning: ${warning}`);
 }
 
@@ -257,7 +297,10 @@ export function registerPorts(program: Command, ctx: CliContext): void {
     .option('--process <name>', 'only sockets of processes with this name or executable file name')
     .option('--user <name|uid>', 'only sockets of processes running as this user')
     .option('--unit <name>', 'only sockets of this systemd unit (nginx or nginx.service)')
-    .option('--exposed', 'only sockets reachable beyond loopback')
+    .option(
+      '--exposed',
+      'only listeners a peer beyond this host can reach through the loaded firewall (yes or unknown)',
+    )
     .option('--netns <name|pid>', 'another network namespace: an `ip netns` name or a pid inside it')
     .option('--all-netns', 'every network namespace on the machine, labelled')
     .option(
