@@ -143,11 +143,17 @@ const pages = {
       sortableTable(
         [
           { title: 'Proto', value: (r) => r.protocol },
-          { title: 'Address', value: (r) => r.address },
-          { title: 'Port', value: (r) => r.port },
+          { title: 'Address', value: (r) => r.localAddress },
+          { title: 'Port', value: (r) => r.localPort },
           { title: 'Service', value: (r) => r.service },
           { title: 'Exposure', value: (r) => r.exposure },
-          { title: 'Reachable', value: (r) => r.reachable },
+          {
+            title: 'Reachable',
+            value: (r) =>
+              r.reachable === 'yes' && r.reachableVia.length > 0
+                ? `yes (${r.reachableVia.join(', ')})`
+                : r.reachable,
+          },
           {
             title: 'Risk',
             value: (r) => r.risk,
@@ -209,7 +215,7 @@ const pages = {
       el('h2', {}, 'Events'),
       sortableTable(
         [
-          { title: 'When', value: (e) => new Date(e.at).toISOString(), sortValue: (e) => e.at },
+          { title: 'When', value: (e) => e.at, sortValue: (e) => e.at },
           { title: 'Event', value: (e) => e.kind },
           { title: 'What', value: (e) => e.message },
         ],
@@ -280,7 +286,7 @@ const pages = {
       el('h2', {}, 'Stored scans'),
       sortableTable(
         [
-          { title: 'When', value: (r) => new Date(r.at).toISOString(), sortValue: (r) => r.at },
+          { title: 'When', value: (r) => r.at, sortValue: (r) => r.at },
           {
             title: 'Targets',
             value: (r) => r.targets,
@@ -296,7 +302,7 @@ const pages = {
       el(
         'section',
         {},
-        el('h2', {}, `${new Date(scan.at).toISOString()} · ${scan.targets}`),
+        el('h2', {}, `${scan.at} · ${scan.targets}`),
         sortableTable(
           [
             { title: 'Host', value: (r) => r.host },
@@ -322,7 +328,9 @@ function timeline(snapshots, knocks) {
   svg.setAttribute('class', 'chart');
   svg.setAttribute('role', 'img');
   svg.setAttribute('data-testid', 'timeline');
-  const times = [...snapshots.map((s) => s.at), ...knocks.map((k) => k.at)];
+  // times come as ISO 8601 strings: milliseconds for the arithmetic
+  const ms = (t) => Date.parse(t);
+  const times = [...snapshots.map((s) => ms(s.at)), ...knocks.map((k) => ms(k.at))];
   if (times.length === 0) {
     const text = document.createElementNS(ns, 'text');
     text.setAttribute('x', '20');
@@ -336,7 +344,8 @@ function timeline(snapshots, knocks) {
   const x = (t) => 40 + ((t - t0) / (t1 - t0)) * (width - 60);
   const buckets = 60;
   const counts = new Array(buckets).fill(0);
-  for (const k of knocks) counts[Math.min(buckets - 1, Math.floor(((k.at - t0) / (t1 - t0)) * buckets))]++;
+  for (const k of knocks)
+    counts[Math.min(buckets - 1, Math.floor(((ms(k.at) - t0) / (t1 - t0)) * buckets))]++;
   const maxY = Math.max(1, ...snapshots.map((s) => s.count), ...counts);
   const y = (v) => height - 25 - (v / maxY) * (height - 45);
   counts.forEach((n, i) => {
@@ -359,7 +368,7 @@ function timeline(snapshots, knocks) {
     const line = document.createElementNS(ns, 'polyline');
     line.setAttribute(
       'points',
-      snapshots.map((s) => `${x(s.at).toFixed(1)},${y(s[key]).toFixed(1)}`).join(' '),
+      snapshots.map((s) => `${x(ms(s.at)).toFixed(1)},${y(s[key]).toFixed(1)}`).join(' '),
     );
     line.setAttribute('fill', 'none');
     line.setAttribute('stroke', color);

@@ -13,6 +13,8 @@ import { BACKENDS, compilePolicy } from '../compile/registry.ts';
 import type { Socket } from '../inventory/types.ts';
 import type { Policy } from '../policy/types.ts';
 import { listenersOf } from '../watch/events.ts';
+import type { Reach } from '../audit/exposure.ts';
+import { reachabilityFrom } from '../audit/reachability.ts';
 import type { WatchStore } from '../watch/store.ts';
 
 /**
@@ -191,13 +193,19 @@ function hostProblem(
   return null;
 }
 
-/** A listener row for the listeners page: inventory owner data joined with the audit's reachability. */
+/**
+ * A listener row for the listeners page: inventory owner data joined with the audit's reachability,
+ * in the vocabulary of `ports --json` (localAddress, localPort, reachable, reachableVia, ...).
+ */
 export interface ListenerRow {
   protocol: 'tcp' | 'udp';
-  address: string;
-  port: number;
+  localAddress: string;
+  localPort: number;
   exposure: Socket['exposure'];
-  reachable: string;
+  reachable: Reach;
+  reachableVia: string[];
+  reachableFrom: string[];
+  reachableWhy: string | null;
   service: string | null;
   risk: Socket['risk'];
   pid: number | null;
@@ -209,19 +217,19 @@ export interface ListenerRow {
 }
 
 function listenerRows(data: AuditData, report: AuditReport): ListenerRow[] {
-  const reach = new Map(
-    report.exposure.map((r) => [`${r.protocol}|${r.localAddress}|${r.localPort}`, r.reachable]),
-  );
+  const reachOf = reachabilityFrom(report.exposure, { method: report.method, reason: data.rulesetReason });
   return [...listenersOf(data.sockets).values()].map((l) => {
     const p = l.processes[0];
+    const reach = reachOf(l);
     return {
       protocol: l.protocol,
-      address: l.address,
-      port: l.port,
+      localAddress: l.localAddress,
+      localPort: l.localPort,
       exposure: l.exposure,
-      reachable: String(
-        reach.get(`${l.protocol}|${l.address}|${l.port}`) ?? (l.exposure === 'loopback' ? 'no' : 'unknown'),
-      ),
+      reachable: reach.reachable,
+      reachableVia: reach.via,
+      reachableFrom: reach.onlyFrom,
+      reachableWhy: reach.why,
       service: l.service,
       risk: l.risk,
       pid: p?.pid ?? null,
@@ -342,7 +350,13 @@ export async function buildServer(options: ServeOptions): Promise<FastifyInstanc
   });
   app.get('/api/findings', async () => ({ findings: (await current()).report.findings }));
   app.get('/api/history', (request, reply) => {
-    const since = Number((request.query as Record<string, string | undefined>)['since'] ?? 0) || 0;
+    const raw = (request.query as Record<string, string | undefined>)['since'];
+    // an ISO 8601 time, as every time the API gives; milliseconds since the epoch are taken too
+    const since = raw === undefined || raw === '' ? 0 : /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
+    if (!Number.isFinite(since))
+      return reply
+        .code(400)
+        .send({ error: `since "${raw ?? ''}" is not an ISO 8601 time, e.g. 2026-12-01T00:00:00Z` });
     const store = sources.store;
     if (!store) return reply.send({ available: false, snapshots: [], events: [], knocks: [] });
     return reply.send({

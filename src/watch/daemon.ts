@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import type { ReachOf } from '../audit/reachability.ts';
 import type { Socket } from '../inventory/types.ts';
 import type { Policy } from '../policy/types.ts';
 import type { AlertSink } from './alerts.ts';
@@ -13,6 +14,11 @@ export interface WatchOptions {
   store: WatchStore;
   /** Reads the current sockets (the live inventory; injected for tests). */
   sample: () => Promise<Socket[]>;
+  /**
+   * Whether a peer gets through the loaded firewall to each of those sockets (audit's evaluator, the
+   * ruleset read at each sample); without it every listener beyond loopback is `unknown`.
+   */
+  reach?: (sockets: readonly Socket[]) => Promise<ReachOf>;
   intervalMs: number;
   /** A snapshot of all listeners for the history chart this often (default 5 min). */
   snapshotEveryMs?: number;
@@ -81,7 +87,7 @@ function storageRecorder(options: WatchOptions, emit: (event: WatchEvent) => voi
   const { store } = options;
   const sinks = options.sinks.map((s) => s.name).join(', ') || 'no sink';
   const alert = (kind: 'storage-failed' | 'storage-recovered', message: string): WatchEvent => {
-    const event: WatchEvent = { at: Date.now(), kind, key: `storage|${store.path}`, message };
+    const event: WatchEvent = { at: new Date().toISOString(), kind, key: `storage|${store.path}`, message };
     emit(event);
     options.onError?.(new Error(`${message} (alerted on: ${sinks})`));
     return event;
@@ -143,10 +149,13 @@ export async function runWatch(options: WatchOptions): Promise<{ samples: number
     while (!options.signal.aborted) {
       const started = Date.now();
       try {
-        const current = listenersOf(await options.sample());
+        const sockets = await options.sample();
+        const current = listenersOf(sockets, options.reach ? await options.reach(sockets) : undefined);
         // The first sample of a new database is the baseline: recorded, not alerted.
         const events =
-          samples === 0 && !start.baseline ? [] : diffListeners(previous, current, started, options.policy);
+          samples === 0 && !start.baseline
+            ? []
+            : diffListeners(previous, current, new Date(started).toISOString(), options.policy);
         recorder.sample(events, current);
         for (const event of events) emit(event);
         previous = current;

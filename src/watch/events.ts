@@ -1,3 +1,5 @@
+import type { Reach } from '../audit/exposure.ts';
+import type { ReachOf } from '../audit/reachability.ts';
 import { portSetHas } from '../catalog/port-set.ts';
 import type { Socket } from '../inventory/types.ts';
 import type { Policy } from '../policy/types.ts';
@@ -10,10 +12,13 @@ import type { Policy } from '../policy/types.ts';
 export interface Listener {
   key: string;
   protocol: 'tcp' | 'udp';
-  address: string;
-  port: number;
+  localAddress: string;
+  localPort: number;
   netns: string;
+  /** What the socket is bound to: loopback, one address, all interfaces. */
   exposure: Socket['exposure'];
+  /** Whether a peer beyond the host gets through the loaded firewall (audit's evaluator). */
+  reachable: Reach;
   service: string | null;
   risk: Socket['risk'];
   processes: {
@@ -28,6 +33,7 @@ export interface Listener {
 export type EventKind =
   | 'listener-opened'
   | 'listener-closed'
+  | 'reach-changed'
   | 'risky-exposed'
   | 'policy-drift'
   | 'knock'
@@ -36,8 +42,8 @@ export type EventKind =
   | 'storage-recovered';
 
 export interface WatchEvent {
-  /** Milliseconds since the epoch. */
-  at: number;
+  /** When, as an ISO 8601 time (UTC), like every other time portwarden prints. */
+  at: string;
   kind: EventKind;
   key: string;
   message: string;
@@ -63,8 +69,20 @@ export function listenerKey(s: {
   return `${s.protocol}|${s.localAddress}|${s.localPort}|${s.netns}`;
 }
 
-/** The listeners of an inventory: TCP in LISTEN, UDP bound and not connected. */
-export function listenersOf(sockets: readonly Socket[]): Map<string, Listener> {
+/** Listeners as reached when nothing evaluated the firewall: beyond loopback is `unknown`, never `no`. */
+const NOT_EVALUATED: ReachOf = (s) =>
+  s.exposure === 'loopback'
+    ? { reachable: 'no', via: [], onlyFrom: [], why: 'bound to loopback only' }
+    : { reachable: 'unknown', via: [], onlyFrom: [], why: 'the firewall was not evaluated' };
+
+/**
+ * The listeners of an inventory: TCP in LISTEN, UDP bound and not connected, each with its
+ * reachability through the firewall (`reachOf`, from audit's evaluator; unknown without one).
+ */
+export function listenersOf(
+  sockets: readonly Socket[],
+  reachOf: ReachOf = NOT_EVALUATED,
+): Map<string, Listener> {
   const out = new Map<string, Listener>();
   for (const s of sockets) {
     const listening = s.protocol === 'tcp' ? s.state === 'LISTEN' : s.remotePort === 0;
@@ -87,10 +105,11 @@ export function listenersOf(sockets: readonly Socket[]): Map<string, Listener> {
     out.set(key, {
       key,
       protocol: s.protocol,
-      address: s.localAddress,
-      port: s.localPort,
+      localAddress: s.localAddress,
+      localPort: s.localPort,
       netns: s.netns,
       exposure: s.exposure,
+      reachable: reachOf(s).reachable,
       service: s.service,
       risk: s.risk,
       processes,
@@ -106,56 +125,85 @@ function who(l: Listener): string {
 }
 
 function where(l: Listener): string {
-  const addr = l.address.includes(':') ? `[${l.address}]` : l.address;
-  return `${l.protocol}/${l.port} on ${addr}${l.netns === 'host' ? '' : ` in ${l.netns}`}`;
+  const addr = l.localAddress.includes(':') ? `[${l.localAddress}]` : l.localAddress;
+  return `${l.protocol}/${l.localPort} on ${addr}${l.netns === 'host' ? '' : ` in ${l.netns}`}`;
 }
 
 /** Whether the policy lets the listener's port in on some zone (drift when not). */
 function allowedByPolicy(policy: Policy, l: Listener): boolean {
   return policy.zones.some(
     (z) =>
-      z.inbound.some((r) => portSetHas(r.ports, l.protocol, l.port)) ||
+      z.inbound.some((r) => portSetHas(r.ports, l.protocol, l.localPort)) ||
       (l.protocol === 'tcp' &&
         z.ftpPassive !== null &&
-        l.port >= z.ftpPassive.from &&
-        l.port <= z.ftpPassive.to),
+        l.localPort >= z.ftpPassive.from &&
+        l.localPort <= z.ftpPassive.to),
   );
 }
 
-/** Events between two samples: opened and closed listeners, risky exposure, policy drift. */
+function riskyEvent(l: Listener, at: string): WatchEvent[] {
+  if (l.reachable === 'no' || (l.risk !== 'high' && l.risk !== 'critical')) return [];
+  const how = l.reachable === 'yes' ? 'reachable through the firewall' : 'reachability unknown';
+  return [
+    {
+      at,
+      kind: 'risky-exposed',
+      key: l.key,
+      listener: l,
+      message: `${l.risk} risk: ${l.service ?? 'a service'} exposed on ${where(l)} (${how}) by ${who(l)}`,
+    },
+  ];
+}
+
+/** A listener that stayed while the firewall changed what reaches it. */
+function reachEvents(before: Listener, l: Listener, at: string): WatchEvent[] {
+  // a listener stored before reachability was recorded has none: no change to report
+  if (before.reachable === undefined || before.reachable === l.reachable) return [];
+  return [
+    {
+      at,
+      kind: 'reach-changed',
+      key: l.key,
+      listener: l,
+      message: `${where(l)} (${who(l)}) reachable through the firewall: ${before.reachable} -> ${l.reachable}`,
+    },
+    ...(before.reachable === 'no' ? riskyEvent(l, at) : []),
+  ];
+}
+
+/**
+ * Events between two samples: opened and closed listeners, risky exposure (a high or critical risk
+ * service a peer can reach, or might: unknown is not no), policy drift (bound beyond loopback on a
+ * port no zone allows), and listeners whose reachability the firewall changed.
+ */
 export function diffListeners(
   previous: ReadonlyMap<string, Listener>,
   current: ReadonlyMap<string, Listener>,
-  at: number,
+  at: string,
   policy?: Policy,
 ): WatchEvent[] {
   const events: WatchEvent[] = [];
   for (const [key, l] of current) {
-    if (previous.has(key)) continue;
+    const before = previous.get(key);
+    if (before) {
+      events.push(...reachEvents(before, l, at));
+      continue;
+    }
     events.push({
       at,
       kind: 'listener-opened',
       key,
       listener: l,
-      message: `${who(l)} listens on ${where(l)} (${l.exposure})`,
+      message: `${who(l)} listens on ${where(l)} (bound to ${l.exposure === 'all' ? 'all interfaces' : l.exposure === 'address' ? 'one address' : 'loopback'}, reachable: ${l.reachable})`,
     });
-    const exposed = l.exposure !== 'loopback';
-    if (exposed && (l.risk === 'high' || l.risk === 'critical')) {
-      events.push({
-        at,
-        kind: 'risky-exposed',
-        key,
-        listener: l,
-        message: `${l.risk} risk: ${l.service ?? 'a service'} exposed on ${where(l)} by ${who(l)}`,
-      });
-    }
-    if (exposed && policy && !allowedByPolicy(policy, l)) {
+    events.push(...riskyEvent(l, at));
+    if (l.exposure !== 'loopback' && policy && !allowedByPolicy(policy, l)) {
       events.push({
         at,
         kind: 'policy-drift',
         key,
         listener: l,
-        message: `policy "${policy.name}" allows ${l.protocol}/${l.port} in no zone, but ${who(l)} listens on ${where(l)}`,
+        message: `policy "${policy.name}" allows ${l.protocol}/${l.localPort} in no zone, but ${who(l)} listens on ${where(l)}`,
       });
     }
   }

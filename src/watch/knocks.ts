@@ -77,7 +77,7 @@ export class ScanDetector {
     if (ports.length < this.threshold) return null;
     entry.flagged = true;
     return {
-      at: knock.at,
+      at: new Date(knock.at).toISOString(),
       kind: 'port-scan',
       key: `scan|${knock.source}`,
       message: `port scan: ${knock.source} knocked on ${ports.length} ports of zone ${knock.zone} within ${this.windowMs / 1000} s`,

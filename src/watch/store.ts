@@ -38,14 +38,36 @@ const MIGRATIONS: readonly string[] = [
 
 const TABLES = ['events', 'snapshots', 'knocks', 'scans', 'state'];
 
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** A listener as an older database stored it: `address`/`port`, no reachability. */
+type StoredListener = Omit<Listener, 'localAddress' | 'localPort' | 'reachable'> &
+  Partial<Pick<Listener, 'localAddress' | 'localPort' | 'reachable'>> & { address?: string; port?: number };
+
+/** Reads a stored listener in today's vocabulary, whichever version wrote it. */
+function readListener(stored: StoredListener): Listener {
+  const { address, port, ...rest } = stored;
+  return {
+    ...rest,
+    localAddress: stored.localAddress ?? address ?? '',
+    localPort: stored.localPort ?? port ?? 0,
+    // unknown for the diff: a listener stored without it reports no change of reachability
+    reachable: stored.reachable as Listener['reachable'],
+  };
+}
+
 export interface StoredEvent extends WatchEvent {
   id: number;
 }
 
+/** A stored knock as read back: its time in ISO 8601 like every time portwarden prints. */
+export type StoredKnock = Omit<Knock, 'at'> & { at: string };
+
 /** A stored scan as the scans list shows it: counts, not the whole result. */
 export interface ScanSummary {
   id: number;
-  at: number;
+  /** ISO 8601 time the scan was stored. */
+  at: string;
   targets: string;
   hosts: number;
   open: number;
@@ -165,7 +187,7 @@ export class WatchStore {
     const row = this.db.prepare('SELECT value FROM state WHERE key = ?').get('listeners') as
       { value: string } | undefined;
     if (!row) return new Map();
-    return new Map((JSON.parse(row.value) as Listener[]).map((l) => [l.key, l]));
+    return new Map((JSON.parse(row.value) as StoredListener[]).map((l) => [l.key, readListener(l)]));
   }
 
   hasBaseline(): boolean {
@@ -190,7 +212,7 @@ export class WatchStore {
       'INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
     );
     this.db.transaction(() => {
-      for (const e of events) insert.run(e.at, e.kind, e.key, e.message, JSON.stringify(e));
+      for (const e of events) insert.run(Date.parse(e.at), e.kind, e.key, e.message, JSON.stringify(e));
       for (const k of batch.knocks ?? []) this.recordKnock(k);
       if (batch.listeners && (events.length > 0 || !this.hasBaseline()))
         state.run('listeners', JSON.stringify([...batch.listeners.values()]));
@@ -209,6 +231,7 @@ export class WatchStore {
       .run(k.at, k.source, k.destination, k.protocol, k.port, k.zone, k.direction);
   }
 
+  /** Times stored are milliseconds since the epoch (indexed, compared); they are read back as ISO. */
   snapshot(at: number, listeners: ReadonlyMap<string, Listener>): void {
     const all = [...listeners.values()];
     this.db
@@ -243,49 +266,57 @@ export class WatchStore {
   events(options: { since?: number; limit?: number; kind?: string } = {}): StoredEvent[] {
     const rows = this.db
       .prepare(
-        `SELECT id, data FROM events WHERE at >= ? ${options.kind ? 'AND kind = ?' : ''} ORDER BY id DESC LIMIT ?`,
+        `SELECT id, at, data FROM events WHERE at >= ? ${options.kind ? 'AND kind = ?' : ''} ORDER BY id DESC LIMIT ?`,
       )
       .all(...[options.since ?? 0, ...(options.kind ? [options.kind] : []), options.limit ?? 1000]) as {
       id: number;
+      at: number;
       data: string;
     }[];
-    return rows.map((r) => ({ id: r.id, ...(JSON.parse(r.data) as WatchEvent) }));
+    return rows.map((r) => {
+      const event = JSON.parse(r.data) as WatchEvent & { listener?: StoredListener };
+      return {
+        id: r.id,
+        ...event,
+        at: iso(r.at),
+        ...(event.listener ? { listener: readListener(event.listener) } : {}),
+      };
+    });
   }
 
-  snapshots(since = 0, limit = 2000): { at: number; count: number; exposed: number }[] {
-    return this.db
+  snapshots(since = 0, limit = 2000): { at: string; count: number; exposed: number }[] {
+    const rows = this.db
       .prepare('SELECT at, count, exposed FROM snapshots WHERE at >= ? ORDER BY at LIMIT ?')
-      .all(since, limit) as {
-      at: number;
-      count: number;
-      exposed: number;
-    }[];
+      .all(since, limit) as { at: number; count: number; exposed: number }[];
+    return rows.map((r) => ({ ...r, at: iso(r.at) }));
   }
 
-  knocks(since = 0, limit = 5000): Knock[] {
+  knocks(since = 0, limit = 5000): StoredKnock[] {
     return (
       this.db
         .prepare(
           'SELECT at, source, destination, protocol, port, zone, direction FROM knocks WHERE at >= ? ORDER BY at LIMIT ?',
         )
         .all(since, limit) as Omit<Knock, 'interface'>[]
-    ).map((k) => ({ ...k, interface: '' }));
+    ).map((k) => ({ ...k, at: iso(k.at), interface: '' }));
   }
 
   /** The newest stored scans, without their results (see scan()). */
   scans(limit = 50): ScanSummary[] {
-    return this.db
+    const rows = this.db
       .prepare('SELECT id, at, targets, hosts, open, bytes FROM scans ORDER BY at DESC, id DESC LIMIT ?')
-      .all(limit) as ScanSummary[];
+      .all(limit) as (Omit<ScanSummary, 'at'> & { at: number })[];
+    return rows.map((r) => ({ ...r, at: iso(r.at) }));
   }
 
   /** One stored scan with its result as stored (JSON text), or undefined. */
   scan(id: number): (ScanSummary & { data: string }) | undefined {
-    return this.db
+    const row = this.db
       .prepare(
         'SELECT s.id, at, targets, hosts, open, bytes, data FROM scans s JOIN scan_results r ON r.id = s.id WHERE s.id = ?',
       )
-      .get(id) as (ScanSummary & { data: string }) | undefined;
+      .get(id) as (Omit<ScanSummary, 'at'> & { at: number; data: string }) | undefined;
+    return row ? { ...row, at: iso(row.at) } : undefined;
   }
 
   close(): void {

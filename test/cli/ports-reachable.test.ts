@@ -120,6 +120,31 @@ await describeRootTier('ports: bound to vs reachable through the firewall', ['ip
     expect(fromOutside).toEqual(fromInside);
   });
 
+  it('the dashboard API says what ports says, in the same words', async () => {
+    const serve = lab.spawn(host, [process.execPath, BIN, 'serve', '--port', '7781', '--json']);
+    const [line] = (await once(serve.stdout!, 'data')) as [Buffer];
+    const { url } = JSON.parse(line.toString()) as { url: string };
+    const fetched = await lab.exec(host, [
+      process.execPath,
+      '-e',
+      `fetch(${JSON.stringify(new URL('/api/listeners', url).href)}).then((r) => r.text()).then((t) => console.log(t))`,
+    ]);
+    serve.kill('SIGTERM');
+    type ApiRow = Pick<Row, 'protocol' | 'localPort' | 'reachable' | 'reachableVia' | 'reachableWhy'>;
+    const api = (JSON.parse(fetched.stdout) as { listeners?: ApiRow[] }).listeners;
+    expect(api, fetched.stdout).toBeDefined();
+    const words = (r: ApiRow) =>
+      `${r.protocol}/${r.localPort} ${r.reachable} ${r.reachableVia.join(',')} ${r.reachableWhy ?? ''}`;
+    const cli = (await inside([])).filter((r) => r.reachable !== null);
+    // the dashboard sees itself listen on 7781; ports ran before it started
+    expect(
+      (api ?? [])
+        .filter((r) => r.localPort !== 7781)
+        .map(words)
+        .sort(),
+    ).toEqual(cli.map(words).sort());
+  });
+
   it('a ruleset that cannot be read makes every non-loopback listener unknown (and --exposed keeps them)', async () => {
     // nft lives in /usr/sbin: without it on PATH the ruleset cannot be read
     const rows = await inside(['--exposed'], { PATH: '/usr/bin:/bin' });

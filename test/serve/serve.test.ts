@@ -81,10 +81,11 @@ beforeAll(() => {
         {
           key: `tcp|${s.localAddress}|${s.localPort}|host`,
           protocol: 'tcp' as const,
-          address: s.localAddress,
-          port: s.localPort,
+          localAddress: s.localAddress,
+          localPort: s.localPort,
           netns: 'host',
           exposure: s.exposure,
+          reachable: s.exposure === 'loopback' ? ('no' as const) : ('yes' as const),
           service: s.service,
           risk: s.risk,
           processes: [],
@@ -94,13 +95,13 @@ beforeAll(() => {
     store.snapshot(t0 + i * 300_000, listeners);
   }
   store.recordEvent({
-    at: t0 + 1_800_000,
+    at: new Date(t0 + 1_800_000).toISOString(),
     kind: 'listener-opened',
     key: 'tcp|127.0.0.1|6379|host',
     message: 'redis-server (pid 104, redis.service) listens on tcp/6379 on 127.0.0.1 (loopback)',
   });
   store.recordEvent({
-    at: t0 + 2_000_000,
+    at: new Date(t0 + 2_000_000).toISOString(),
     kind: 'port-scan',
     key: 'scan|203.0.113.5',
     message: 'port scan: 203.0.113.5 knocked on 24 ports of zone external within 60 s',
@@ -216,11 +217,11 @@ describe('dashboard API: auth and headers', () => {
       });
       expect((overview['findings'] as Record<string, number>)['critical']).toBeGreaterThanOrEqual(1);
       const listeners = (await get('/api/listeners'))['listeners'] as {
-        port: number;
+        localPort: number;
         process: string;
         unit: string;
       }[];
-      expect(listeners.map((l) => `${l.port} ${l.process} ${l.unit}`)).toEqual([
+      expect(listeners.map((l) => `${l.localPort} ${l.process} ${l.unit}`)).toEqual([
         '22 sshd ssh.service',
         '23 inetd inetd.service',
         '80 nginx nginx.service',
@@ -413,7 +414,7 @@ describe('dashboard API: hostile requests get a 4xx with a JSON error and the he
       expect(scans).toHaveLength(50);
       expect(scans[0]).toEqual({
         id,
-        at: expect.any(Number) as number,
+        at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) as string,
         targets: '10.1.0.0, 10.1.0.1, 10.1.0.2 and 3997 more',
         hosts: 4000,
         open: 4000,

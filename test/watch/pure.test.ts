@@ -7,6 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadPolicyOrThrow } from '../../src/policy/load.ts';
 import { syslogSink, webhookSink } from '../../src/watch/alerts.ts';
 import { runWatch } from '../../src/watch/daemon.ts';
+import type { Reach } from '../../src/audit/exposure.ts';
+import type { ReachOf } from '../../src/audit/reachability.ts';
 import { diffListeners, listenersOf, type WatchEvent } from '../../src/watch/events.ts';
 import { KnockDeduper, parseKnock, ScanDetector } from '../../src/watch/knocks.ts';
 import { WatchStore } from '../../src/watch/store.ts';
@@ -86,13 +88,63 @@ describe('listener events (pure)', () => {
     ['a listener the policy allows', [], [ssh], ['listener-opened']],
     ['a listener closes', [ssh, telnet], [ssh], ['listener-closed']],
   ] as const)('%s', (_name, before, after, kinds) => {
-    const events = diffListeners(listenersOf(before), listenersOf(after), 1000, policy);
+    const events = diffListeners(
+      listenersOf(before),
+      listenersOf(after),
+      new Date(1000).toISOString(),
+      policy,
+    );
     expect(events.map((e) => e.kind)).toEqual(kinds);
   });
 
   it('says who and where', () => {
-    const [opened] = diffListeners(new Map(), listenersOf([telnet]), 1);
-    expect(opened?.message).toMatch(/listens on tcp\/23 on 0\.0\.0\.0 \(all\)/);
+    const [opened] = diffListeners(new Map(), listenersOf([telnet]), new Date(1).toISOString());
+    expect(opened?.message).toMatch(
+      /listens on tcp\/23 on 0\.0\.0\.0 \(bound to all interfaces, reachable: unknown\)/,
+    );
+  });
+});
+
+describe('reachability in watch (pure)', () => {
+  const answer =
+    (reachable: Reach): ReachOf =>
+    () => ({ reachable, via: [], onlyFrom: [], why: null });
+  const at = new Date(5000).toISOString();
+  const sample = (reachable: Reach) => listenersOf([telnet], answer(reachable));
+
+  it.each([
+    ['yes', 'no', ['reach-changed']],
+    ['no', 'yes', ['reach-changed', 'risky-exposed']],
+    ['no', 'unknown', ['reach-changed', 'risky-exposed']],
+    ['yes', 'yes', []],
+  ] as const)('telnet stays, the firewall goes %s -> %s', (before, after, kinds) => {
+    const events = diffListeners(sample(before), sample(after), at);
+    expect(events.map((e) => e.kind)).toEqual(kinds);
+    if (kinds.length > 0) expect(events[0]?.message).toContain(`${before} -> ${after}`);
+  });
+
+  it('a risky listener the firewall stops is not risky-exposed; one it lets through is', () => {
+    expect(diffListeners(new Map(), sample('no'), at).map((e) => e.kind)).toEqual(['listener-opened']);
+    expect(diffListeners(new Map(), sample('yes'), at).map((e) => e.kind)).toEqual([
+      'listener-opened',
+      'risky-exposed',
+    ]);
+  });
+
+  it("a listener stored by an older version (address, port, no reachability) reads in today's words", () => {
+    const store = new WatchStore(tempDb());
+    const old = { ...[...sample('yes').values()][0] } as Record<string, unknown>;
+    old['address'] = old['localAddress'];
+    old['port'] = old['localPort'];
+    delete old['localAddress'];
+    delete old['localPort'];
+    delete old['reachable'];
+    store.db.prepare('INSERT INTO state (key, value) VALUES (?, ?)').run('listeners', JSON.stringify([old]));
+    const back = [...store.lastListeners().values()][0];
+    expect(back).toMatchObject({ localAddress: '0.0.0.0', localPort: 23 });
+    // no reachability stored: no change reported against today's answer
+    expect(diffListeners(store.lastListeners(), sample('yes'), at)).toEqual([]);
+    store.close();
   });
 });
 
@@ -224,7 +276,14 @@ describe('watch store and loop', () => {
     v1.close();
     const store = new WatchStore(path);
     expect(store.scans()).toEqual([
-      { id: 1, at: 5, targets: '198.51.100.0/31', hosts: 2, open: 2, bytes: result.length },
+      {
+        id: 1,
+        at: new Date(5).toISOString(),
+        targets: '198.51.100.0/31',
+        hosts: 2,
+        open: 2,
+        bytes: result.length,
+      },
     ]);
     expect(store.scan(1)?.data).toBe(result);
     expect(store.prune(10)).toBe(1);
@@ -235,8 +294,13 @@ describe('watch store and loop', () => {
 
   it('retention deletes old rows', () => {
     const store = new WatchStore(tempDb());
-    store.recordEvent({ at: 1000, kind: 'listener-opened', key: 'k', message: 'old' });
-    store.recordEvent({ at: Date.now(), kind: 'listener-opened', key: 'k', message: 'new' });
+    store.recordEvent({
+      at: new Date(1000).toISOString(),
+      kind: 'listener-opened',
+      key: 'k',
+      message: 'old',
+    });
+    store.recordEvent({ at: new Date().toISOString(), kind: 'listener-opened', key: 'k', message: 'new' });
     expect(store.prune(Date.now() - 86_400_000)).toBe(1);
     expect(store.events().map((e) => e.message)).toEqual(['new']);
     store.close();
@@ -262,8 +326,8 @@ describe('watch store and loop', () => {
     const port = (server.address() as { port: number }).port;
     const sink = webhookSink({ url: `http://127.0.0.1:${port}/hook`, backoffMs: 20 });
     const started = Date.now();
-    sink.send({ at: 1, kind: 'listener-opened', key: 'a', message: 'one' });
-    sink.send({ at: 2, kind: 'listener-closed', key: 'a', message: 'two' });
+    sink.send({ at: new Date(1).toISOString(), kind: 'listener-opened', key: 'a', message: 'one' });
+    sink.send({ at: new Date(2).toISOString(), kind: 'listener-closed', key: 'a', message: 'two' });
     expect(Date.now() - started).toBeLessThan(20);
     await sink.flush(5000);
     server.close();
@@ -283,7 +347,12 @@ describe('syslog alerts and CLI input errors', () => {
     const path = process.env['PATH'];
     process.env['PATH'] = `${dir}:${path ?? ''}`;
     try {
-      syslogSink().send({ at: 1, kind: 'risky-exposed', key: 'k', message: 'critical risk: telnet exposed' });
+      syslogSink().send({
+        at: new Date(1).toISOString(),
+        kind: 'risky-exposed',
+        key: 'k',
+        message: 'critical risk: telnet exposed',
+      });
       const deadline = Date.now() + 5000;
       while (!existsSync(join(dir, 'args')) && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 20));

@@ -201,7 +201,12 @@ describe('storage failures are alerts, and no alert waits for storage', () => {
     let store = new WatchStore(db);
     store.recordSample([], listenersOf([ssh]));
     for (let i = 0; i < 300; i++)
-      store.recordEvent({ at: i, kind: 'listener-opened', key: `k${i}`, message: 'x'.repeat(200) });
+      store.recordEvent({
+        at: new Date(i).toISOString(),
+        kind: 'listener-opened',
+        key: `k${i}`,
+        message: 'x'.repeat(200),
+      });
     const { rootpage } = store.db
       .prepare("SELECT rootpage FROM sqlite_master WHERE name = 'events'")
       .get() as {
@@ -258,7 +263,8 @@ describe('a webhook that never answers cannot hold the stop', () => {
     const abandoned: number[] = [];
     const sink = webhookSink({ url, onAbandon: (n) => abandoned.push(n) });
     try {
-      for (let i = 0; i < 3; i++) sink.send({ at: i, kind: 'listener-opened', key: `k${i}`, message: 'm' });
+      for (let i = 0; i < 3; i++)
+        sink.send({ at: new Date(i).toISOString(), kind: 'listener-opened', key: `k${i}`, message: 'm' });
       await new Promise((r) => setTimeout(r, 100));
       const started = Date.now();
       await sink.flush(300);

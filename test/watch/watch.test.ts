@@ -89,6 +89,10 @@ await describeRootTier(
 
     it('opened and closed listeners reach SQLite and the webhook; a restart neither repeats nor loses one', async () => {
       const ns = await lab.addNamespace('w');
+      // an interface with a peer: with loopback alone nobody could reach telnet (reachable: no)
+      const peer = await lab.addNamespace('wp');
+      await lab.link({ ns, ifname: 'eth0' }, { ns: peer, ifname: 'eth0' });
+      await lab.addAddress(ns, 'eth0', '198.51.100.61/24');
       const db = join(dir, 'listeners.db');
       const hooked: Event[] = [];
       const server = createServer((req, res) => {

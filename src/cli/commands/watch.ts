@@ -1,5 +1,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import type { ReachOf } from '../../audit/reachability.ts';
+import type { Socket } from '../../inventory/types.ts';
 import { PortwardenError } from '../../errors.ts';
 import { numberOption } from '../options.ts';
 import type { CliContext } from '../context.ts';
@@ -37,6 +39,20 @@ export async function watchDbPath(
   return join(stateDir(stateDirOption, env), 'watch.db');
 }
 
+/**
+ * The firewall's answer for each sample's listeners, read in the watched namespace (the host's, or an
+ * `ip netns` name); a namespace given by pid is not read: its listeners are `unknown`.
+ */
+async function watchReach(sockets: readonly Socket[], netns: string | undefined): Promise<ReachOf> {
+  const { readReachability } = await import('../../audit/run.ts');
+  const { reachabilityUnknown } = await import('../../audit/reachability.ts');
+  if (netns !== undefined && /^\d+$/.test(netns))
+    return reachabilityUnknown(
+      `the ruleset of the namespace of pid ${netns} is not read (give an \`ip netns\` name)`,
+    );
+  return readReachability(sockets, netns === undefined ? {} : { netns });
+}
+
 async function watchAction(ctx: CliContext, options: WatchCliOptions): Promise<void> {
   const intervalMs = number('--interval', options.interval, 0.1, 3600) * 1000;
   const retentionMs = number('--retention-days', options.retentionDays, 0.001, 3650) * 86_400_000;
@@ -66,8 +82,8 @@ async function watchAction(ctx: CliContext, options: WatchCliOptions): Promise<v
           alerts.stdoutSink((line) => {
             if (asJson) ctx.out(line);
             else {
-              const event = JSON.parse(line) as { at: number; kind: string; message: string };
-              ctx.out(`${new Date(event.at).toISOString()}  ${event.kind.padEnd(15)}  ${event.message}`);
+              const event = JSON.parse(line) as { at: string; kind: string; message: string };
+              ctx.out(`${event.at}  ${event.kind.padEnd(15)}  ${event.message}`);
             }
           }),
         ]),
@@ -93,6 +109,7 @@ async function watchAction(ctx: CliContext, options: WatchCliOptions): Promise<v
     await runWatch({
       store,
       sample: async () => (await listSockets(options.netns ? { netns: options.netns } : {})).sockets,
+      reach: (sockets) => watchReach(sockets, options.netns),
       intervalMs,
       snapshotEveryMs,
       retentionMs,
