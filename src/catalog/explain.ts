@@ -112,6 +112,28 @@ export function riskyServices(): CuratedService[] {
     );
 }
 
+/**
+ * `explain --risky --json`: every port of every risky service (medium and above), riskiest first, in
+ * the same shape as `explain PORT --json` (one vocabulary), each port once.
+ */
+export function riskyExplanations(): PortExplanation[] {
+  const seen = new Set<string>();
+  const out: PortExplanation[] = [];
+  for (const service of riskyServices()) {
+    const set: PortSet = {
+      tcp: service.ports.filter((p) => p.protocol === 'tcp'),
+      udp: service.ports.filter((p) => p.protocol === 'udp'),
+    };
+    for (const entry of explainSet(set)) {
+      const key = `${entry.protocol}/${entry.port}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push(entry);
+    }
+  }
+  return out;
+}
+
 /** Consecutive ports of one protocol that explain the same way: one row of `explain`'s table. */
 export interface ExplanationRun {
   from: number;

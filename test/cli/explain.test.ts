@@ -36,12 +36,19 @@ describe('portwarden explain (built binary)', () => {
     }
   });
 
-  it('lists risky services', () => {
-    const result = runCli(['explain', '--risky', '--json']);
-    const parsed = JSON.parse(result.stdout) as { services: { id: string }[] };
-    expect(parsed.services.map((s) => s.id)).toEqual(
-      expect.arrayContaining(['telnet', 'finger', 'rpcbind', 'netbios', 'x11']),
+  it('lists risky services in the shape of `explain PORT --json` (one vocabulary)', () => {
+    type Entry = { port: number; protocol: string; names: string[]; risk: { level: string } | null };
+    const risky = (JSON.parse(runCli(['explain', '--risky', '--json']).stdout) as { entries: Entry[] })
+      .entries;
+    const names = risky.flatMap((e) => e.names);
+    expect(names).toEqual(expect.arrayContaining(['telnet', 'finger', 'sunrpc', 'x11']));
+    expect(risky.every((e) => e.risk !== null && ['critical', 'high', 'medium'].includes(e.risk.level))).toBe(
+      true,
     );
+    const one = (JSON.parse(runCli(['explain', '23', '--json']).stdout) as { entries: Entry[] }).entries;
+    const telnet = risky.find((e) => e.protocol === 'tcp' && e.port === 23);
+    expect(telnet).toEqual(one.find((e) => e.protocol === 'tcp'));
+    expect(Object.keys(telnet ?? {}).sort()).toEqual(Object.keys(one[0] ?? {}).sort());
   });
 
   it('shows a range as a table, one row per run of ports that explain alike, advice once', () => {

@@ -61,17 +61,6 @@ function formatEntryTable(
   return [table, ...(advice.size > 0 ? ['', ...advice.values()] : [])].join('\n');
 }
 
-function serviceJson(service: CuratedService): Record<string, unknown> {
-  return {
-    id: service.id,
-    name: service.name,
-    ports: describePortSet(portSetFromRanges(service.ports)),
-    description: service.description,
-    risk: { level: service.risk.level, reason: service.risk.reason, advice: service.advice },
-    alternative: service.alternative,
-  };
-}
-
 function formatService(ctx: CliContext, service: CuratedService): string {
   const ports = describePortSet(portSetFromRanges(service.ports));
   return [
@@ -105,10 +94,12 @@ interface ExplainOptions {
 
 async function explainAction(ctx: CliContext, queries: string[], options: ExplainOptions): Promise<void> {
   // Loaded on use: the IANA registry is 700 KB of JSON that other verbs should not pay for at start-up.
-  const { collapseExplanations, explainSpecs, riskyServices } = await import('../../catalog/explain.ts');
+  const { collapseExplanations, explainSpecs, riskyExplanations, riskyServices } =
+    await import('../../catalog/explain.ts');
   if (options.risky) {
     const services = riskyServices();
-    if (options.json) ctx.out(toJson({ services: services.map(serviceJson) }));
+    // the same shape as `explain PORT --json`: one entry per port, the risk on each
+    if (options.json) ctx.out(toJson({ entries: riskyExplanations() }));
     else if (options.long) ctx.out(services.map((s) => formatService(ctx, s)).join('\n\n'));
     else ctx.out(formatServiceTable(ctx, services));
     return;
