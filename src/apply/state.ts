@@ -15,7 +15,7 @@ import {
 import { dirname, join } from 'node:path';
 import { PortwardenError } from '../errors.ts';
 import type { KernelChange, ManagedSetting } from './kernel-apply.ts';
-import type { RulesetFiles } from './loader.ts';
+import type { RulesetFiles } from '../ruleset/load-live.ts';
 
 /**
  * The state directory of apply (default /var/lib/portwarden, PORTWARDEN_STATE_DIR or --state-dir):

@@ -12,7 +12,7 @@ import {
   toCidrs,
   universe,
   type AddrSet,
-} from './addr-set.ts';
+} from '../ruleset/addr-set.ts';
 import {
   evaluateSources,
   sourcesBy,
@@ -20,9 +20,9 @@ import {
   type Decision,
   type PathOptions,
   type SourceOutcome,
-} from './path.ts';
+} from '../ruleset/path.ts';
 import { publishedPortCandidates } from './published.ts';
-import { obj, type Family, type Ruleset } from './ruleset.ts';
+import { obj, type Family, type Ruleset } from '../ruleset/ruleset.ts';
 
 /** A source address no firewall rule would single out: "anyone on the Internet". */
 export const ANYWHERE: Readonly<Record<Family, string>> = { 4: '203.0.113.77', 6: '2001:db8:ffff::77' };

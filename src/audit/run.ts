@@ -3,11 +3,11 @@ import { requiredKernelSettings } from '../apply/kernel-settings.ts';
 import { listSockets } from '../inventory/list.ts';
 import { localInterfaces } from '../inventory/read-proc.ts';
 import type { Socket } from '../inventory/types.ts';
-import { readInterfaceDetails, readLiveRuleset } from '../lab/read-ruleset.ts';
+import { readInterfaceDetails, readLiveRuleset } from '../ruleset/read-live.ts';
 import type { Policy } from '../policy/types.ts';
 import { computeExposure, hostPathOptions, type AuditInterface, type ExposureRow } from './exposure.ts';
 import { runFindingRules, type AuditInput, type Finding } from './findings.ts';
-import { evaluate, evaluateOutbound, type Decision } from './path.ts';
+import { evaluate, evaluateOutbound, type Decision } from '../ruleset/path.ts';
 import { findDnatRules } from './published.ts';
 import {
   parseChainDevices,
@@ -17,7 +17,7 @@ import {
   withLegacy,
   type Ruleset,
   type RulesetSummary,
-} from './ruleset.ts';
+} from '../ruleset/ruleset.ts';
 
 export type Profile = 'workstation' | 'server';
 

@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { PortwardenError } from '../errors.ts';
-import { runCommand, type RunOptions, type RunResult } from './run.ts';
+import { runCommand, type RunOptions, type RunResult } from '../system/run.ts';
 
 /**
  * A set of network namespaces, veth links and processes that is always torn down as a whole:

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { requiredKernelSettings } from '../apply/kernel-settings.ts';
 import { PortwardenError } from '../errors.ts';
 import type { NetnsLab } from '../lab/netns.ts';
-import { runCommand } from '../lab/run.ts';
+import { runCommand } from '../system/run.ts';
 import { cidrContains } from '../policy/expect.ts';
 import type { Policy } from '../policy/types.ts';
 import { labSide, labSubnet, type ExtraPeer, type LabZone } from './plan.ts';

@@ -7,7 +7,7 @@ import { parsePortSpec } from '../catalog/port-spec.ts';
 import { compilePolicy } from '../compile/registry.ts';
 import { PortwardenError } from '../errors.ts';
 import { NetnsLab } from '../lab/netns.ts';
-import { runCommand } from '../lab/run.ts';
+import { runCommand } from '../system/run.ts';
 import type { Policy } from '../policy/types.ts';
 import { verifyFtp } from './ftp.ts';
 import { buildLab, loadWithRecorder, placeForwardTargets, type LabNamespaces } from './lab.ts';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CompiledFile } from '../compile/backend.ts';
 import { PortwardenError } from '../errors.ts';
-import { runCommand } from '../lab/run.ts';
+import { runCommand } from '../system/run.ts';
 
 /**
  * Loading, snapshotting and restoring a ruleset in the current network namespace, touching only what
