@@ -1,4 +1,5 @@
 import ipaddr from 'ipaddr.js';
+import { isListening } from '../inventory/parse-proc-net.ts';
 import type { LocalInterface, Socket } from '../inventory/types.ts';
 import {
   contains,
@@ -430,7 +431,7 @@ export function computeExposure(
   const rows: ExposureRow[] = [];
   for (const socket of sockets) {
     if (socket.exposure === 'loopback') continue;
-    if (socket.protocol === 'tcp' ? socket.state !== 'LISTEN' : socket.state !== 'UNCONN') continue;
+    if (!isListening(socket)) continue;
     const { cells, reasons } = rowCells(host, socket, socketFamilies(socket), ifaces, unreadable);
     rows.push({
       protocol: socket.protocol,

@@ -7,7 +7,7 @@ import { parsePortSpec } from '../catalog/port-spec.ts';
 import { compilePolicy } from '../compile/registry.ts';
 import { PortwardenError } from '../errors.ts';
 import { NetnsLab } from '../lab/netns.ts';
-import { runCommand } from '../system/run.ts';
+import { requireTools } from '../system/tools.ts';
 import type { Policy } from '../policy/types.ts';
 import { verifyFtp } from './ftp.ts';
 import { buildLab, loadWithRecorder, placeForwardTargets, type LabNamespaces } from './lab.ts';
@@ -322,17 +322,10 @@ export async function verifyPolicy(policy: Policy, options: VerifyOptions): Prom
 
 /** Checks that the tools verify needs are present (exit 3 naming the missing one). */
 export async function checkVerifyTools(backend: string): Promise<void> {
-  const packages: Record<string, string> = {
-    ip: 'iproute2',
-    nft: 'nftables',
-    'iptables-restore': 'iptables',
-    python3: 'python3',
-  };
-  for (const tool of ['ip', 'nft', 'python3', ...(backend === 'iptables' ? ['iptables-restore'] : [])]) {
-    await runCommand('sh', ['-c', `command -v ${tool}`]).catch(() => {
-      throw new PortwardenError('TOOL_MISSING', `verify needs "${tool}"`, {
-        hint: `install it (Debian: apt-get install ${packages[tool] ?? tool})`,
-      });
-    });
-  }
+  await requireTools('verify', [
+    'ip',
+    'nft',
+    'python3',
+    ...(backend === 'iptables' ? ['iptables-restore'] : []),
+  ]);
 }
