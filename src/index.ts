@@ -89,7 +89,8 @@ export { FINDING_RULES, runFindingRules, SEVERITIES } from './audit/findings.ts'
 export type { Finding, FindingRule, AuditInput } from './audit/findings.ts';
 export { computeExposure, socketFamilies, ANYWHERE } from './audit/exposure.ts';
 export type { ExposureRow, ExposureCell, Reach } from './audit/exposure.ts';
-export { parseNftJson, parseIptablesSave, summarizeRuleset, withLegacy } from './ruleset/ruleset.ts';
+export { summarizeRuleset } from './ruleset/summarise.ts';
+export { parseNftJson, parseIptablesSave, withLegacy } from './ruleset/parse.ts';
 export {
   evaluate,
   evaluateInbound,
@@ -100,7 +101,8 @@ export {
 } from './ruleset/path.ts';
 export { findDnatRules } from './audit/published.ts';
 export { traceProbe, parseTraceSpec, renderTrace } from './audit/trace.ts';
-export type { Ruleset, RulesetSummary, Hook } from './ruleset/ruleset.ts';
+export type { Ruleset, Hook } from './ruleset/ruleset.ts';
+export type { RulesetSummary } from './ruleset/summarise.ts';
 export type { Packet, Decision, SourceOutcome, TraceStep } from './ruleset/path.ts';
 export type { DnatRule } from './audit/published.ts';
 export type { TraceReport } from './audit/trace.ts';

@@ -8,7 +8,7 @@ import type { Policy } from '../policy/types.ts';
 import { columnsOf, type ExposureRow } from './exposure.ts';
 import type { Decision } from '../ruleset/path.ts';
 import type { DnatRule } from './published.ts';
-import type { RulesetSummary } from '../ruleset/ruleset.ts';
+import type { RulesetSummary } from '../ruleset/summarise.ts';
 
 export type Severity = RiskLevel;
 export const SEVERITIES: readonly Severity[] = ['critical', 'high', 'medium', 'low', 'info'];

@@ -9,15 +9,9 @@ import { computeExposure, hostPathOptions, type AuditInterface, type ExposureRow
 import { runFindingRules, type AuditInput, type Finding } from './findings.ts';
 import { evaluate, evaluateOutbound, type Decision } from '../ruleset/path.ts';
 import { findDnatRules } from './published.ts';
-import {
-  parseChainDevices,
-  parseIptablesSave,
-  parseNftJson,
-  summarizeRuleset,
-  withLegacy,
-  type Ruleset,
-  type RulesetSummary,
-} from '../ruleset/ruleset.ts';
+import { type Ruleset } from '../ruleset/ruleset.ts';
+import { summarizeRuleset, type RulesetSummary } from '../ruleset/summarise.ts';
+import { parseChainDevices, parseIptablesSave, parseNftJson, withLegacy } from '../ruleset/parse.ts';
 
 export type Profile = 'workstation' | 'server';
 

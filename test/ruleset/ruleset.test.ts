@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { computeExposure } from '../../src/audit/exposure.ts';
 import { evaluateInbound, evaluateOutbound, xtMatch, type Packet } from '../../src/ruleset/path.ts';
 import { findDnatRules } from '../../src/audit/published.ts';
-import { parseIptablesSave, parseNftJson, summarizeRuleset } from '../../src/ruleset/ruleset.ts';
+import { summarizeRuleset } from '../../src/ruleset/summarise.ts';
+import { parseIptablesSave, parseNftJson } from '../../src/ruleset/parse.ts';
 import { makeSocket } from '../helpers/socket.ts';
 
 const fixture = (name: string) =>
