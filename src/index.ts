@@ -52,7 +52,8 @@ export type {
   LocalInterface,
   DualStackSource,
 } from './inventory/types.ts';
-export { loadPolicy, loadPolicyOrThrow, parseCidr } from './policy/load.ts';
+export { loadPolicy, loadPolicyOrThrow } from './policy/load.ts';
+export { parseCidr } from './catalog/address.ts';
 export type { LoadResult } from './policy/load.ts';
 export { policySchema, policyJsonSchema, VERDICTS } from './policy/schema.ts';
 export { lintPolicy } from './policy/lint.ts';

@@ -3,17 +3,15 @@ import { isListening } from '../inventory/parse-proc-net.ts';
 import type { LocalInterface, Socket } from '../inventory/types.ts';
 import {
   contains,
-  formatAddress,
   fromIntervals,
   intersect,
   isEmpty,
-  parseAddress,
-  prefixRange,
   subtract,
   toCidrs,
   universe,
   type AddrSet,
 } from '../ruleset/addr-set.ts';
+import { formatAddress, parseAddress, prefixRange } from '../catalog/address.ts';
 import {
   evaluateSources,
   sourcesBy,

@@ -4,7 +4,7 @@ import { PortwardenError } from '../errors.ts';
 import type { NetnsLab } from '../lab/netns.ts';
 import { loadIntoNamespace, type LabRuleset } from '../ruleset/load-live.ts';
 import { runCommand } from '../system/run.ts';
-import { cidrContains } from '../policy/expect.ts';
+import { cidrContains } from '../catalog/address.ts';
 import type { Policy } from '../policy/types.ts';
 import { labSide, labSubnet, type ExtraPeer, type LabZone } from './plan.ts';
 import {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import ipaddr from 'ipaddr.js';
+import { canonicalAddress } from '../catalog/address.ts';
 import { parsePortSpec } from '../catalog/port-spec.ts';
 import { compilePolicy } from '../compile/registry.ts';
 import { PortwardenError } from '../errors.ts';
@@ -76,10 +76,6 @@ export interface VerifyResult {
 
 const MAX_ROUNDS = 5;
 
-function canonical(address: string): string {
-  return ipaddr.parse(address).toString();
-}
-
 function ranges(spec: string, protocol: 'tcp' | 'udp'): { from: number; to: number }[] {
   return [...parsePortSpec(spec, { defaultProtocols: [protocol] })[protocol]];
 }
@@ -90,10 +86,10 @@ function senders(plan: readonly LabZone[], ns: LabNamespaces): Map<string, strin
   for (const zone of plan)
     for (const family of [4, 6] as const) {
       const a = labSide(zone, family);
-      out.set(canonical(a.host), ns.host);
-      out.set(canonical(a.peer), ns.peers.get(zone.zone) ?? '');
+      out.set(canonicalAddress(a.host), ns.host);
+      out.set(canonicalAddress(a.peer), ns.peers.get(zone.zone) ?? '');
     }
-  for (const [address, name] of ns.extraNs) out.set(canonical(address), name);
+  for (const [address, name] of ns.extraNs) out.set(canonicalAddress(address), name);
   return out;
 }
 
