@@ -21,7 +21,6 @@ import {
   type LabZone,
 } from './plan.ts';
 import {
-  countRanges,
   expectations,
   needsFullRecords,
   settleRound,
@@ -31,6 +30,7 @@ import {
   type Question,
   type Undecided,
 } from './probes.ts';
+import { countRanges, formatRanges } from '../catalog/port-set.ts';
 import { planQuestions } from './questions.ts';
 import { sendProbes, type SendJob } from './raw-sender.ts';
 import {
@@ -102,7 +102,7 @@ function jobsByNamespace(
   for (const g of pending) {
     const ns = from.get(g.src);
     if (ns === undefined) throw new PortwardenError('INTERNAL', `no lab namespace sends from ${g.src}`);
-    const ranges = g.ports.map((r) => (r.from === r.to ? `${r.from}` : `${r.from}-${r.to}`)).join(',');
+    const ranges = formatRanges(g.ports);
     out.set(ns, [...(out.get(ns) ?? []), { src: g.src, dst: g.dst, protocol: g.protocol, sport, ranges }]);
   }
   return out;
