@@ -37,7 +37,7 @@ for (let run = 1; run <= runs; run++) {
 }
 
 if (!args.includes('--no-mutants')) {
-  // The mutation suite itself (test/verify/mutants.test.ts): every mutant of every example must be
+  // The mutation suite itself (test/verify/mutants.root.test.ts): every mutant of every example must be
   // reported with exactly its difference. Run once idle and once with a CPU hog on both cores.
   console.log(
     '\nmutation detection (every example, every mutant; verify must report exactly the difference)',
@@ -52,7 +52,7 @@ if (!args.includes('--no-mutants')) {
     if (sample > 0) env.PORTWARDEN_MUTANT_SAMPLE = String(sample);
     const result = spawnSync(
       'npx',
-      ['vitest', 'run', 'test/verify/mutants.test.ts', '-t', 'reports exactly', '--reporter', 'json'],
+      ['vitest', 'run', 'test/verify/mutants.root.test.ts', '-t', 'reports exactly', '--reporter', 'json'],
       { cwd: ROOT, encoding: 'utf8', env, timeout: 3_600_000, maxBuffer: 64 << 20 },
     );
     const wall = (performance.now() - started) / 1000;

@@ -52,7 +52,8 @@ export type {
   LocalInterface,
   DualStackSource,
 } from './inventory/types.ts';
-export { loadPolicy, loadPolicyOrThrow, parseCidr } from './policy/load.ts';
+export { loadPolicy, loadPolicyOrThrow } from './policy/load.ts';
+export { parseCidr } from './catalog/address.ts';
 export type { LoadResult } from './policy/load.ts';
 export { policySchema, policyJsonSchema, VERDICTS } from './policy/schema.ts';
 export { lintPolicy } from './policy/lint.ts';
@@ -89,7 +90,8 @@ export { FINDING_RULES, runFindingRules, SEVERITIES } from './audit/findings.ts'
 export type { Finding, FindingRule, AuditInput } from './audit/findings.ts';
 export { computeExposure, socketFamilies, ANYWHERE } from './audit/exposure.ts';
 export type { ExposureRow, ExposureCell, Reach } from './audit/exposure.ts';
-export { parseNftJson, parseIptablesSave, summarizeRuleset, withLegacy } from './audit/ruleset.ts';
+export { summarizeRuleset } from './ruleset/summarise.ts';
+export { parseNftJson, parseIptablesSave, withLegacy } from './ruleset/parse.ts';
 export {
   evaluate,
   evaluateInbound,
@@ -97,17 +99,18 @@ export {
   evaluateForward,
   evaluateSources,
   xtMatch,
-} from './audit/path.ts';
+} from './ruleset/path.ts';
 export { findDnatRules } from './audit/published.ts';
 export { traceProbe, parseTraceSpec, renderTrace } from './audit/trace.ts';
-export type { Ruleset, RulesetSummary, Hook } from './audit/ruleset.ts';
-export type { Packet, Decision, SourceOutcome, TraceStep } from './audit/path.ts';
+export type { Ruleset, Hook } from './ruleset/ruleset.ts';
+export type { RulesetSummary } from './ruleset/summarise.ts';
+export type { Packet, Decision, SourceOutcome, TraceStep } from './ruleset/path.ts';
 export type { DnatRule } from './audit/published.ts';
 export type { TraceReport } from './audit/trace.ts';
 export { renderAuditText } from './audit/report-text.ts';
 export { renderAuditSarif } from './audit/report-sarif.ts';
 export { renderAuditHtml } from './audit/report-html.ts';
-export { readLiveRuleset } from './lab/read-ruleset.ts';
+export { readLiveRuleset } from './ruleset/read-live.ts';
 export { scanTcp, parseFdLimit } from './scan/engine.ts';
 export type { ScanTcpOptions, HostResult, PortResult, TcpState } from './scan/engine.ts';
 export {

@@ -23,7 +23,7 @@ import {
   tablesOf,
   type ApplyBackend,
   type RulesetFiles,
-} from './loader.ts';
+} from '../ruleset/load-live.ts';
 import {
   appendHistory,
   clearPending,

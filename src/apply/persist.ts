@@ -9,11 +9,11 @@ import {
   readPending,
   readPersisted,
   withLock,
-  writeFileAtomic,
   writePersisted,
   type CurrentState,
   type PersistedState,
 } from './state.ts';
+import { writeFileAtomic } from '../system/atomic-write.ts';
 
 /**
  * `persist` / `unpersist`: installs the confirmed ruleset where the distribution loads it at boot,

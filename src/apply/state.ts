@@ -10,12 +10,12 @@ import {
   readdirSync,
   renameSync,
   rmSync,
-  writeSync,
 } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { PortwardenError } from '../errors.ts';
+import { writeFileAtomic } from '../system/atomic-write.ts';
 import type { KernelChange, ManagedSetting } from './kernel-apply.ts';
-import type { RulesetFiles } from './loader.ts';
+import type { RulesetFiles } from '../ruleset/load-live.ts';
 
 /**
  * The state directory of apply (default /var/lib/portwarden, PORTWARDEN_STATE_DIR or --state-dir):
@@ -26,7 +26,6 @@ import type { RulesetFiles } from './loader.ts';
  * content: a damaged file is an error (STATE_CORRUPT), never taken for "nothing there".
  */
 
-export const DEFAULT_STATE_DIR = '/var/lib/portwarden';
 const KEEP_APPLIED = 20;
 const FORMAT = 'portwarden-state/1';
 
@@ -105,13 +104,6 @@ export interface HistoryEntry {
   deadline?: string;
 }
 
-export function stateDir(
-  explicit: string | undefined,
-  env: Readonly<Record<string, string | undefined>>,
-): string {
-  return explicit ?? env['PORTWARDEN_STATE_DIR'] ?? DEFAULT_STATE_DIR;
-}
-
 export function ensureDir(dir: string): void {
   try {
     mkdirSync(join(dir, 'applied'), { recursive: true, mode: 0o700 });
@@ -124,29 +116,6 @@ export function ensureDir(dir: string): void {
       },
     );
   }
-}
-
-function fsyncPath(path: string, flags: string): void {
-  const fd = openSync(path, flags);
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Temp file, fsync, rename, fsync of the directory: after a crash the old or the new file, whole. */
-export function writeFileAtomic(path: string, text: string, mode = 0o600): void {
-  const temp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(temp, 'w', mode);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, path);
-  fsyncPath(dirname(path), 'r');
 }
 
 function sha256(text: string): string {

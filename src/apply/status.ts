@@ -1,6 +1,6 @@
 import { unifiedDiff } from './diff.ts';
 import { readSysctl } from './kernel-apply.ts';
-import { listCurrent, zeroNftCounters, type ApplyBackend } from './loader.ts';
+import { listCurrent, zeroNftCounters, type ApplyBackend } from '../ruleset/load-live.ts';
 import { readCurrent, readPending, readPersisted, type CurrentState, type PersistedState } from './state.ts';
 
 /**

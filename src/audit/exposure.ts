@@ -1,18 +1,17 @@
 import ipaddr from 'ipaddr.js';
+import { isListening } from '../inventory/parse-proc-net.ts';
 import type { LocalInterface, Socket } from '../inventory/types.ts';
 import {
   contains,
-  formatAddress,
   fromIntervals,
   intersect,
   isEmpty,
-  parseAddress,
-  prefixRange,
   subtract,
   toCidrs,
   universe,
   type AddrSet,
-} from './addr-set.ts';
+} from '../ruleset/addr-set.ts';
+import { formatAddress, parseAddress, prefixRange } from '../catalog/address.ts';
 import {
   evaluateSources,
   sourcesBy,
@@ -20,9 +19,9 @@ import {
   type Decision,
   type PathOptions,
   type SourceOutcome,
-} from './path.ts';
+} from '../ruleset/path.ts';
 import { publishedPortCandidates } from './published.ts';
-import { obj, type Family, type Ruleset } from './ruleset.ts';
+import { obj, type Family, type Ruleset } from '../ruleset/ruleset.ts';
 
 /** A source address no firewall rule would single out: "anyone on the Internet". */
 export const ANYWHERE: Readonly<Record<Family, string>> = { 4: '203.0.113.77', 6: '2001:db8:ffff::77' };
@@ -430,7 +429,7 @@ export function computeExposure(
   const rows: ExposureRow[] = [];
   for (const socket of sockets) {
     if (socket.exposure === 'loopback') continue;
-    if (socket.protocol === 'tcp' ? socket.state !== 'LISTEN' : socket.state !== 'UNCONN') continue;
+    if (!isListening(socket)) continue;
     const { cells, reasons } = rowCells(host, socket, socketFamilies(socket), ifaces, unreadable);
     rows.push({
       protocol: socket.protocol,

@@ -6,9 +6,9 @@ import { expectedInbound } from '../policy/expect.ts';
 import { requiredKernelSettings } from '../apply/kernel-settings.ts';
 import type { Policy } from '../policy/types.ts';
 import { columnsOf, type ExposureRow } from './exposure.ts';
-import type { Decision } from './path.ts';
+import type { Decision } from '../ruleset/path.ts';
 import type { DnatRule } from './published.ts';
-import type { RulesetSummary } from './ruleset.ts';
+import type { RulesetSummary } from '../ruleset/summarise.ts';
 
 export type Severity = RiskLevel;
 export const SEVERITIES: readonly Severity[] = ['critical', 'high', 'medium', 'low', 'info'];

@@ -1,4 +1,11 @@
-import { obj, tableLabel, type Family, type NftChain, type NftRule, type Ruleset } from './ruleset.ts';
+import {
+  obj,
+  tableLabel,
+  type Family,
+  type NftChain,
+  type NftRule,
+  type Ruleset,
+} from '../ruleset/ruleset.ts';
 
 /**
  * Ports published by DNAT (Docker, kube-proxy NodePorts, hand-written nat rules). A published port

@@ -4,11 +4,11 @@ import { listSockets } from '../inventory/list.ts';
 import { localInterfaces } from '../inventory/read-proc.ts';
 import { isListening } from '../inventory/parse-proc-net.ts';
 import type { Inventory, Socket } from '../inventory/types.ts';
-import { readInterfaceDetails, readLiveRuleset } from '../lab/read-ruleset.ts';
+import { readInterfaceDetails, readLiveRuleset } from '../ruleset/read-live.ts';
 import type { Policy } from '../policy/types.ts';
 import { computeExposure, hostPathOptions, type AuditInterface, type ExposureRow } from './exposure.ts';
 import { runFindingRules, type AuditInput, type Finding } from './findings.ts';
-import { evaluate, evaluateOutbound, type Decision } from './path.ts';
+import { evaluate, evaluateOutbound, type Decision } from '../ruleset/path.ts';
 import { findDnatRules } from './published.ts';
 import {
   reachabilityFrom,
@@ -17,15 +17,9 @@ import {
   type ReachableSocket,
   type ReachOf,
 } from './reachability.ts';
-import {
-  parseChainDevices,
-  parseIptablesSave,
-  parseNftJson,
-  summarizeRuleset,
-  withLegacy,
-  type Ruleset,
-  type RulesetSummary,
-} from './ruleset.ts';
+import { type Ruleset } from '../ruleset/ruleset.ts';
+import { summarizeRuleset, type RulesetSummary } from '../ruleset/summarise.ts';
+import { parseChainDevices, parseIptablesSave, parseNftJson, withLegacy } from '../ruleset/parse.ts';
 
 export type Profile = 'workstation' | 'server';
 

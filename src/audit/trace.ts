@@ -2,8 +2,8 @@ import ipaddr from 'ipaddr.js';
 import { PortwardenError } from '../errors.ts';
 import type { AuditInterface } from './exposure.ts';
 import { hostPathOptions, PROBE_SPORT } from './exposure.ts';
-import { evaluate, type Decision, type Packet, type TraceStep } from './path.ts';
-import type { Family, Ruleset } from './ruleset.ts';
+import { evaluate, type Decision, type Packet, type TraceStep } from '../ruleset/path.ts';
+import type { Family, Ruleset } from '../ruleset/ruleset.ts';
 
 /**
  * `portwarden trace tcp 203.0.113.9 -> eth0:22`: the path one probe packet takes through the loaded

@@ -1,3 +1,4 @@
+import { formatRanges } from '../catalog/port-set.ts';
 import type { PortRange } from '../catalog/types.ts';
 import type { Cidr } from '../policy/types.ts';
 import type { Backend, CompileMeta, CompiledFile } from './backend.ts';
@@ -12,7 +13,7 @@ import { psComment, psString } from './_quote.ts';
  */
 
 function ports(list: readonly PortRange[]): string {
-  return list.map((r) => (r.from === r.to ? String(r.from) : `${r.from}-${r.to}`)).join(',');
+  return formatRanges(list);
 }
 
 function remote(cidrs: readonly Cidr[]): string {

@@ -1,5 +1,5 @@
 import { PortwardenError } from '../errors.ts';
-import { runCommand } from '../lab/run.ts';
+import { runCommand } from '../system/run.ts';
 import { classifySocket, compareSockets, type ClassifyContext } from './classify.ts';
 import { matchesSocketFilter, type SocketFilter } from './filter.ts';
 import { serviceForSocketUnit, type SocketUnitListen } from './owners.ts';

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { endianness, networkInterfaces } from 'node:os';
 import { PortwardenError } from '../errors.ts';
-import { runCommand } from '../lab/run.ts';
+import { runCommand } from '../system/run.ts';
 import {
   formatCmdline,
   parseCgroup,

@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { PortwardenError } from '../errors.ts';
-import { runCommand, type RunOptions, type RunResult } from './run.ts';
+import { runCommand, type RunOptions, type RunResult } from '../system/run.ts';
+import { missingTool } from '../system/tools.ts';
 
 /**
  * A set of network namespaces, veth links and processes that is always torn down as a whole:
@@ -139,10 +140,8 @@ function installExitHooks(): void {
 /** Why namespace work cannot run here, or undefined when it can (root, `ip` present, netns allowed). */
 export async function netnsUnavailableReason(tools: readonly string[] = ['ip']): Promise<string | undefined> {
   if (process.getuid?.() !== 0) return 'needs root (network namespaces); run as root or in CI';
-  for (const tool of tools) {
-    const found = await runCommand('sh', ['-c', `command -v ${tool}`], { allowFailure: true });
-    if (found.status !== 0) return `needs "${tool}" on PATH`;
-  }
+  const missing = await missingTool(tools);
+  if (missing !== undefined) return `needs "${missing}" on PATH`;
   const probe = `pwprobe${process.pid}`;
   const added = await runCommand('ip', ['netns', 'add', probe], { allowFailure: true });
   if (added.status !== 0) return `cannot create a network namespace: ${added.stderr.trim()}`;

@@ -1,22 +1,11 @@
-import ipaddr from 'ipaddr.js';
+import { cidrContains, familyOf } from '../catalog/address.ts';
 import { EMPTY_PORT_SET, unionPortSets, type PortSet } from '../catalog/port-set.ts';
-import type { Cidr, Policy, PolicyRule, Zone } from './types.ts';
+import type { Policy, PolicyRule, Zone } from './types.ts';
 
 /**
  * What the policy itself says must get through — computed from the policy, never from a compiled
  * ruleset, so `verify` can hold any ruleset against it.
  */
-
-/** Whether an address lies in a network (false across families). */
-export function cidrContains(cidr: Pick<Cidr, 'address' | 'prefix'>, address: string): boolean {
-  const parsed = ipaddr.parse(address);
-  const base = ipaddr.parse(cidr.address);
-  return parsed.kind() === base.kind() && parsed.match(base, cidr.prefix);
-}
-
-function familyOf(address: string): 4 | 6 {
-  return ipaddr.parse(address).kind() === 'ipv4' ? 4 : 6;
-}
 
 /** Whether a rule applies to a peer: rules without peers apply to everyone of either family. */
 function applies(rule: PolicyRule, family: 4 | 6, peer: string | undefined): boolean {

@@ -1,8 +1,9 @@
 import ipaddr from 'ipaddr.js';
+import { cidrsOverlap, parseCidr } from '../catalog/address.ts';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { ZodError } from 'zod';
 import { parsePortSpec } from '../catalog/port-spec.ts';
-import { mergeRanges, portSetHas, unionPortSets, type PortSet } from '../catalog/port-set.ts';
+import { portSetHas, unionPortSets, type PortSet } from '../catalog/port-set.ts';
 import { isPortwardenError, PortwardenError, type Diagnostic, type SourceLocation } from '../errors.ts';
 import { suggestClosest } from '../suggest.ts';
 import { IDENTIFIER_HINTS, KNOWN_KEYS, policySchema, type PolicyDocument } from './schema.ts';
@@ -170,43 +171,6 @@ function zodDiagnostics(error: ZodError, raw: unknown, at: Locator): Diagnostic[
           u.hint?.includes(`"${/needs "([^"]+)"/.exec(d.message)?.[1] ?? ''}"`),
       ),
   );
-}
-
-function parseCidr(text: string): Cidr {
-  const trimmed = text.trim();
-  let address: ipaddr.IPv4 | ipaddr.IPv6;
-  let prefix: number;
-  if (trimmed.includes('/')) {
-    if (!ipaddr.isValidCIDR(trimmed)) throw new Error('not an address or CIDR block');
-    [address, prefix] = ipaddr.parseCIDR(trimmed);
-  } else {
-    if (!ipaddr.isValid(trimmed) || !/^[0-9a-fA-F:.]+$/.test(trimmed))
-      throw new Error('not an address or CIDR block');
-    address = ipaddr.parse(trimmed);
-    prefix = address.kind() === 'ipv4' ? 32 : 128;
-  }
-  const family = address.kind() === 'ipv4' ? 4 : 6;
-  // Canonical form: the network address (198.51.100.7/24 -> 198.51.100.0/24).
-  const network =
-    family === 4
-      ? ipaddr.IPv4.networkAddressFromCIDR(`${address.toString()}/${prefix}`)
-      : ipaddr.IPv6.networkAddressFromCIDR(`${address.toString()}/${prefix}`);
-  const host = prefix === (family === 4 ? 32 : 128);
-  return {
-    family,
-    address: network.toString(),
-    prefix,
-    text: host ? network.toString() : `${network.toString()}/${prefix}`,
-  };
-}
-
-function cidrContains(outer: Cidr, inner: Cidr): boolean {
-  if (outer.family !== inner.family || outer.prefix > inner.prefix) return false;
-  return ipaddr.parse(inner.address).match(ipaddr.parse(outer.address), outer.prefix);
-}
-
-function cidrsOverlap(a: Cidr, b: Cidr): boolean {
-  return cidrContains(a, b) || cidrContains(b, a);
 }
 
 function specText(spec: string | number | readonly (string | number)[]): string {
@@ -613,5 +577,3 @@ export function loadPolicyOrThrow(text: string, file = 'policy.yaml'): Policy {
     diagnostics: diagnostics.filter((d) => d.severity === 'error'),
   });
 }
-
-export { parseCidr, cidrContains, mergeRanges };

@@ -1,4 +1,5 @@
 import ipaddr from 'ipaddr.js';
+import { addressValue, formatAddress, prefixOf } from '../catalog/address.ts';
 import { PortwardenError } from '../errors.ts';
 
 /**
@@ -12,22 +13,6 @@ export type TargetSpec =
   | { kind: 'range'; family: 4 | 6; first: bigint; last: bigint; text: string }
   | { kind: 'octets'; octets: [number, number][]; text: string }
   | { kind: 'hostname'; name: string; text: string };
-
-function toBig(address: ipaddr.IPv4 | ipaddr.IPv6): bigint {
-  return address.toByteArray().reduce((acc, b) => (acc << 8n) | BigInt(b), 0n);
-}
-
-/** The address text of a number in a family (v6 in RFC 5952 form). */
-export function fromBig(value: bigint, family: 4 | 6): string {
-  const length = family === 4 ? 4 : 16;
-  const bytes: number[] = [];
-  let v = value;
-  for (let i = 0; i < length; i++) {
-    bytes.unshift(Number(v & 0xffn));
-    v >>= 8n;
-  }
-  return ipaddr.fromByteArray(bytes).toString();
-}
 
 const HOSTNAME =
   /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
@@ -59,9 +44,8 @@ export function parseTarget(input: string): TargetSpec {
     if (prefix > bits) throw invalid(text, `prefix /${prefix} is longer than ${bits} bits`);
     if (family === 4 && !ipaddr.IPv4.isValidFourPartDecimal(addr))
       throw invalid(text, 'write IPv4 addresses as four decimal parts');
-    const hostBits = BigInt(bits - prefix);
-    const first = (toBig(parsed) >> hostBits) << hostBits;
-    return { kind: 'range', family, first, last: first + (1n << hostBits) - 1n, text };
+    const [first, last] = prefixOf(family, addressValue(addr), prefix) ?? [0n, 0n];
+    return { kind: 'range', family, first, last, text };
   }
   if (/^[\d,.*-]+$/.test(text) && text.split('.').length === 4 && /[-,*]/.test(text)) {
     const octets = text.split('.').map((part): [number, number][] => {
@@ -95,7 +79,7 @@ export function parseTarget(input: string): TargetSpec {
     const parsed = ipaddr.parse(text);
     if (parsed.kind() === 'ipv4' && !ipaddr.IPv4.isValidFourPartDecimal(text))
       throw invalid(text, 'write IPv4 addresses as four decimal parts');
-    const value = toBig(parsed);
+    const value = addressValue(text);
     return { kind: 'range', family: parsed.kind() === 'ipv4' ? 4 : 6, first: value, last: value, text };
   }
   if (/^[\d.]+$/.test(text)) throw invalid(text, 'not a valid IPv4 address');
@@ -113,7 +97,7 @@ export function countTarget(spec: TargetSpec): bigint {
 /** Lazily yields the addresses of an address spec (not hostnames). */
 export function* expandSpec(spec: TargetSpec): Generator<string> {
   if (spec.kind === 'range') {
-    for (let v = spec.first; v <= spec.last; v++) yield fromBig(v, spec.family);
+    for (let v = spec.first; v <= spec.last; v++) yield formatAddress(spec.family, v);
   } else if (spec.kind === 'octets') {
     const [[a0, a1], [b0, b1], [c0, c1], [d0, d1]] = spec.octets as [
       [number, number],
@@ -133,7 +117,7 @@ export function specContains(spec: TargetSpec, address: string): boolean {
   const parsed = ipaddr.parse(address);
   if (spec.kind === 'range') {
     if ((parsed.kind() === 'ipv4' ? 4 : 6) !== spec.family) return false;
-    const v = toBig(parsed);
+    const v = addressValue(address);
     return spec.first <= v && v <= spec.last;
   }
   if (spec.kind === 'octets') {

@@ -12,7 +12,7 @@ import { auditFromData, type AuditData, type AuditReport } from '../audit/run.ts
 import { BACKENDS, compilePolicy } from '../compile/registry.ts';
 import type { Socket } from '../inventory/types.ts';
 import type { Policy } from '../policy/types.ts';
-import { listenersOf } from '../watch/events.ts';
+import { listenersOf } from '../inventory/listeners.ts';
 import type { Reach } from '../audit/exposure.ts';
 import { reachabilityFrom } from '../audit/reachability.ts';
 import type { WatchStore } from '../watch/store.ts';

@@ -1,11 +1,10 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requiredKernelSettings } from '../apply/kernel-settings.ts';
 import { PortwardenError } from '../errors.ts';
 import type { NetnsLab } from '../lab/netns.ts';
-import { runCommand } from '../lab/run.ts';
-import { cidrContains } from '../policy/expect.ts';
+import { loadIntoNamespace, type LabRuleset } from '../ruleset/load-live.ts';
+import { runCommand } from '../system/run.ts';
+import { cidrContains } from '../catalog/address.ts';
 import type { Policy } from '../policy/types.ts';
 import { labSide, labSubnet, type ExtraPeer, type LabZone } from './plan.ts';
 import {
@@ -185,13 +184,6 @@ export async function placeForwardTargets(
   }
 }
 
-export interface RulesetToLoad {
-  backend: 'nftables' | 'iptables';
-  files: readonly { suffix: string; content: string }[];
-  /** systemd units the ruleset names (`socket cgroupv2` / `-m cgroup`). */
-  units: readonly string[];
-}
-
 async function nftLoad(lab: NetnsLab, ns: string, text: string): Promise<void> {
   await lab.exec(ns, ['nft', '-f', '-'], { input: text });
 }
@@ -204,12 +196,12 @@ async function nftLoad(lab: NetnsLab, ns: string, text: string): Promise<void> {
 export async function loadWithRecorder(
   lab: NetnsLab,
   host: string,
-  ruleset: RulesetToLoad,
+  ruleset: LabRuleset,
   spec: RecorderSpec,
   dir: string,
 ): Promise<void> {
   await nftLoad(lab, host, recorderInRuleset(spec));
-  await loadRuleset(lab, host, ruleset, dir);
+  await loadIntoNamespace(ruleset, (argv) => lab.exec(host, argv), dir);
   const tables = await lab.exec(host, ['nft', 'list', 'tables']);
   if (!tables.stdout.includes(`table netdev ${TABLE_IN_NETDEV}`))
     await nftLoad(lab, host, recorderInRuleset(spec));
@@ -246,61 +238,6 @@ async function checkPriorities(lab: NetnsLab, host: string): Promise<void> {
           hint: `verify records at priority ${PRIORITY_FIRST} (ingress, output) and ${PRIORITY_PASS} (input, postrouting) and cannot see past a netdev egress chain; move the chain to another priority`,
         },
       );
-  }
-}
-
-async function loadRuleset(lab: NetnsLab, host: string, ruleset: RulesetToLoad, dir: string): Promise<void> {
-  const loads = ruleset.files.map((compiled) => {
-    const file = join(dir, `ruleset${compiled.suffix}`);
-    writeFileSync(file, compiled.content);
-    if (ruleset.backend === 'nftables') return `nft -f ${file}`;
-    return `${compiled.suffix === '.v6' ? 'ip6tables-restore' : 'iptables-restore'} ${file}`;
-  });
-  if (ruleset.backend === 'nftables' || ruleset.units.length === 0) {
-    // nft resolves `socket cgroupv2` paths itself under /sys/fs/cgroup: a tmpfs with the policy's
-    // units stands in for it, in a private mount namespace.
-    const dirs = ruleset.units.map((u) => `/sys/fs/cgroup/${u}`).join(' ') || '/sys/fs/cgroup/x';
-    await lab.exec(host, [
-      'unshare',
-      '-m',
-      'sh',
-      '-c',
-      `mount -t tmpfs pwcg /sys/fs/cgroup && mkdir -p ${dirs} && ${loads.join(' && ')}`,
-    ]);
-    return;
-  }
-  await loadInCgroupNamespace(lab, host, ruleset.units, loads, dir);
-}
-
-/**
- * The kernel resolves iptables' `-m cgroup --path` in the cgroup2 hierarchy, relative to the loader's
- * cgroup namespace: the lab makes a temporary empty cgroup with the units below it, loads from a
- * cgroup namespace rooted there, and removes it all again.
- */
-async function loadInCgroupNamespace(
-  lab: NetnsLab,
-  host: string,
-  units: readonly string[],
-  loads: readonly string[],
-  dir: string,
-): Promise<void> {
-  const mountDir = join(dir, 'cgroup2');
-  const root = join(mountDir, `portwarden-verify-${process.pid}`);
-  mkdirSync(mountDir, { recursive: true });
-  await runCommand('mount', ['-t', 'cgroup2', 'none', mountDir]);
-  try {
-    await runCommand('mkdir', ['-p', ...units.map((u) => join(root, u))]);
-    await lab.exec(host, [
-      'sh',
-      '-c',
-      `echo $$ > ${root}/cgroup.procs && exec unshare -C sh -c '${loads.join(' && ')}'`,
-    ]);
-  } finally {
-    const remove = [...units.flatMap((u) => [join(root, u), join(root, u.split('/')[0] ?? '')]), root];
-    // deepest first: a cgroup can only be removed once its children are
-    const ordered = [...new Set(remove)].sort((a, b) => b.split('/').length - a.split('/').length);
-    for (const d of ordered) await runCommand('rmdir', [d], { allowFailure: true });
-    await runCommand('umount', [mountDir], { allowFailure: true });
   }
 }
 

@@ -1,7 +1,6 @@
-import ipaddr from 'ipaddr.js';
 import { formatRanges, portSetHas, rangesOf, type PortSet } from '../catalog/port-set.ts';
 import { parsePortSpec } from '../catalog/port-spec.ts';
-import { cidrContains } from '../policy/expect.ts';
+import { addressInside, cidrContains } from '../catalog/address.ts';
 import type { Cidr, Policy } from '../policy/types.ts';
 
 /**
@@ -15,17 +14,6 @@ export interface LabZone {
   hostIf: string;
   v4: { host: string; peer: string; prefix: number };
   v6: { host: string; peer: string; prefix: number };
-}
-
-function hostInside(cidr: Cidr, offset: number): string {
-  const bytes = ipaddr.parse(cidr.address).toByteArray();
-  let carry = offset;
-  for (let i = bytes.length - 1; i >= 0 && carry > 0; i--) {
-    const sum = (bytes[i] ?? 0) + carry;
-    bytes[i] = sum & 0xff;
-    carry = sum >> 8;
-  }
-  return ipaddr.fromByteArray(bytes).toString();
 }
 
 /** Zone i's default networks: quarters of 203.0.113.0/24 and 2001:db8:<i+1>::/64. */
@@ -52,7 +40,7 @@ export function planLab(policy: Policy): LabZone[] {
       const source = zone.sources.find((c) => c.family === family && c.prefix <= (family === 4 ? 29 : 125));
       const cidr = source ?? defaultCidr(family, index);
       // The peer sits inside the zone's sources; the host shares its subnet to stay on-link.
-      return { host: hostInside(cidr, 1), peer: hostInside(cidr, 5), prefix: cidr.prefix };
+      return { host: addressInside(cidr, 1), peer: addressInside(cidr, 5), prefix: cidr.prefix };
     };
     const first = zone.interfaces[0] ?? `eth${index}`;
     return {
@@ -128,7 +116,7 @@ export function planExtraPeers(policy: Policy, lab: readonly LabZone[]): ExtraPe
       }
       for (const { cidr, why } of ranges.slice(0, 4)) {
         const single = cidr.prefix === (family === 4 ? 32 : 128);
-        add(single ? cidr.address : hostInside(cidr, 10), why);
+        add(single ? cidr.address : addressInside(cidr, 10), why);
       }
       const named = [...zone.sources.filter((c) => c.family === family), ...ranges.map((r) => r.cidr)];
       if (named.length === 0) continue;

@@ -1,6 +1,5 @@
 import { countRanges, formatRanges, mergeRanges, rangesHas, rangesOf } from '../catalog/port-set.ts';
 
-export { countRanges, formatRanges, rangesHas };
 import type { PortRange } from '../catalog/types.ts';
 import type { Difference } from './plan.ts';
 import { countKey, probeKey, type KeyRange, type Records } from './recorder.ts';

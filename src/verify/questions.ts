@@ -1,13 +1,7 @@
-import ipaddr from 'ipaddr.js';
 import type { PortSet } from '../catalog/port-set.ts';
 import type { PortRange } from '../catalog/types.ts';
-import {
-  expectedInbound,
-  expectedOutbound,
-  expectedRouted,
-  isZoneMember,
-  cidrContains,
-} from '../policy/expect.ts';
+import { expectedInbound, expectedOutbound, expectedRouted, isZoneMember } from '../policy/expect.ts';
+import { canonicalAddress, cidrContains } from '../catalog/address.ts';
 import type { Forward, Policy } from '../policy/types.ts';
 import { labSide, type ExtraPeer, type LabZone } from './plan.ts';
 import type { Question } from './probes.ts';
@@ -26,10 +20,6 @@ export interface QuestionPlan {
   udp: readonly PortRange[];
 }
 
-function canonical(address: string): string {
-  return ipaddr.parse(address).toString();
-}
-
 function question(
   where: Question['where'],
   src: string,
@@ -38,7 +28,14 @@ function question(
   ports: readonly PortRange[],
   expected: PortSet,
 ): Question {
-  return { where, src: canonical(src), dst: canonical(dst), protocol, ports, expected: expected[protocol] };
+  return {
+    where,
+    src: canonicalAddress(src),
+    dst: canonicalAddress(dst),
+    protocol,
+    ports,
+    expected: expected[protocol],
+  };
 }
 
 function both(
@@ -137,13 +134,13 @@ function forwardQuestion(policy: Policy, zone: LabZone, forward: Forward, peer: 
   const port = { from: forward.listenPort, to: forward.listenPort };
   return {
     where: { zone: forward.zone, direction: 'forward', family, peer },
-    src: canonical(peer),
-    dst: canonical(host),
+    src: canonicalAddress(peer),
+    dst: canonicalAddress(host),
     protocol: forward.protocol,
     ports: [port],
     expected: member && allowed ? [port] : [],
     translated: {
-      dst: canonical(forward.toAddress),
+      dst: canonicalAddress(forward.toAddress),
       port: forward.toPort,
       label: `${forward.listenPort}->${forward.toFamily === 6 ? `[${forward.toAddress}]` : forward.toAddress}:${forward.toPort}`,
     },

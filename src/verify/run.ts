@@ -2,12 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import ipaddr from 'ipaddr.js';
+import { canonicalAddress } from '../catalog/address.ts';
 import { parsePortSpec } from '../catalog/port-spec.ts';
 import { compilePolicy } from '../compile/registry.ts';
 import { PortwardenError } from '../errors.ts';
 import { NetnsLab } from '../lab/netns.ts';
-import { runCommand } from '../lab/run.ts';
+import { requireTools } from '../system/tools.ts';
 import type { Policy } from '../policy/types.ts';
 import { verifyFtp } from './ftp.ts';
 import { buildLab, loadWithRecorder, placeForwardTargets, type LabNamespaces } from './lab.ts';
@@ -21,7 +21,6 @@ import {
   type LabZone,
 } from './plan.ts';
 import {
-  countRanges,
   expectations,
   needsFullRecords,
   settleRound,
@@ -31,6 +30,7 @@ import {
   type Question,
   type Undecided,
 } from './probes.ts';
+import { countRanges, formatRanges } from '../catalog/port-set.ts';
 import { planQuestions } from './questions.ts';
 import { sendProbes, type SendJob } from './raw-sender.ts';
 import {
@@ -76,10 +76,6 @@ export interface VerifyResult {
 
 const MAX_ROUNDS = 5;
 
-function canonical(address: string): string {
-  return ipaddr.parse(address).toString();
-}
-
 function ranges(spec: string, protocol: 'tcp' | 'udp'): { from: number; to: number }[] {
   return [...parsePortSpec(spec, { defaultProtocols: [protocol] })[protocol]];
 }
@@ -90,10 +86,10 @@ function senders(plan: readonly LabZone[], ns: LabNamespaces): Map<string, strin
   for (const zone of plan)
     for (const family of [4, 6] as const) {
       const a = labSide(zone, family);
-      out.set(canonical(a.host), ns.host);
-      out.set(canonical(a.peer), ns.peers.get(zone.zone) ?? '');
+      out.set(canonicalAddress(a.host), ns.host);
+      out.set(canonicalAddress(a.peer), ns.peers.get(zone.zone) ?? '');
     }
-  for (const [address, name] of ns.extraNs) out.set(canonical(address), name);
+  for (const [address, name] of ns.extraNs) out.set(canonicalAddress(address), name);
   return out;
 }
 
@@ -106,7 +102,7 @@ function jobsByNamespace(
   for (const g of pending) {
     const ns = from.get(g.src);
     if (ns === undefined) throw new PortwardenError('INTERNAL', `no lab namespace sends from ${g.src}`);
-    const ranges = g.ports.map((r) => (r.from === r.to ? `${r.from}` : `${r.from}-${r.to}`)).join(',');
+    const ranges = formatRanges(g.ports);
     out.set(ns, [...(out.get(ns) ?? []), { src: g.src, dst: g.dst, protocol: g.protocol, sport, ranges }]);
   }
   return out;
@@ -322,17 +318,10 @@ export async function verifyPolicy(policy: Policy, options: VerifyOptions): Prom
 
 /** Checks that the tools verify needs are present (exit 3 naming the missing one). */
 export async function checkVerifyTools(backend: string): Promise<void> {
-  const packages: Record<string, string> = {
-    ip: 'iproute2',
-    nft: 'nftables',
-    'iptables-restore': 'iptables',
-    python3: 'python3',
-  };
-  for (const tool of ['ip', 'nft', 'python3', ...(backend === 'iptables' ? ['iptables-restore'] : [])]) {
-    await runCommand('sh', ['-c', `command -v ${tool}`]).catch(() => {
-      throw new PortwardenError('TOOL_MISSING', `verify needs "${tool}"`, {
-        hint: `install it (Debian: apt-get install ${packages[tool] ?? tool})`,
-      });
-    });
-  }
+  await requireTools('verify', [
+    'ip',
+    'nft',
+    'python3',
+    ...(backend === 'iptables' ? ['iptables-restore'] : []),
+  ]);
 }

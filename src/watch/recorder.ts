@@ -1,4 +1,5 @@
-import type { Listener, WatchEvent } from './events.ts';
+import type { Listener } from '../inventory/listeners.ts';
+import type { WatchEvent } from './events.ts';
 import type { Knock } from './knocks.ts';
 import { describeStorageError, type Batch } from './store.ts';
 

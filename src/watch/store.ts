@@ -2,7 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { isPortwardenError, PortwardenError } from '../errors.ts';
-import type { Listener, WatchEvent } from './events.ts';
+import type { Listener } from '../inventory/listeners.ts';
+import type { WatchEvent } from './events.ts';
 import { lockInstance, type InstanceLock } from './instance-lock.ts';
 import type { Knock } from './knocks.ts';
 

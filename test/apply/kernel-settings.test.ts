@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { planKernel, sysctlPath } from '../../src/apply/kernel-apply.ts';
 import { requiredKernelSettings } from '../../src/apply/kernel-settings.ts';
-import { dropDeadCgroupRules } from '../../src/apply/loader.ts';
+import { dropDeadCgroupRules } from '../../src/ruleset/load-live.ts';
 import { readState, writeState } from '../../src/apply/state.ts';
 import { loadPolicyOrThrow } from '../../src/policy/load.ts';
 import { ROOT } from '../helpers/cli.ts';

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { unifiedDiff } from '../../src/apply/diff.ts';
 import { lockoutReasons } from '../../src/apply/guard.ts';
-import { iptablesTables, normalizeIptablesSave, zeroNftCounters } from '../../src/apply/loader.ts';
+import { iptablesTables, normalizeIptablesSave, zeroNftCounters } from '../../src/ruleset/load-live.ts';
 import { loadPolicyOrThrow } from '../../src/policy/load.ts';
 
 const policy = loadPolicyOrThrow(

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { HistoryEntry } from '../../src/apply/state.ts';
 import { NetnsLab } from '../../src/lab/netns.ts';
-import { runCommand, type RunResult } from '../../src/lab/run.ts';
+import { runCommand, type RunResult } from '../../src/system/run.ts';
 import { BIN } from './cli.ts';
 
 /**

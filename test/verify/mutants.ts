@@ -8,7 +8,8 @@ import {
   type Difference,
   type LabZone,
 } from '../../src/verify/plan.ts';
-import { rangesHas, type Question } from '../../src/verify/probes.ts';
+import { type Question } from '../../src/verify/probes.ts';
+import { rangesHas } from '../../src/catalog/port-set.ts';
 import { planQuestions } from '../../src/verify/questions.ts';
 import { parsePortSpec } from '../../src/catalog/port-spec.ts';
 

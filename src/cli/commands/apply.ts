@@ -176,7 +176,7 @@ async function applyAction(ctx: CliContext, file: string, options: ApplyCliOptio
   const policyText = readPolicyText(file);
   const policy = loadPolicyOrThrow(policyText, file);
   const apply = await import('../../apply/apply.ts');
-  const { stateDir } = await import('../../apply/state.ts');
+  const { stateDir } = await import('../../system/state-dir.ts');
   const dir = stateDir(options.stateDir, ctx.io.env);
   if (options.dryRun) {
     printDryRun(
@@ -212,7 +212,7 @@ interface StateCliOptions {
 }
 
 async function confirmAction(ctx: CliContext, options: StateCliOptions): Promise<void> {
-  const { stateDir } = await import('../../apply/state.ts');
+  const { stateDir } = await import('../../system/state-dir.ts');
   const { confirmPending } = await import('../../apply/apply.ts');
   const pending = await confirmPending(stateDir(options.stateDir, ctx.io.env));
   if (options.json)
@@ -224,7 +224,7 @@ async function confirmAction(ctx: CliContext, options: StateCliOptions): Promise
 }
 
 async function rollbackAction(ctx: CliContext, options: StateCliOptions): Promise<void> {
-  const { stateDir } = await import('../../apply/state.ts');
+  const { stateDir } = await import('../../system/state-dir.ts');
   const apply = await import('../../apply/apply.ts');
   const dir = stateDir(options.stateDir, ctx.io.env);
   if (options.whenDue !== undefined) {

@@ -7,7 +7,7 @@ import { toJson, type CliContext } from '../context.ts';
 import { numberOption } from '../options.ts';
 import { VERSION } from '../version.ts';
 import { readPolicyText } from './policy-file.ts';
-import { watchDbPath } from './watch.ts';
+import { watchDbPath } from '../../system/state-dir.ts';
 
 interface ServeCliOptions {
   host: string;
@@ -29,7 +29,7 @@ async function serveAction(ctx: CliContext, options: ServeCliOptions): Promise<v
         return { file: options.policy, text, policy: loadPolicyOrThrow(text, options.policy) };
       })()
     : null;
-  const dbPath = await watchDbPath(options.db, options.stateDir, ctx.io.env);
+  const dbPath = watchDbPath(options.db, options.stateDir, ctx.io.env);
   if (options.db !== undefined && !existsSync(dbPath)) {
     throw new PortwardenError('FILE_UNREADABLE', `no watch database at "${dbPath}"`, {
       hint: 'run `portwarden watch` first, or leave out --db',

@@ -14,7 +14,7 @@ const STATE_DIR_HELP = 'state directory (default /var/lib/portwarden, or PORTWAR
 const ETC_DIR_HELP = 'the /etc to write boot files under (default /etc, or PORTWARDEN_ETC_DIR)';
 
 async function dirOf(ctx: CliContext, options: StatusCliOptions): Promise<string> {
-  const { stateDir } = await import('../../apply/state.ts');
+  const { stateDir } = await import('../../system/state-dir.ts');
   return stateDir(options.stateDir, ctx.io.env);
 }
 

@@ -26,7 +26,7 @@ async function loadRuleset(file: string | undefined) {
     }
     return rulesetFromData({ nftJson: text });
   }
-  const { readLiveRuleset } = await import('../../lab/read-ruleset.ts');
+  const { readLiveRuleset } = await import('../../ruleset/read-live.ts');
   const live = await readLiveRuleset();
   if (live.nftJson === null)
     throw new PortwardenError('NOT_ROOT', `could not read the ruleset: ${live.reason ?? 'unknown reason'}`, {
@@ -46,7 +46,7 @@ async function traceAction(ctx: CliContext, words: string[], options: TraceOptio
     spec.uid = Number(options.uid);
   }
   const ruleset = await loadRuleset(options.ruleset);
-  const { readInterfaceDetails } = await import('../../lab/read-ruleset.ts');
+  const { readInterfaceDetails } = await import('../../ruleset/read-live.ts');
   const { localInterfaces } = await import('../../inventory/read-proc.ts');
   const details = await readInterfaceDetails();
   const interfaces = details.length > 0 ? details : localInterfaces();

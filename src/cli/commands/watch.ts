@@ -1,8 +1,8 @@
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { ReachOf } from '../../audit/reachability.ts';
 import type { Socket } from '../../inventory/types.ts';
 import { PortwardenError } from '../../errors.ts';
+import { watchDbPath } from '../../system/state-dir.ts';
 import { numberOption } from '../options.ts';
 import type { CliContext } from '../context.ts';
 import { readPolicyFile } from './policy-file.ts';
@@ -26,17 +26,6 @@ interface WatchCliOptions {
 
 function number(name: string, value: string, min: number, max: number): number {
   return numberOption(name, value, { min, max });
-}
-
-/** The watch database: --db, else watch.db in the state directory. */
-export async function watchDbPath(
-  explicit: string | undefined,
-  stateDirOption: string | undefined,
-  env: CliContext['io']['env'],
-): Promise<string> {
-  if (explicit) return explicit;
-  const { stateDir } = await import('../../apply/state.ts');
-  return join(stateDir(stateDirOption, env), 'watch.db');
 }
 
 /**
@@ -71,7 +60,7 @@ async function watchAction(ctx: CliContext, options: WatchCliOptions): Promise<v
     import('../../watch/daemon.ts'),
     import('../../inventory/list.ts'),
   ]);
-  const store = new WatchStore(await watchDbPath(options.db, options.stateDir, ctx.io.env), {
+  const store = new WatchStore(watchDbPath(options.db, options.stateDir, ctx.io.env), {
     exclusive: true,
   });
   const asJson = options.json === true || ctx.io.stdout.isTTY !== true;

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NetnsLab } from '../../../src/lab/netns.ts';
-import { runCommand } from '../../../src/lab/run.ts';
+import { runCommand } from '../../../src/system/run.ts';
 import { BIN, ROOT } from '../../helpers/cli.ts';
 import {
   auditVerdict,

@@ -87,7 +87,7 @@ export function renderFailures(results: readonly ScenarioResult[], errors: reado
   const out: string[] = [
     '# Truth suite: cells where audit disagrees with real packets',
     '',
-    `Written by test/audit/truth/truth.test.ts at ${new Date().toISOString()}. Not committed.`,
+    `Written by test/audit/truth/truth.root.test.ts at ${new Date().toISOString()}. Not committed.`,
     '',
     '```',
     renderSummary(results),

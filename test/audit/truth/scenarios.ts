@@ -47,7 +47,7 @@ function all(...loads: Load[]): Load {
 }
 
 /**
- * The real ufw, over a private copy of /etc/ufw in a mount namespace (as test/audit/ufw.test.ts
+ * The real ufw, over a private copy of /etc/ufw in a mount namespace (as test/audit/ufw.root.test.ts
  * does): the machine's own ufw configuration, firewall and sysctls are never touched.
  */
 function ufw(commands: string[]): Load {

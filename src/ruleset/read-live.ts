@@ -1,4 +1,4 @@
-import { runCommand } from './run.ts';
+import { runCommand } from '../system/run.ts';
 
 /** The live ruleset as nft prints it, or null with the reason it could not be read. */
 export interface LiveRuleset {

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { NetnsLab } from '../../src/lab/netns.ts';
-import { runCommand } from '../../src/lab/run.ts';
+import { runCommand } from '../../src/system/run.ts';
 import { isPortwardenError } from '../../src/errors.ts';
 import { describeRootTier } from '../helpers/root-tier.ts';
 

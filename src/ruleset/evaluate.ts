@@ -4,12 +4,11 @@ import {
   fromIntervals,
   intersect,
   isEmpty,
-  parseAddress,
-  prefixOf,
   subtract,
   union,
   type AddrSet,
 } from './addr-set.ts';
+import { parseAddress, prefixOf } from '../catalog/address.ts';
 import type { DecidedMatch } from './iptables-rule.ts';
 import {
   obj,

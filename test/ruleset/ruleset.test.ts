@@ -2,9 +2,10 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { computeExposure } from '../../src/audit/exposure.ts';
-import { evaluateInbound, evaluateOutbound, xtMatch, type Packet } from '../../src/audit/path.ts';
+import { evaluateInbound, evaluateOutbound, xtMatch, type Packet } from '../../src/ruleset/path.ts';
 import { findDnatRules } from '../../src/audit/published.ts';
-import { parseIptablesSave, parseNftJson, summarizeRuleset } from '../../src/audit/ruleset.ts';
+import { summarizeRuleset } from '../../src/ruleset/summarise.ts';
+import { parseIptablesSave, parseNftJson } from '../../src/ruleset/parse.ts';
 import { makeSocket } from '../helpers/socket.ts';
 
 const fixture = (name: string) =>

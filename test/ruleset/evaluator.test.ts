@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { computeExposure, type AuditInterface } from '../../src/audit/exposure.ts';
-import { evaluateInbound, type Packet } from '../../src/audit/path.ts';
+import { evaluateInbound, type Packet } from '../../src/ruleset/path.ts';
 import { auditFromData, rulesetFromData } from '../../src/audit/run.ts';
-import { parseNftJson } from '../../src/audit/ruleset.ts';
+import { parseNftJson } from '../../src/ruleset/parse.ts';
 import { makeSocket } from '../helpers/socket.ts';
 
 /** Rulesets captured with `nft -j list ruleset` / iptables-save after loading the *.nft / *.rules beside them. */

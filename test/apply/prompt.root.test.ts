@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { runCommand } from '../../src/lab/run.ts';
+import { runCommand } from '../../src/system/run.ts';
 import { ApplyLab, history, sleep } from '../helpers/apply-lab.ts';
 import { ROOT } from '../helpers/cli.ts';
 import { describeRootTier } from '../helpers/root-tier.ts';

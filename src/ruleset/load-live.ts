@@ -1,9 +1,9 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CompiledFile } from '../compile/backend.ts';
 import { PortwardenError } from '../errors.ts';
-import { runCommand } from '../lab/run.ts';
+import { runCommand } from '../system/run.ts';
 
 /**
  * Loading, snapshotting and restoring a ruleset in the current network namespace, touching only what
@@ -29,6 +29,11 @@ function restoreTool(suffix: string): string {
 
 function saveTool(suffix: string): string {
   return suffix === '.v6' ? 'ip6tables-save' : 'iptables-save';
+}
+
+/** The command that loads one file of a ruleset: `nft -f`, `iptables-restore` or `ip6tables-restore`. */
+export function loadCommand(backend: ApplyBackend, suffix: string, path: string): [string, string[]] {
+  return backend === 'nftables' ? ['nft', ['-f', path]] : [restoreTool(suffix), [path]];
 }
 
 /** Tables an iptables-restore file writes (`*filter`, `*nat`, ...). */
@@ -199,7 +204,7 @@ export async function checkRuleset(ruleset: RulesetFiles): Promise<void> {
 
 async function loadOne(backend: ApplyBackend, file: { suffix: string; content: string }): Promise<void> {
   await withFile(file.content, async (path) => {
-    const [tool, args] = backend === 'nftables' ? ['nft', ['-f', path]] : [restoreTool(file.suffix), [path]];
+    const [tool, args] = loadCommand(backend, file.suffix, path);
     const result = await runCommand(tool, args, { allowFailure: true, timeoutMs: 60_000 });
     if (result.status !== 0) throw loadError(`${tool} could not load the ruleset`, result.stderr);
   });
@@ -276,4 +281,74 @@ export function tablesOf(ruleset: RulesetFiles): Map<string, string[]> {
   if (ruleset.backend === 'iptables')
     for (const f of ruleset.files) map.set(f.suffix, iptablesTables(f.content));
   return map;
+}
+
+/** A ruleset for a lab namespace: the files, and the systemd units they name (`socket cgroupv2` / `-m cgroup`). */
+export interface LabRuleset extends RulesetFiles {
+  units: readonly string[];
+}
+
+/** Runs a command inside the namespace the ruleset goes into. */
+export type NamespaceExec = (argv: readonly string[]) => Promise<unknown>;
+
+/**
+ * Loads a ruleset into a namespace of its own (verify's lab), with the cgroups its rules name standing
+ * in for the real ones: the files are written to `dir` and loaded in one go. Errors are TOOL_FAILED
+ * from `exec` with the loader's stderr.
+ */
+export async function loadIntoNamespace(
+  ruleset: LabRuleset,
+  exec: NamespaceExec,
+  dir: string,
+): Promise<void> {
+  const loads = ruleset.files.map((file) => {
+    const path = join(dir, `ruleset${file.suffix}`);
+    writeFileSync(path, file.content);
+    return loadCommand(ruleset.backend, file.suffix, path).flat().join(' ');
+  });
+  if (ruleset.backend === 'nftables' || ruleset.units.length === 0) {
+    // nft resolves `socket cgroupv2` paths itself under /sys/fs/cgroup: a tmpfs with the policy's
+    // units stands in for it, in a private mount namespace.
+    const dirs = ruleset.units.map((u) => `/sys/fs/cgroup/${u}`).join(' ') || '/sys/fs/cgroup/x';
+    await exec([
+      'unshare',
+      '-m',
+      'sh',
+      '-c',
+      `mount -t tmpfs pwcg /sys/fs/cgroup && mkdir -p ${dirs} && ${loads.join(' && ')}`,
+    ]);
+    return;
+  }
+  await loadInCgroupNamespace(exec, ruleset.units, loads, dir);
+}
+
+/**
+ * The kernel resolves iptables' `-m cgroup --path` in the cgroup2 hierarchy, relative to the loader's
+ * cgroup namespace: a temporary empty cgroup with the units below it, loaded from a cgroup namespace
+ * rooted there, and all of it removed again.
+ */
+async function loadInCgroupNamespace(
+  exec: NamespaceExec,
+  units: readonly string[],
+  loads: readonly string[],
+  dir: string,
+): Promise<void> {
+  const mountDir = join(dir, 'cgroup2');
+  const root = join(mountDir, `portwarden-verify-${process.pid}`);
+  mkdirSync(mountDir, { recursive: true });
+  await runCommand('mount', ['-t', 'cgroup2', 'none', mountDir]);
+  try {
+    await runCommand('mkdir', ['-p', ...units.map((u) => join(root, u))]);
+    await exec([
+      'sh',
+      '-c',
+      `echo $$ > ${root}/cgroup.procs && exec unshare -C sh -c '${loads.join(' && ')}'`,
+    ]);
+  } finally {
+    const remove = [...units.flatMap((u) => [join(root, u), join(root, u.split('/')[0] ?? '')]), root];
+    // deepest first: a cgroup can only be removed once its children are
+    const ordered = [...new Set(remove)].sort((a, b) => b.split('/').length - a.split('/').length);
+    for (const d of ordered) await runCommand('rmdir', [d], { allowFailure: true });
+    await runCommand('umount', [mountDir], { allowFailure: true });
+  }
 }

@@ -1,66 +1,10 @@
 import { PortwardenError } from '../errors.ts';
 import { parseLegacySave, translateIptablesRule } from './iptables-rule.ts';
-
-/**
- * The model of what the kernel has loaded: nftables chains read from `nft -j list ruleset` (which
- * also shows iptables-nft, ufw, firewalld and Docker rules) and, next to them, the x_tables chains of
- * iptables-legacy read from `iptables-legacy-save`. The kernel runs both sets of hooks; a packet must
- * pass both. Evaluation lives in evaluate.ts (chains) and path.ts (the hooks in kernel order).
- */
-
-export type Family = 4 | 6;
-export type Verdict = 'accept' | 'drop' | 'reject' | 'unknown';
-export type Hook = 'ingress' | 'prerouting' | 'input' | 'forward' | 'output' | 'postrouting' | 'egress';
+import { obj, type Hook, type NftChain, type NftRule, type Ruleset } from './ruleset.ts';
 
 type Json = unknown;
 
-export interface NftChain {
-  family: string;
-  table: string;
-  name: string;
-  hook: Hook | null;
-  type: string | null;
-  prio: number;
-  policy: 'accept' | 'drop';
-  rules: NftRule[];
-  /** Devices of an ingress/egress chain (null: not known; nft 1.0.6 leaves them out of its JSON). */
-  devices: string[] | null;
-  /** `nft` for nftables (incl. iptables-nft), `legacy` for x_tables (iptables-legacy). */
-  origin: 'nft' | 'legacy';
-}
-
-export interface NftRule {
-  family: string;
-  table: string;
-  chain: string;
-  handle: number;
-  comment: string | null;
-  expr: Json[];
-  /** The same rule as `iptables-save` prints it, for rules with xt extensions nft shows only by name. */
-  iptables: string | null;
-  origin?: 'nft' | 'legacy';
-}
-
-export interface NftSet {
-  family: string;
-  table: string;
-  name: string;
-  /** Elements: keys (sets) or [key, verdict] pairs (verdict maps). */
-  elem: Json[];
-  isMap: boolean;
-}
-
-export interface Ruleset {
-  tables: { family: string; name: string; origin?: 'nft' | 'legacy' }[];
-  chains: NftChain[];
-  sets: NftSet[];
-}
-
-export function obj(value: Json): Record<string, Json> | null {
-  return value !== null && typeof value === 'object' && !Array.isArray(value)
-    ? (value as Record<string, Json>)
-    : null;
-}
+/** `nft -j list ruleset` and the iptables save formats into the Ruleset model (pure). */
 
 /**
  * `iptables-save` / `ip6tables-save` output as rule lines per "family table chain", in order. nft
@@ -223,70 +167,5 @@ export function withLegacy(ruleset: Ruleset, legacy: { ip?: string; ip6?: string
     tables: [...ruleset.tables, ...tables],
     chains: [...ruleset.chains, ...extra],
     sets: ruleset.sets,
-  };
-}
-
-/** "inet filter", or "iptables-legacy ip filter" for x_tables. */
-export function tableLabel(chain: Pick<NftChain, 'family' | 'table' | 'origin'>): string {
-  return `${chain.origin === 'legacy' ? 'iptables-legacy ' : ''}${chain.family} ${chain.table}`;
-}
-
-/** Who wrote which tables, and whether input is filtered at all. */
-export interface RulesetSummary {
-  loaded: boolean;
-  inputChains: number;
-  /** True when no input base chain drops or rejects anything: default accept. */
-  inputDefaultAccept: boolean;
-  tools: string[];
-  tables: string[];
-}
-
-function dropsSomething(chain: NftChain): boolean {
-  return (
-    chain.policy === 'drop' ||
-    chain.rules.some((r) =>
-      r.expr.some((e) => {
-        const key = Object.keys(obj(e) ?? {})[0] ?? '';
-        const text = JSON.stringify(e);
-        return ['drop', 'reject', 'jump', 'goto', 'vmap'].includes(key) || /"(DROP|REJECT)"/.test(text);
-      }),
-    )
-  );
-}
-
-function toolsOf(ruleset: Ruleset): string[] {
-  const names = ruleset.chains.map((c) => `${c.table}/${c.name}`).join(' ');
-  const tools: string[] = [];
-  if (/ufw6?-/.test(names)) tools.push('ufw');
-  if (/DOCKER/.test(names)) tools.push('docker');
-  if (/KUBE-/.test(names)) tools.push('kube-proxy');
-  if (/f2b-/.test(names)) tools.push('fail2ban');
-  if (ruleset.tables.some((t) => t.name === 'firewalld')) tools.push('firewalld');
-  if (/LIBVIRT_/.test(names)) tools.push('libvirt');
-  if (ruleset.tables.some((t) => t.name === 'portwarden')) tools.push('portwarden');
-  if (ruleset.chains.some((c) => c.origin === 'legacy')) tools.push('iptables-legacy');
-  const xtables = ['filter', 'nat', 'mangle', 'raw'];
-  if (
-    ruleset.tables.some(
-      (t) => t.origin !== 'legacy' && (t.family === 'ip' || t.family === 'ip6') && xtables.includes(t.name),
-    ) &&
-    !tools.includes('ufw')
-  )
-    tools.push('iptables');
-  return tools;
-}
-
-export function summarizeRuleset(ruleset: Ruleset): RulesetSummary {
-  const input = ruleset.chains.filter(
-    (c) => (c.hook === 'input' || c.hook === 'ingress' || c.hook === 'prerouting') && c.type !== 'nat',
-  );
-  return {
-    loaded: ruleset.chains.some((c) => c.hook !== null),
-    inputChains: ruleset.chains.filter((c) => c.hook === 'input' && c.type !== 'nat').length,
-    inputDefaultAccept: !input.some(dropsSomething),
-    tools: toolsOf(ruleset),
-    tables: ruleset.tables.map(
-      (t) => `${t.origin === 'legacy' ? 'iptables-legacy ' : ''}${t.family} ${t.name}`,
-    ),
   };
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { HistoryEntry } from '../../src/apply/state.ts';
 import { NetnsLab } from '../../src/lab/netns.ts';
-import { runCommand, type RunResult } from '../../src/lab/run.ts';
+import { runCommand, type RunResult } from '../../src/system/run.ts';
 import { BIN, ROOT, runCli } from '../helpers/cli.ts';
 import { describeRootTier } from '../helpers/root-tier.ts';
 

@@ -1,4 +1,5 @@
-import { emptySet, isEmpty, parseAddress, pointSet, union, universe, type AddrSet } from './addr-set.ts';
+import { emptySet, isEmpty, pointSet, union, universe, type AddrSet } from './addr-set.ts';
+import { parseAddress } from '../catalog/address.ts';
 import {
   runBaseChain,
   ruleText,
