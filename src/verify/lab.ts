@@ -1,10 +1,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { requiredKernelSettings } from '../apply/kernel-settings.ts';
 import { PortwardenError } from '../errors.ts';
 import type { NetnsLab } from '../lab/netns.ts';
 import { runCommand } from '../lab/run.ts';
+import { LAB_WORKER } from '../lab/servers.ts';
 import { cidrContains } from '../policy/expect.ts';
 import type { Policy } from '../policy/types.ts';
 import { labSide, labSubnet, type ExtraPeer, type LabZone } from './plan.ts';
@@ -18,8 +18,6 @@ import {
   recorderPassRuleset,
   type RecorderSpec,
 } from './recorder.ts';
-
-export const BIN = fileURLToPath(new URL('../../bin/portwarden.js', import.meta.url));
 
 /** The lab's namespaces: the host, each zone's main peer, each extra peer; addresses to their namespace. */
 export interface LabNamespaces {
@@ -304,9 +302,9 @@ async function loadInCgroupNamespace(
   }
 }
 
-/** Starts `portwarden lab-server` in a namespace and waits until it listens. */
+/** Starts the lab worker's servers in a namespace and waits until they listen. */
 export async function startServers(lab: NetnsLab, ns: string, specs: readonly string[]): Promise<void> {
-  const child = lab.spawn(ns, [process.execPath, BIN, 'lab-server', ...specs]);
+  const child = lab.spawn(ns, [process.execPath, LAB_WORKER, 'server', ...specs]);
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new PortwardenError('NETNS_SETUP_FAILED', `lab servers ${specs.join(' ')} did not start`)),

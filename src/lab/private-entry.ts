@@ -1,0 +1,14 @@
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The compiled file of a private process entry (a worker started with `process.execPath FILE`), next
+ * to the module asking for it. From dist/ that is the sibling .js; from source (the tests run
+ * TypeScript, which node cannot start) it is the same file under dist/, so `npm run build` comes first.
+ * Library code starts these entries instead of the public CLI, so it depends on none of its flags.
+ */
+export function privateEntry(moduleUrl: string, name: string): string {
+  const path = fileURLToPath(new URL(`./${name}.js`, moduleUrl));
+  if (!moduleUrl.endsWith('.ts')) return path;
+  const at = path.lastIndexOf('/src/');
+  return `${path.slice(0, at)}/dist/${path.slice(at + '/src/'.length)}`;
+}
