@@ -264,7 +264,8 @@ function summarise(
  * Scans hosts you own, as `portwarden scan` does: targets (addresses, CIDR blocks, octet ranges,
  * hostnames) minus the exclusions, a TCP connect scan with nmap's timing, then UDP and service
  * detection when asked. Targets and ports are checked before any packet is sent (PortwardenError
- * TARGET_EMPTY, TARGET_INVALID, TARGET_TOO_MANY, PORT_*); an aborted scan returns what it has.
+ * TARGET_EMPTY, TARGET_INVALID, TARGET_TOO_MANY, PORT_*); an aborted scan returns what it has
+ * (perhaps no host) with `summary.interrupted`.
  * Render the result with renderScanText, renderScanJson or renderScanXml.
  */
 export async function scan(targets: readonly string[], options: ScanOptions = {}): Promise<ScanResult> {
@@ -274,7 +275,8 @@ export async function scan(targets: readonly string[], options: ScanOptions = {}
   const hosts = await scanTcpPhase(parsed, selection.tcp, run);
   await scanUdpPhase(hosts, parsed, selection, run);
   if (options.banners) await detectServices(hosts, options.signal);
-  if (hosts.length === 0) {
+  // no host at all is an exclusion list that left nothing, unless the scan was stopped before the first
+  if (hosts.length === 0 && options.signal?.aborted !== true) {
     throw new PortwardenError('TARGET_EMPTY', 'every target was excluded', {
       hint: 'check --exclude / --exclude-file',
     });
