@@ -1,9 +1,10 @@
 import { fileURLToPath } from 'node:url';
 
 /**
- * The compiled file of a private process entry (a worker started with `process.execPath FILE`), next
- * to the module asking for it. From dist/ that is the sibling .js; from source (the tests run
- * TypeScript, which node cannot start) it is the same file under dist/, so `npm run build` comes first.
+ * The compiled file of a private process entry (a worker started with `process.execPath FILE`);
+ * `name` is its path relative to the module asking, without extension (`rollback-worker`,
+ * `../lab/worker-entry`). From dist/ that is the .js there; from source (the tests run TypeScript,
+ * which node cannot start) it is the same file under dist/, so `npm run build` comes first.
  * Library code starts these entries instead of the public CLI, so it depends on none of its flags.
  */
 export function privateEntry(moduleUrl: string, name: string): string {

@@ -1,15 +1,11 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { privateEntry } from './private-entry.ts';
 
 /**
  * Tiny servers and an FTP client for the verify lab. They run inside the lab's namespaces (through the
- * private worker LAB_WORKER, never the public CLI) and only ever bind or connect to the addresses the
- * lab gave them. Every wait is bounded.
+ * private lab worker, worker-entry.ts) and only ever bind or connect to the addresses
+ * the lab gave them. Every wait is bounded.
  */
-
-/** The lab's worker entry (worker-entry.ts compiled): `node LAB_WORKER server SPEC...` / `ftp-client PORT HOST...`. */
-export const LAB_WORKER = privateEntry(import.meta.url, 'worker-entry');
 
 const LISTING = 'portwarden-lab-file\r\n';
 

@@ -5,7 +5,7 @@ import { ftpClient, parseServerSpec, startServer, type FtpClientResult } from '.
  *   server SPEC...        start the servers (tcp|udp|ftp:ADDR:PORT[:FROM-TO]), print "ready", serve
  *                         until killed (the lab kills every process it started)
  *   ftp-client PORT HOST...  one passive and one active FTP session per host (at most 8), printed as JSON
- * Not a user interface: verify is its only caller (see LAB_WORKER in servers.ts).
+ * Not a user interface: verify is its only caller (see LAB_WORKER in verify/lab.ts).
  */
 
 async function serve(specs: readonly string[]): Promise<void> {

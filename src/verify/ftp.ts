@@ -1,9 +1,8 @@
 import { portSetHas } from '../catalog/port-set.ts';
 import type { NetnsLab } from '../lab/netns.ts';
-import { LAB_WORKER } from '../lab/servers.ts';
 import { expectedInbound } from '../policy/expect.ts';
 import type { Policy } from '../policy/types.ts';
-import { startServers } from './lab.ts';
+import { LAB_WORKER, startServers } from './lab.ts';
 import { labSide, type Difference, type LabZone } from './plan.ts';
 
 /**

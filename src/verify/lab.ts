@@ -4,7 +4,7 @@ import { requiredKernelSettings } from '../apply/kernel-settings.ts';
 import { PortwardenError } from '../errors.ts';
 import type { NetnsLab } from '../lab/netns.ts';
 import { runCommand } from '../lab/run.ts';
-import { LAB_WORKER } from '../lab/servers.ts';
+import { privateEntry } from '../lab/private-entry.ts';
 import { cidrContains } from '../policy/expect.ts';
 import type { Policy } from '../policy/types.ts';
 import { labSide, labSubnet, type ExtraPeer, type LabZone } from './plan.ts';
@@ -18,6 +18,9 @@ import {
   recorderPassRuleset,
   type RecorderSpec,
 } from './recorder.ts';
+
+/** The lab's private worker (lab/worker-entry.ts compiled): `node LAB_WORKER server SPEC...` / `ftp-client PORT HOST...`. */
+export const LAB_WORKER = privateEntry(import.meta.url, '../lab/worker-entry');
 
 /** The lab's namespaces: the host, each zone's main peer, each extra peer; addresses to their namespace. */
 export interface LabNamespaces {

@@ -18,7 +18,7 @@ import {
   type ScanResult,
 } from '../../src/index.ts';
 import { privateEntry } from '../../src/lab/private-entry.ts';
-import { LAB_WORKER } from '../../src/lab/servers.ts';
+import { LAB_WORKER } from '../../src/verify/lab.ts';
 import { BIN, ROOT } from '../helpers/cli.ts';
 import { ApplyLab, history, until } from '../helpers/apply-lab.ts';
 import { describeRootTier } from '../helpers/root-tier.ts';
