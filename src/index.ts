@@ -1,5 +1,12 @@
 /**
- * portwarden's public library API. Everything the CLI does is reachable from here.
+ * portwarden's public library API: explicit named exports, no barrels. The CLI is a thin layer over
+ * these entry points (it parses flags, draws progress and writes files):
+ * - scan: `scan(targets, options)` → hosts and summary for renderScanText / renderScanJson / renderScanXml
+ * - verify: `verifyPolicy(policy, options)` proves a ruleset against its policy in namespaces (root)
+ * - apply: `applyPolicy`, `dryRun`, `confirmPending`, `rollbackPending`, `applyStatus` (root)
+ * - watch: `runWatch` with a `WatchStore` and alert sinks; serve: `buildServer` (the dashboard)
+ * - inventory: `listSockets`; audit: `auditHost`; compile: `compilePolicy`; policy: `loadPolicy`
+ * Library code never starts the public CLI: its subprocesses are private worker entries.
  * @packageDocumentation
  */
 export { PortwardenError, isPortwardenError, EXIT, exitCodeFor } from './errors.ts';
@@ -90,6 +97,9 @@ export { FINDING_RULES, runFindingRules, SEVERITIES } from './audit/findings.ts'
 export type { Finding, FindingRule, AuditInput } from './audit/findings.ts';
 export { computeExposure, socketFamilies, ANYWHERE } from './audit/exposure.ts';
 export type { ExposureRow, ExposureCell, Reach } from './audit/exposure.ts';
+export { readReachability, readSocketsReachability, reachabilityOfData } from './audit/run.ts';
+export { reachabilityFrom, reachabilityUnknown, withReachability } from './audit/reachability.ts';
+export type { Reachability, ReachOf, ReachableSocket, ReachSource } from './audit/reachability.ts';
 export { summarizeRuleset } from './ruleset/summarise.ts';
 export { parseNftJson, parseIptablesSave, withLegacy } from './ruleset/parse.ts';
 export {
@@ -127,6 +137,9 @@ export type { Connector, ProbeOutcome } from './scan/tcp.ts';
 export { RttEstimator, CongestionWindow, RateLimiter, TEMPLATES } from './scan/timing.ts';
 export type { TimingTemplate } from './scan/timing.ts';
 export { renderScanText, renderScanJson, renderScanXml } from './scan/report.ts';
+export type { ScanSummary } from './scan/report.ts';
+export { scan, selectPorts, CONFIRM_OVER } from './scan/scan.ts';
+export type { ScanOptions, ScanResult, PortSelection } from './scan/scan.ts';
 export { scanTcpParallel } from './scan/parallel.ts';
 export { defaultConnector, FAST_CONNECT } from './scan/tcp-fast.ts';
 export { scanUdp, udpProbe } from './scan/udp.ts';
@@ -137,7 +150,33 @@ export { detectService } from './scan/service-detect.ts';
 export type { ServiceInfo } from './scan/service-detect.ts';
 export { MATCH_RULES, matchService } from './scan/service-rules.ts';
 export type { MatchRule, Match } from './scan/service-rules.ts';
-export { verifyPolicy } from './verify/run.ts';
+export { verifyPolicy, checkVerifyTools } from './verify/run.ts';
 export type { VerifyOptions, VerifyResult } from './verify/run.ts';
 export { planLab, comparePorts } from './verify/plan.ts';
 export type { LabZone, Difference } from './verify/plan.ts';
+export { applyPolicy, dryRun, confirmPending, rollbackPending, policyHash } from './apply/apply.ts';
+export type { ApplyOptions, ApplyResult, DryRunResult } from './apply/apply.ts';
+export { applyStatus } from './apply/status.ts';
+export type { ApplyStatus } from './apply/status.ts';
+export { persistCurrent, unpersist, etcDir, DEFAULT_ETC_DIR } from './apply/persist.ts';
+export type { PersistOptions } from './apply/persist.ts';
+export { readHistory } from './apply/state.ts';
+export { stateDir, DEFAULT_STATE_DIR } from './system/state-dir.ts';
+export type { PendingApply, CurrentState, PersistedState, HistoryEntry } from './apply/state.ts';
+export type { ApplyBackend, RulesetFiles } from './ruleset/load-live.ts';
+export type { KernelPlan, KernelChange, ManagedSetting } from './apply/kernel-apply.ts';
+export { requiredKernelSettings } from './apply/kernel-settings.ts';
+export type { KernelSetting } from './apply/kernel-settings.ts';
+export { runWatch } from './watch/daemon.ts';
+export type { WatchOptions } from './watch/daemon.ts';
+export { WatchStore } from './watch/store.ts';
+export type { WatchStoreOptions, StoredEvent, ScanSummary as StoredScanSummary } from './watch/store.ts';
+export { diffListeners } from './watch/events.ts';
+export type { WatchEvent, EventKind } from './watch/events.ts';
+export { listenersOf } from './inventory/listeners.ts';
+export type { Listener } from './inventory/listeners.ts';
+export { stdoutSink, syslogSink, webhookSink } from './watch/alerts.ts';
+export type { AlertSink, WebhookOptions } from './watch/alerts.ts';
+export { buildServer, isLoopback } from './serve/server.ts';
+export type { ServeOptions, DashboardSources } from './serve/server.ts';
+export { readAuditData } from './audit/run.ts';

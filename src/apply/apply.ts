@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { compilePolicy } from '../compile/registry.ts';
 import { PortwardenError } from '../errors.ts';
 import { listSockets } from '../inventory/list.ts';
+import { privateEntry } from '../lab/private-entry.ts';
 import { localInterfaces } from '../inventory/read-proc.ts';
 import type { Policy } from '../policy/types.ts';
 import { unifiedDiff } from './diff.ts';
@@ -41,7 +41,8 @@ import {
   type PendingApply,
 } from './state.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/portwarden.js', import.meta.url));
+/** The detached rollback process's entry (rollback-worker.ts compiled): `node ROLLBACK_WORKER STATE_DIR ID`. */
+const ROLLBACK_WORKER = privateEntry(import.meta.url, 'rollback-worker');
 
 export interface ApplyOptions {
   policy: Policy;
@@ -157,11 +158,7 @@ function newId(): string {
 }
 
 function spawnWaiter(stateDir: string, id: string): number | null {
-  const child = spawn(process.execPath, [BIN, 'rollback', '--when-due', id, '--state-dir', stateDir], {
-    detached: true,
-    stdio: 'ignore',
-    env: { ...process.env, PORTWARDEN_STATE_DIR: stateDir },
-  });
+  const child = spawn(process.execPath, [ROLLBACK_WORKER, stateDir, id], { detached: true, stdio: 'ignore' });
   child.unref();
   return child.pid ?? null;
 }
@@ -351,9 +348,11 @@ async function recordLoaded(dir: string, prepared: Prepared): Promise<void> {
   });
 }
 
+/** Whether `pid` is still a rollback process (and not a reused pid): the worker, or an older portwarden's `rollback --when-due` still armed across an upgrade. */
 function isWaiter(pid: number): boolean {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('--when-due');
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return argv.some((arg) => arg.endsWith('/rollback-worker.js')) || argv.includes('--when-due');
   } catch {
     return false;
   }

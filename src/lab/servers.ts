@@ -3,7 +3,7 @@ import net from 'node:net';
 
 /**
  * Tiny servers and an FTP client for the verify lab. They run inside the lab's namespaces (through the
- * hidden `portwarden lab-server` / `lab-ftp` commands) and only ever bind or connect to the addresses
+ * private lab worker, worker-entry.ts) and only ever bind or connect to the addresses
  * the lab gave them. Every wait is bounded.
  */
 

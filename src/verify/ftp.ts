@@ -2,7 +2,7 @@ import { portSetHas } from '../catalog/port-set.ts';
 import type { NetnsLab } from '../lab/netns.ts';
 import { expectedInbound } from '../policy/expect.ts';
 import type { Policy } from '../policy/types.ts';
-import { BIN, startServers } from './lab.ts';
+import { LAB_WORKER, startServers } from './lab.ts';
 import { labSide, type Difference, type LabZone } from './plan.ts';
 
 /**
@@ -36,7 +36,7 @@ export async function verifyFtp(
     if (mine.length === 0) continue;
     const result = await lab.exec(
       peers.get(zone.zone) ?? '',
-      [process.execPath, BIN, 'lab-ftp', '21', ...mine.map((w) => w.a.host)],
+      [process.execPath, LAB_WORKER, 'ftp-client', '21', ...mine.map((w) => w.a.host)],
       { timeoutMs: 60_000, allowFailure: true },
     );
     const sessions = parseSessions(result.stdout);

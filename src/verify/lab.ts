@@ -1,10 +1,10 @@
-import { fileURLToPath } from 'node:url';
 import { requiredKernelSettings } from '../apply/kernel-settings.ts';
 import { PortwardenError } from '../errors.ts';
 import type { NetnsLab } from '../lab/netns.ts';
 import { loadIntoNamespace, type LabRuleset } from '../ruleset/load-live.ts';
 import { runCommand } from '../system/run.ts';
 import { cidrContains } from '../catalog/address.ts';
+import { privateEntry } from '../lab/private-entry.ts';
 import type { Policy } from '../policy/types.ts';
 import { labSide, labSubnet, type ExtraPeer, type LabZone } from './plan.ts';
 import {
@@ -18,7 +18,8 @@ import {
   type RecorderSpec,
 } from './recorder.ts';
 
-export const BIN = fileURLToPath(new URL('../../bin/portwarden.js', import.meta.url));
+/** The lab's private worker (lab/worker-entry.ts compiled): `node LAB_WORKER server SPEC...` / `ftp-client PORT HOST...`. */
+export const LAB_WORKER = privateEntry(import.meta.url, '../lab/worker-entry');
 
 /** The lab's namespaces: the host, each zone's main peer, each extra peer; addresses to their namespace. */
 export interface LabNamespaces {
@@ -241,9 +242,9 @@ async function checkPriorities(lab: NetnsLab, host: string): Promise<void> {
   }
 }
 
-/** Starts `portwarden lab-server` in a namespace and waits until it listens. */
+/** Starts the lab worker's servers in a namespace and waits until they listen. */
 export async function startServers(lab: NetnsLab, ns: string, specs: readonly string[]): Promise<void> {
-  const child = lab.spawn(ns, [process.execPath, BIN, 'lab-server', ...specs]);
+  const child = lab.spawn(ns, [process.execPath, LAB_WORKER, 'server', ...specs]);
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new PortwardenError('NETNS_SETUP_FAILED', `lab servers ${specs.join(' ')} did not start`)),

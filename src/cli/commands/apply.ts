@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline/promises';
 import type { Readable, Writable } from 'node:stream';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { toJson, type CliContext, type CliIo } from '../context.ts';
 import { kernelBackendOption, numberOption } from '../options.ts';
 import { VERSION } from '../version.ts';
@@ -204,7 +204,6 @@ async function applyAction(ctx: CliContext, file: string, options: ApplyCliOptio
 
 interface StateCliOptions {
   stateDir?: string;
-  whenDue?: string;
   json?: boolean;
   persist?: boolean;
   etcDir?: string;
@@ -227,10 +226,6 @@ async function rollbackAction(ctx: CliContext, options: StateCliOptions): Promis
   const { stateDir } = await import('../../system/state-dir.ts');
   const apply = await import('../../apply/apply.ts');
   const dir = stateDir(options.stateDir, ctx.io.env);
-  if (options.whenDue !== undefined) {
-    await apply.waitAndRollback(dir, options.whenDue);
-    return;
-  }
   const pending = await apply.rollbackPending(dir, 'requested');
   if (options.json) ctx.out(toJson({ rolledBack: pending?.id ?? null }));
   else {
@@ -288,11 +283,5 @@ export function registerApply(program: Command, ctx: CliContext): void {
     .description('restore the ruleset from before the pending apply, now')
     .option('--state-dir <dir>', 'state directory (default /var/lib/portwarden, or PORTWARDEN_STATE_DIR)')
     .option('--json', 'print {rolledBack}')
-    .addOption(
-      new Option(
-        '--when-due <id>',
-        'internal: wait for the deadline of apply <id>, then roll back',
-      ).hideHelp(),
-    )
     .action((options: StateCliOptions) => rollbackAction(ctx, options));
 }

@@ -10,7 +10,6 @@ import { registerScan } from './scan.ts';
 import { registerVerify } from './verify.ts';
 import { registerApply } from './apply.ts';
 import { registerStatus } from './status.ts';
-import { registerLab } from './lab.ts';
 import { registerWatch } from './watch.ts';
 import { registerServe } from './serve.ts';
 import { registerCompletion } from './completion.ts';
@@ -32,5 +31,4 @@ export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] 
   registerServe,
   registerCompletion,
   registerMan,
-  registerLab,
 ];

@@ -1,14 +1,12 @@
-import { readFileSync } from 'node:fs';
-import { lookup } from 'node:dns/promises';
-import { Option, type Command } from 'commander';
-import type { TargetSpec } from '../../scan/targets.ts';
-import { PortwardenError } from '../../errors.ts';
+import { type Command } from 'commander';
+import { CONFIRM_OVER } from '../../scan/limits.ts';
+import type { ScanOptions, ScanResult } from '../../scan/scan.ts';
 import { numberOption } from '../options.ts';
 import { toJson, type CliContext } from '../context.ts';
 import { readInputFile, writeOutputFiles, type OutputFile } from '../files.ts';
 import { VERSION } from '../version.ts';
 
-interface ScanOptions {
+interface ScanFlags {
   ports?: string;
   top?: string;
   inputList?: string;
@@ -16,7 +14,6 @@ interface ScanOptions {
   excludeFile?: string;
   timing: string;
   retries?: string;
-  icmpBudget?: string;
   minParallelism?: string;
   timeout?: string;
   concurrency?: string;
@@ -32,8 +29,7 @@ interface ScanOptions {
   banners?: boolean;
 }
 
-/** Above this many addresses a scan needs --yes: nobody scans a /8 by accident. */
-export const CONFIRM_OVER = 65_536n;
+export { CONFIRM_OVER };
 
 /** nmap's spellings accepted by `portwarden scan` and what they become (empty: accepted, nothing to do). */
 export const NMAP_SPELLINGS: Readonly<Record<string, readonly string[]>> = {
@@ -68,238 +64,103 @@ function readList(path: string, what: string): string {
   return readInputFile(path, { what, hint: 'give a file of targets, one per line (- for stdin)' });
 }
 
-function fdLimit(): number {
-  try {
-    const match = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
-    return match?.[1] ? Number(match[1]) : 1024;
-  } catch {
-    return 1024;
-  }
+/** The library's scan options from the command line; numbers are checked here, with the flag's name. */
+async function scanOptions(flags: ScanFlags): Promise<ScanOptions> {
+  const { parseTargetList } = await import('../../scan/targets.ts');
+  const top = integer('--top', flags.top, 1, 65535);
+  return {
+    ...(flags.ports !== undefined ? { ports: flags.ports } : {}),
+    ...(top !== undefined ? { top } : {}),
+    udp: flags.udp === true,
+    banners: flags.banners === true,
+    exclude: [
+      ...(flags.exclude ? flags.exclude.split(',').filter(Boolean) : []),
+      ...(flags.excludeFile ? parseTargetList(readList(flags.excludeFile, 'exclude list')) : []),
+    ],
+    retries: integer('--retries', flags.retries, 0, 50),
+    timeoutMs: integer('--timeout', flags.timeout, 1, 600_000),
+    timing: integer('-T', flags.timing.replace(/^T/, ''), 0, 5) ?? 4,
+    concurrency: integer('--concurrency', flags.concurrency, 1, 100_000),
+    minParallel: integer('--min-parallelism', flags.minParallelism, 1, 100_000),
+    rate: integer('--rate', flags.rate, 1, 10_000_000),
+    resolveAll: flags.resolveAll === true,
+    allowLarge: flags.yes === true,
+    commandLine: ['portwarden', 'scan', ...process.argv.slice(3)].join(' '),
+    version: VERSION,
+  };
 }
 
-async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const item of items) out.push(item);
-  return out;
-}
-
-async function resolveName(name: string): Promise<string[]> {
-  const results = await lookup(name, { all: true, verbatim: true });
-  return results.map((r) => r.address);
-}
-
-async function scanAction(ctx: CliContext, targetArgs: string[], options: ScanOptions): Promise<void> {
-  const { parseTarget, countTarget, parseTargetList, streamTargets } = await import('../../scan/targets.ts');
-  const { scanTcpParallel } = await import('../../scan/parallel.ts');
-  const { parsePortSpec } = await import('../../catalog/port-spec.ts');
-  const { curatedCatalog } = await import('../../catalog/curated.ts');
-  const { iteratePorts, portSetFromRanges, formatPortSet } = await import('../../catalog/port-set.ts');
-  const report = await import('../../scan/report.ts');
-
-  const texts = [
-    ...targetArgs,
-    ...(options.inputList ? parseTargetList(readList(options.inputList, 'target list')) : []),
-  ];
-  if (texts.length === 0) {
-    throw new PortwardenError('TARGET_EMPTY', 'no targets given', {
-      hint: 'name what to scan, e.g. `portwarden scan 127.0.0.1 -p 1-1024`',
-    });
-  }
-  const specs: TargetSpec[] = texts.map(parseTarget);
-  const exclude = [
-    ...(options.exclude ? options.exclude.split(',').filter(Boolean) : []),
-    ...(options.excludeFile ? parseTargetList(readList(options.excludeFile, 'exclude list')) : []),
-  ].map(parseTarget);
-  const total = specs.reduce((n, s) => n + countTarget(s), 0n);
-  if (total > CONFIRM_OVER && !options.yes) {
-    throw new PortwardenError('TARGET_TOO_MANY', `the targets cover ${total} addresses`, {
-      hint: 'scan only networks you own; add --yes if you really mean it',
-    });
-  }
-
-  // -sU alone makes bare port numbers UDP, as in nmap; T:/U: prefixes choose per item.
-  const udpOnly = options.udp === true;
-  let ports: number[];
-  let udpPorts: number[] = [];
-  if (options.top !== undefined) {
-    const n = integer('--top', options.top, 1, 65535) ?? 100;
-    ports = udpOnly ? [] : curatedCatalog().top.tcp.slice(0, n);
-    udpPorts = udpOnly ? curatedCatalog().top.udp.slice(0, n) : [];
-  } else if (options.ports !== undefined) {
-    const set = parsePortSpec(options.ports, { defaultProtocols: [udpOnly ? 'udp' : 'tcp'] });
-    ports = [...iteratePorts(set, 'tcp')];
-    udpPorts = [...iteratePorts(set, 'udp')];
-  } else if (udpOnly) {
-    ports = [];
-    udpPorts = [...curatedCatalog().top.udp];
-  } else {
-    // Default: the well-known range plus every curated service above it.
-    const curated = curatedCatalog().services.flatMap((s) =>
-      s.ports.filter((r) => r.protocol === 'tcp' && r.to - r.from < 1024),
+/** A progress bar with an ETA on stderr, drawn at most every 100 ms. */
+function progressBar(ctx: CliContext): (done: number, all: number) => void {
+  const startedAt = Date.now();
+  let lastDraw = 0;
+  return (done, all) => {
+    const t = Date.now();
+    if (t - lastDraw < 100 && done < all) return;
+    lastDraw = t;
+    const fraction = all === 0 ? 1 : done / all;
+    const eta = fraction > 0 ? ((t - startedAt) / fraction - (t - startedAt)) / 1000 : 0;
+    const bar = '#'.repeat(Math.round(fraction * 30)).padEnd(30, '.');
+    ctx.io.stderr.write(
+      `\r[${bar}] ${(fraction * 100).toFixed(0).padStart(3)}% ${done}/${all} ETA ${eta.toFixed(0)}s `,
     );
-    ports = [...iteratePorts(portSetFromRanges([{ protocol: 'tcp', from: 1, to: 1023 }, ...curated]), 'tcp')];
-  }
-  const listText = (list: number[], protocol: 'tcp' | 'udp'): string =>
-    formatPortSet(portSetFromRanges(list.map((p) => ({ protocol, from: p, to: p })))).replace(/^[TU]:/, '');
-  const portText = [
-    ports.length > 0 ? `T:${listText(ports, 'tcp')}` : '',
-    udpPorts.length > 0 ? `U:${listText(udpPorts, 'udp')}` : '',
-  ]
-    .filter(Boolean)
-    .join(',');
+  };
+}
 
+/** Runs the library's scan with Ctrl-C stopping it (what was found so far is still reported). */
+async function runScan(ctx: CliContext, targets: string[], options: ScanOptions): Promise<ScanResult> {
+  const { scan } = await import('../../scan/scan.ts');
   const controller = new AbortController();
   const onInterrupt = (): void => controller.abort();
   process.once('SIGINT', onInterrupt);
-  const startedAt = Date.now();
-  let lastDraw = 0;
-  const progress = ctx.progress
-    ? (done: number, all: number): void => {
-        const t = Date.now();
-        if (t - lastDraw < 100 && done < all) return;
-        lastDraw = t;
-        const fraction = all === 0 ? 1 : done / all;
-        const eta = fraction > 0 ? ((t - startedAt) / fraction - (t - startedAt)) / 1000 : 0;
-        const bar = '#'.repeat(Math.round(fraction * 30)).padEnd(30, '.');
-        ctx.io.stderr.write(
-          `\r[${bar}] ${(fraction * 100).toFixed(0).padStart(3)}% ${done}/${all} ETA ${eta.toFixed(0)}s `,
-        );
-      }
-    : undefined;
-  let hosts;
-  const retries = integer('--retries', options.retries, 0, 50);
-  const timeoutMs = integer('--timeout', options.timeout, 1, 600_000);
-  const icmpBudget = integer('--icmp-budget', options.icmpBudget, 1, 10_000_000);
   try {
-    const timing = integer('-T', options.timing.replace(/^T/, ''), 0, 5) ?? 4;
-    const concurrency = integer('--concurrency', options.concurrency, 1, 100_000);
-    const minParallel = integer('--min-parallelism', options.minParallelism, 1, 100_000);
-    const rate = integer('--rate', options.rate, 1, 10_000_000);
-    hosts =
-      ports.length === 0
-        ? []
-        : await scanTcpParallel(
-            streamTargets(specs, {
-              exclude,
-              resolve: resolveName,
-              ...(options.resolveAll ? { resolveAll: true } : {}),
-            }),
-            {
-              ports,
-              template: timing,
-              fdLimit: fdLimit(),
-              signal: controller.signal,
-              ...(retries !== undefined ? { retries } : {}),
-              ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-              ...(concurrency !== undefined ? { concurrency } : {}),
-              ...(minParallel !== undefined ? { minParallel } : {}),
-              ...(rate !== undefined ? { rate } : {}),
-              ...(progress ? { onProgress: progress } : {}),
-            },
-          );
+    return await scan(targets, {
+      ...options,
+      signal: controller.signal,
+      ...(ctx.progress ? { onProgress: progressBar(ctx) } : {}),
+    });
   } finally {
     process.removeListener('SIGINT', onInterrupt);
     if (ctx.progress) ctx.io.stderr.write('\r\u001b[K');
   }
-  if (udpPorts.length > 0 && !controller.signal.aborted) {
-    const { scanUdp } = await import('../../scan/udp.ts');
-    const targetsUdp =
-      ports.length > 0
-        ? hosts.map((h) => ({ address: h.address, hostname: h.hostname }))
-        : await collect(
-            streamTargets(specs, {
-              exclude,
-              resolve: resolveName,
-              ...(options.resolveAll ? { resolveAll: true } : {}),
-            }),
-          );
-    for (const target of targetsUdp) {
-      const udp = await scanUdp(target.address, udpPorts, {
-        signal: controller.signal,
-        ...(retries !== undefined ? { retries } : {}),
-        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-        // a target known to answer every ICMP error at once (the verify lab turns the limit off)
-        ...(icmpBudget !== undefined ? { icmpPerSecond: icmpBudget, icmpBurst: icmpBudget } : {}),
-      });
-      const host = hosts.find((h) => h.address === target.address);
-      if (host) host.ports.push(...udp);
-      else
-        hosts.push({
-          address: target.address,
-          hostname: target.hostname,
-          ports: udp,
-          startedAt,
-          endedAt: Date.now(),
-          timing: { srttMs: null, rttvarMs: 0, timeoutMs: 1000 },
-        });
-    }
-  }
-  if (options.banners && !controller.signal.aborted) {
-    const { detectService } = await import('../../scan/service-detect.ts');
-    const jobs = hosts.flatMap((h) =>
-      h.ports.filter((p) => p.protocol === 'tcp' && p.state === 'open').map((p) => ({ host: h, port: p })),
-    );
-    const workers = Array.from({ length: Math.min(16, jobs.length) }, async () => {
-      for (let job = jobs.shift(); job; job = jobs.shift()) {
-        const info = await detectService(job.host.address, job.port.port, { signal: controller.signal });
-        if (!info) continue;
-        Object.assign(
-          job.port,
-          { service: info.name },
-          info.banner ? { banner: info.banner } : {},
-          info.product ? { product: info.product } : {},
-          info.version ? { version: info.version } : {},
-          info.extraInfo ? { extraInfo: info.extraInfo } : {},
-          info.tunnel ? { tunnel: info.tunnel } : {},
-          info.tls ? { tls: info.tls } : {},
-        );
-      }
-    });
-    await Promise.all(workers);
-  }
-  if (hosts.length === 0) {
-    throw new PortwardenError('TARGET_EMPTY', 'every target was excluded', {
-      hint: 'check --exclude / --exclude-file',
-    });
-  }
-  const summary = {
-    args: ['portwarden', 'scan', ...process.argv.slice(3)].join(' '),
-    startedAt,
-    endedAt: Date.now(),
-    version: VERSION,
-    ports: portText,
-    portCount: ports.length + udpPorts.length,
-    protocols: [
-      ...(ports.length > 0
-        ? [{ protocol: 'tcp' as const, count: ports.length, services: listText(ports, 'tcp') }]
-        : []),
-      ...(udpPorts.length > 0
-        ? [{ protocol: 'udp' as const, count: udpPorts.length, services: listText(udpPorts, 'udp') }]
-        : []),
-    ],
-    interrupted: controller.signal.aborted,
-  };
+}
+
+/** The -oX / -oN / -oA files. */
+async function outputFiles(result: ScanResult, flags: ScanFlags): Promise<OutputFile[]> {
+  const report = await import('../../scan/report.ts');
+  const { hosts, summary } = result;
   const outputs: OutputFile[] = [];
   const xml = (path: string): number => outputs.push({ path, content: report.renderScanXml(hosts, summary) });
   const text = (path: string): number =>
     outputs.push({ path, content: `${report.renderScanText(hosts, summary)}\n` });
-  if (options.xml) xml(options.xml);
-  if (options.normal) text(options.normal);
-  if (options.allFormats) {
-    xml(`${options.allFormats}.xml`);
+  if (flags.xml) xml(flags.xml);
+  if (flags.normal) text(flags.normal);
+  if (flags.allFormats) {
+    xml(`${flags.allFormats}.xml`);
     outputs.push({
-      path: `${options.allFormats}.json`,
+      path: `${flags.allFormats}.json`,
       content: `${JSON.stringify(report.renderScanJson(hosts, summary), null, 2)}\n`,
     });
-    text(`${options.allFormats}.txt`);
+    text(`${flags.allFormats}.txt`);
   }
-  writeOutputFiles(outputs);
+  return outputs;
+}
+
+async function scanAction(ctx: CliContext, targetArgs: string[], flags: ScanFlags): Promise<void> {
+  const { parseTargetList } = await import('../../scan/targets.ts');
+  const targets = [
+    ...targetArgs,
+    ...(flags.inputList ? parseTargetList(readList(flags.inputList, 'target list')) : []),
+  ];
+  const result = await runScan(ctx, targets, await scanOptions(flags));
+  writeOutputFiles(await outputFiles(result, flags));
+  const report = await import('../../scan/report.ts');
   ctx.out(
-    options.json
-      ? toJson(report.renderScanJson(hosts, summary, options.showAll === true))
-      : report.renderScanText(hosts, summary),
+    flags.json
+      ? toJson(report.renderScanJson(result.hosts, result.summary, flags.showAll === true))
+      : report.renderScanText(result.hosts, result.summary),
   );
-  if (controller.signal.aborted) ctx.exitCode = 130;
+  if (result.summary.interrupted) ctx.exitCode = 130;
 }
 
 export function registerScan(program: Command, ctx: CliContext): void {
@@ -326,9 +187,6 @@ export function registerScan(program: Command, ctx: CliContext): void {
     .option('--udp', 'UDP scan (-sU)')
     .option('--banners', 'service detection (-sV)')
     .option('--json', 'machine-readable output (schema in README)')
-    .addOption(
-      new Option('--icmp-budget <n>', 'ICMP errors per second the target sends (UDP; default 1)').hideHelp(),
-    )
     .option('--show-all', 'with --json: list every port instead of counting the common states in extraPorts')
-    .action((targets: string[], options: ScanOptions) => scanAction(ctx, targets, options));
+    .action((targets: string[], flags: ScanFlags) => scanAction(ctx, targets, flags));
 }
