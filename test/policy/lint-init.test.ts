@@ -132,7 +132,7 @@ describe('generateStarterPolicy with hostile machine names', () => {
       `host${evil}`,
     );
     const { diagnostics } = loadPolicy(text, 'init.yaml');
-    expect(diagnostics.filter((d) => d.code.startsWith('POLICY_YAML'))).toEqual([]);
+    expect(diagnostics.filter((d) => d.code.startsWith('YAML_'))).toEqual([]);
     expect(text).not.toMatch(/^\s+injected:/m);
     expect(text).toContain('interfaces: ["a]#,b"]');
     expect(text.split('\n').filter((l) => l.startsWith('  ') && !l.startsWith('   '))).toEqual([
