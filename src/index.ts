@@ -4,6 +4,8 @@
  */
 export { PortwardenError, isPortwardenError, EXIT, exitCodeFor } from './errors.ts';
 export type { ErrorCode, ErrorCategory, Diagnostic, Severity, SourceLocation } from './errors.ts';
+export { OWN_CODES, categoryOf } from './errors.ts';
+export type { YamlCode } from './errors.ts';
 export type {
   Protocol,
   RiskLevel,
@@ -55,8 +57,8 @@ export type {
 export { loadPolicy, loadPolicyOrThrow, parseCidr } from './policy/load.ts';
 export type { LoadResult } from './policy/load.ts';
 export { policySchema, policyJsonSchema, VERDICTS } from './policy/schema.ts';
-export { lintPolicy } from './policy/lint.ts';
-export type { LintContext } from './policy/lint.ts';
+export { lintPolicy, LINT_RULES } from './policy/lint.ts';
+export type { LintContext, LintRule } from './policy/lint.ts';
 export { generateStarterPolicy } from './policy/init.ts';
 export type { StarterListener } from './policy/init.ts';
 export {
@@ -138,3 +140,8 @@ export { verifyPolicy } from './verify/run.ts';
 export type { VerifyOptions, VerifyResult } from './verify/run.ts';
 export { planLab, comparePorts } from './verify/plan.ts';
 export type { LabZone, Difference } from './verify/plan.ts';
+export { verifyStatically, rulesetOfCompiled, staticQuestions, compareAnswers } from './verify/static.ts';
+export type { Disagreement, Answer } from './verify/static.ts';
+export { parseNftText } from './audit/nft-text.ts';
+export { AUDIT_REPORTERS, findReporter } from './audit/reporters.ts';
+export type { AuditReporter, ReportContext } from './audit/reporters.ts';
