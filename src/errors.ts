@@ -1,3 +1,5 @@
+import type { ErrorCode as YamlErrorCode } from 'yaml';
+
 /**
  * The one error type of portwarden. Every failure a user can meet carries a code from the closed
  * list below, a one-sentence message that quotes the bad value, an optional hint (the next step to
@@ -23,6 +25,11 @@ const CODES = {
   FILE_UNWRITABLE: 'usage',
   LISTING_INVALID: 'usage',
   POLICY_INVALID: 'usage',
+  POLICY_UNKNOWN_KEY: 'usage',
+  POLICY_BAD_ADDRESS: 'usage',
+  POLICY_INTERFACE_TWICE: 'usage',
+  POLICY_OVERLAPPING_SOURCES: 'usage',
+  POLICY_UNKNOWN_ZONE: 'usage',
   RULESET_INVALID: 'usage',
   OPTION_INVALID: 'usage',
   FEATURE_UNSUPPORTED: 'usage',
@@ -34,7 +41,6 @@ const CODES = {
   NOT_ROOT: 'environment',
   TOOL_MISSING: 'environment',
   TOOL_FAILED: 'environment',
-  NETNS_UNAVAILABLE: 'environment',
   NETNS_SETUP_FAILED: 'environment',
   KERNEL_FEATURE_MISSING: 'environment',
   PLATFORM_UNSUPPORTED: 'environment',
@@ -44,16 +50,45 @@ const CODES = {
   VERIFY_UNDECIDED: 'environment',
   // internal: a bug in portwarden (exit 4)
   INTERNAL: 'internal',
+  // advice from `policy check` (warnings, never thrown)
+  LINT_RISKY_EXPOSED: 'usage',
+  LINT_RISKY_FORWARD: 'usage',
+  LINT_ROUTE_LOCALNET: 'usage',
+  LINT_LOCKOUT: 'usage',
+  LINT_EGRESS_OPEN: 'usage',
+  LINT_FTP_ACTIVE: 'usage',
+  LINT_FTP_HELPER: 'usage',
 } as const satisfies Record<string, ErrorCategory>;
 
-/** The closed list of error codes. */
-export type ErrorCode = keyof typeof CODES;
+/** A problem the yaml parser found, under its own code (e.g. YAML_DUPLICATE_KEY, YAML_BAD_INDENT). */
+export type YamlCode = `YAML_${YamlErrorCode}`;
 
-/** Where in a source file a problem is; line and col are 1-based. */
+/** The closed list of error and diagnostic codes: portwarden's own and the yaml parser's. */
+export type ErrorCode = keyof typeof CODES | YamlCode;
+
+/** A yaml parser error code as portwarden's. */
+export function yamlCode(code: YamlErrorCode): YamlCode {
+  return `YAML_${code}`;
+}
+
+/** Every code portwarden itself defines (yaml's come from the yaml library), for docs and tests. */
+export const OWN_CODES = Object.keys(CODES) as readonly (keyof typeof CODES)[];
+
+/** What kind of failure a code is: YAML problems are bad input like every policy error. */
+export function categoryOf(code: ErrorCode): ErrorCategory {
+  return code.startsWith('YAML_') ? 'usage' : CODES[code as keyof typeof CODES];
+}
+
+/**
+ * Where in a source file a problem is: a range from line:col to endLine:endCol (1-based, the end
+ * exclusive), or a point when the source gives no end.
+ */
 export interface SourceLocation {
   file?: string;
   line?: number;
   col?: number;
+  endLine?: number;
+  endCol?: number;
   /** Path of keys inside a structured document, e.g. ['zones', 'external', 'inbound', 0]. */
   path?: readonly (string | number)[];
 }
@@ -82,7 +117,7 @@ export class PortwardenError extends Error {
   }
 
   get category(): ErrorCategory {
-    return CODES[this.code];
+    return categoryOf(this.code);
   }
 }
 
@@ -96,8 +131,7 @@ export type Severity = 'error' | 'warning' | 'info';
 /** A problem found in user input; problems are collected and reported together, sorted by position. */
 export interface Diagnostic {
   severity: Severity;
-  /** One of ErrorCode, or a code of the library that found it (yaml keeps its own, e.g. DUPLICATE_KEY). */
-  code: string;
+  code: ErrorCode;
   message: string;
   hint?: string;
   location?: SourceLocation;

@@ -11,6 +11,8 @@
  */
 export { PortwardenError, isPortwardenError, EXIT, exitCodeFor } from './errors.ts';
 export type { ErrorCode, ErrorCategory, Diagnostic, Severity, SourceLocation } from './errors.ts';
+export { OWN_CODES, categoryOf } from './errors.ts';
+export type { YamlCode } from './errors.ts';
 export type {
   Protocol,
   RiskLevel,
@@ -63,8 +65,8 @@ export { loadPolicy, loadPolicyOrThrow } from './policy/load.ts';
 export { parseCidr } from './catalog/address.ts';
 export type { LoadResult } from './policy/load.ts';
 export { policySchema, policyJsonSchema, VERDICTS } from './policy/schema.ts';
-export { lintPolicy } from './policy/lint.ts';
-export type { LintContext } from './policy/lint.ts';
+export { lintPolicy, LINT_RULES } from './policy/lint.ts';
+export type { LintContext, LintRule } from './policy/lint.ts';
 export { generateStarterPolicy } from './policy/init.ts';
 export type { StarterListener } from './policy/init.ts';
 export {
@@ -180,3 +182,8 @@ export type { AlertSink, WebhookOptions } from './watch/alerts.ts';
 export { buildServer, isLoopback } from './serve/server.ts';
 export type { ServeOptions, DashboardSources } from './serve/server.ts';
 export { readAuditData } from './audit/run.ts';
+export { verifyStatically, rulesetOfCompiled, staticQuestions, compareAnswers } from './verify/static.ts';
+export type { Disagreement, Answer } from './verify/static.ts';
+export { parseNftText } from './ruleset/nft-text.ts';
+export { AUDIT_REPORTERS, findReporter } from './audit/reporters.ts';
+export type { AuditReporter, ReportContext } from './audit/reporters.ts';

@@ -4,7 +4,14 @@ import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, typ
 import type { ZodError } from 'zod';
 import { parsePortSpec } from '../catalog/port-spec.ts';
 import { portSetHas, unionPortSets, type PortSet } from '../catalog/port-set.ts';
-import { isPortwardenError, PortwardenError, type Diagnostic, type SourceLocation } from '../errors.ts';
+import {
+  isPortwardenError,
+  PortwardenError,
+  yamlCode,
+  type Diagnostic,
+  type ErrorCode,
+  type SourceLocation,
+} from '../errors.ts';
 import { suggestClosest } from '../suggest.ts';
 import { IDENTIFIER_HINTS, KNOWN_KEYS, policySchema, type PolicyDocument } from './schema.ts';
 import type { Cidr, Forward, Policy, PolicyRule, ProgramRule, Route, Zone } from './types.ts';
@@ -24,22 +31,36 @@ class Locator {
     private readonly file: string,
   ) {}
 
-  /** The position of the node at `path`, or of its nearest existing ancestor. */
+  /** The range [start, end) of source offsets as a location. */
+  range(start: number, end: number, path?: Path): SourceLocation {
+    const from = this.lines.linePos(start);
+    const to = this.lines.linePos(Math.max(start, end));
+    return {
+      file: this.file,
+      line: from.line,
+      col: from.col,
+      endLine: to.line,
+      endCol: to.col,
+      ...(path ? { path: [...path] } : {}),
+    };
+  }
+
+  /** The range of the node at `path` (its key, when `key` is given), or of its nearest existing ancestor. */
   at(path: Path, key?: string): SourceLocation {
     for (let depth = path.length; depth >= 0; depth--) {
       const node = this.doc.getIn(path.slice(0, depth), true) as Node | undefined;
       if (!node || !('range' in node) || !node.range) continue;
-      let offset = node.range[0];
+      let [start, end] = node.range;
       if (depth === path.length && key !== undefined && isMap(node)) {
         const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === key);
         const keyNode = pair?.key;
-        if (isScalar(keyNode) && keyNode.range) offset = keyNode.range[0];
+        if (isScalar(keyNode) && keyNode.range) [start, end] = keyNode.range;
       } else if (depth < path.length && isMap(node)) {
-        // The path runs past what exists (a missing key): point at the parent key's line.
-        offset = node.range[0];
+        // The path runs past what exists (a missing key): point at the first key of the parent.
+        const first = node.items[0]?.key;
+        end = isScalar(first) && first.range ? first.range[1] : start;
       }
-      const pos = this.lines.linePos(offset);
-      return { file: this.file, line: pos.line, col: pos.col, path: [...path] };
+      return this.range(start, end, path);
     }
     return { file: this.file, line: 1, col: 1, path: [...path] };
   }
@@ -181,7 +202,7 @@ class Normaliser {
   readonly diagnostics: Diagnostic[] = [];
   constructor(private readonly at: Locator) {}
 
-  error(code: string, message: string, path: Path, hint?: string): void {
+  error(code: ErrorCode, message: string, path: Path, hint?: string): void {
     this.diagnostics.push({
       severity: 'error',
       code,
@@ -502,11 +523,12 @@ export function loadPolicy(text: string, file = 'policy.yaml'): LoadResult {
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const at = new Locator(doc, lineCounter, file);
   const diagnostics: Diagnostic[] = doc.errors.map((e) => {
-    const pos = lineCounter.linePos(e.pos[0]);
     const key = /^[\w.-]+/.exec(text.slice(e.pos[0]))?.[0];
+    // yaml's own code is kept (YAML_DUPLICATE_KEY, YAML_BAD_INDENT, ...), with its source range.
+    const end = e.code === 'DUPLICATE_KEY' && key ? e.pos[0] + key.length : e.pos[1];
     return {
       severity: 'error' as const,
-      code: e.code === 'DUPLICATE_KEY' ? 'POLICY_DUPLICATE_KEY' : 'POLICY_YAML',
+      code: yamlCode(e.code),
       message:
         e.code === 'DUPLICATE_KEY' && key
           ? `duplicate key "${key}"`
@@ -515,7 +537,7 @@ export function loadPolicy(text: string, file = 'policy.yaml'): LoadResult {
         e.code === 'DUPLICATE_KEY'
           ? 'each key may appear once; merge the two entries'
           : 'check indentation and quoting on this line',
-      location: { file, line: pos.line, col: pos.col },
+      location: at.range(e.pos[0], end),
     };
   });
   if (diagnostics.length > 0) return { policy: null, diagnostics: sortDiagnostics(diagnostics) };
@@ -529,7 +551,8 @@ export function loadPolicy(text: string, file = 'policy.yaml'): LoadResult {
       diagnostics: [
         {
           severity: 'error',
-          code: 'POLICY_YAML',
+          // the only failure of toJS: an alias expanded more than maxAliasCount times
+          code: 'YAML_RESOURCE_EXHAUSTION',
           message: (error as Error).message,
           hint: 'remove or fix the YAML alias (*name) it names',
           location: { file, line: 1, col: 1 },

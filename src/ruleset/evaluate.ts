@@ -67,6 +67,8 @@ export interface Packet {
   /** Owner of the local socket (output path), when known. */
   skuid?: number;
   skgid?: number;
+  /** cgroup v2 path of the local socket (output path), e.g. 'system.slice/x.service'; '' for none. */
+  cgroup?: string;
   mark?: number;
   /** Which address is the remote peer, evaluated as a set (default saddr). */
   peer?: 'saddr' | 'daddr';
@@ -351,6 +353,13 @@ function ctField(key: string, p: Packet): Field {
   }
 }
 
+/** `socket cgroupv2 level N "a/b"`: the socket's cgroup path cut to N levels. */
+function socketCgroup(level: number, p: Packet): Field {
+  if (p.ctDirection === 'reply' || p.peer !== 'daddr') return ABSENT;
+  if (p.cgroup === undefined) return unknown('socket cgroupv2 (the cgroup of the local socket is not known)');
+  return { t: 'str', v: p.cgroup.split('/').slice(0, level).join('/') };
+}
+
 function fibField(fib: Record<string, Json>, p: Packet): Field {
   const flags = Array.isArray(fib['flags']) ? fib['flags'].map(String) : [];
   if (fib['result'] === 'type' && flags.includes('daddr')) {
@@ -402,6 +411,8 @@ function fieldValue(json: Json, p: Packet): Field {
   const fib = obj(left['fib']);
   if (fib) return fibField(fib, p);
   if (obj(left['exthdr']) || obj(left['rt'])?.['key'] === 'type') return ABSENT;
+  const socket = obj(left['socket']);
+  if (socket?.['key'] === 'cgroupv2') return socketCgroup(Number(socket['level']), p);
   const option = obj(left['tcp option']);
   if (option) return tcpOption(option, p);
   for (const op of ['&', '|', '^', '<<', '>>'])

@@ -362,8 +362,18 @@ const MODULES: Readonly<Record<string, ModuleHandler>> = {
   esp: extensionHeaderOption,
   ipv6header: extensionHeaderOption,
   helper: helperOption,
+  cgroup: cgroupOption,
   tcpmss: tcpmssOption,
 };
+
+/** `-m cgroup --path a/b`: the socket's cgroup v2 path, as nft's `socket cgroupv2 level 2 "a/b"`. */
+function cgroupOption(_mod: string, opt: string, w: Words, not: boolean, s: State): boolean {
+  if (opt !== '--path') return false;
+  const path = w.value()[0];
+  const level = path.split('/').filter(Boolean).length;
+  s.expr.push(match({ socket: { key: 'cgroupv2', level } }, path, not));
+  return true;
+}
 
 function moduleOption(mod: string, opt: string, w: Words, not: boolean, s: State, raw: string): boolean {
   const handler = MODULES[mod];
@@ -475,6 +485,15 @@ export function translateIptablesRule(line: string, family: 'ip' | 'ip6'): Trans
     }
     if (basicOption(word, w, not, s)) continue;
     if (mod && word.startsWith('--') && moduleOption(mod, word, w, not, s, line)) continue;
+    // `-p tcp --dport 22` loads the protocol's match implicitly (iptables-restore input; -save adds `-m tcp`).
+    const implicit = s.protocol === 'ipv6-icmp' || s.protocol === 'icmpv6' ? 'icmp6' : s.protocol;
+    if (
+      implicit &&
+      implicit !== mod &&
+      word.startsWith('--') &&
+      moduleOption(implicit, word, w, not, s, line)
+    )
+      continue;
     // An option this translator does not know: the rule stays unknown, naming it.
     s.expr.push(decided({ result: null, why: `iptables ${mod ? `-m ${mod} ` : ''}${word} (${line})` }));
     while (w.peek() !== undefined && !w.peek()?.startsWith('-') && w.peek() !== '!') w.next();

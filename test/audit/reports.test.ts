@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { renderAuditHtml } from '../../src/audit/report-html.ts';
 import { renderAuditSarif } from '../../src/audit/report-sarif.ts';
 import { renderAuditText } from '../../src/audit/report-text.ts';
+import { AUDIT_REPORTERS, findReporter } from '../../src/audit/reporters.ts';
 import { auditFromData } from '../../src/audit/run.ts';
 import type { Socket } from '../../src/inventory/types.ts';
 import { launchChromium } from '../helpers/browser.ts';
@@ -101,6 +102,35 @@ describe('audit findings from data', () => {
       'zone "external" allows tcp/21, tcp/443 (rule "ftp, http, https") but nothing listens there',
     );
     expect(withFirewall.method).toBe('static');
+  });
+});
+
+describe('the reporter registry', () => {
+  it('one reporter per format, each rendering the whole report as newline-ended text', () => {
+    expect(AUDIT_REPORTERS.map((r) => r.name)).toEqual(['text', 'json', 'sarif', 'html']);
+    for (const r of AUDIT_REPORTERS) {
+      const text = r.render(withFirewall, { version: '9.9.9' });
+      expect(text.endsWith('\n'), r.name).toBe(true);
+      expect(text, r.name).toContain('23');
+    }
+  });
+
+  it('each reporter gives its own format', () => {
+    const render = (name: string) => findReporter(name).render(withFirewall, { version: '9.9.9' });
+    expect(JSON.parse(render('json'))).toMatchObject({ host: 'web1', findings: expect.any(Array) });
+    expect(JSON.parse(render('sarif'))).toMatchObject({
+      version: '2.1.0',
+      runs: [{ tool: { driver: { version: '9.9.9' } } }],
+    });
+    expect(render('html')).toMatch(/^<!doctype html>/i);
+    expect(render('text')).toBe(`${renderAuditText(withFirewall)}\n`);
+    const painted = findReporter('text').render(withFirewall, { version: '', paint: (_s, t) => `<${t}>` });
+    expect(painted).toMatch(/<(CRITICAL|HIGH|MEDIUM|LOW|INFO) \(\d+\)>/);
+  });
+
+  it('an unknown format is a usage error listing the formats', () => {
+    expect(() => findReporter('xml')).toThrow(expect.objectContaining({ code: 'OPTION_INVALID' }));
+    expect(() => findReporter('xml')).toThrow(/unknown format "xml"/);
   });
 });
 

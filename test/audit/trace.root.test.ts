@@ -91,7 +91,7 @@ describe('portwarden trace (CLI)', () => {
   it('bad arguments exit 2 with a hint and no stack', () => {
     const result = runCli(['trace', 'tcp', '1.2.3', 'eth0:22']);
     expect(result.status).toBe(2);
-    expect(result.stderr).toMatch(/error: source "1\.2\.3" is not an IP address\nhint: write it as/);
+    expect(result.stderr).toMatch(/error\[USAGE\]: source "1\.2\.3" is not an IP address\nhint: write it as/);
     expect(result.stderr).not.toMatch(/at .*\.js/);
   });
   it('traces through a saved ruleset (--ruleset), as text and as JSON', () => {

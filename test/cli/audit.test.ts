@@ -26,7 +26,10 @@ describe('portwarden audit (this machine)', () => {
   it.each([
     [['audit', '--format', 'pdf'], /unknown format "pdf"/],
     [['audit', '--fail-on', 'severe'], /--fail-on "severe" is not a severity/],
-    [['audit', 'test/fixtures/policies/broken/bad-cidr.yaml'], /bad-cidr\.yaml:5:15: "198\.51\.100\.0\/33"/],
+    [
+      ['audit', 'test/fixtures/policies/broken/bad-cidr.yaml'],
+      /^portwarden: error\[POLICY_BAD_ADDRESS\]: "198\.51\.100\.0\/33".*\n {2}--> .*bad-cidr\.yaml:5:15\n/,
+    ],
   ])('%j exits 2 with one clear error', (args, message) => {
     const result = runCli(args);
     expect(result.status).toBe(2);

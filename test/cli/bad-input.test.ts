@@ -23,7 +23,9 @@ function expectUsageError(result: CliResult, message: RegExp): void {
   expect(result.status, result.stderr).toBe(2);
   expect(result.stderr).toMatch(message);
   expect(result.stderr).toMatch(/^hint: /m);
-  expect(result.stderr.trimEnd().split('\n').length).toBeLessThanOrEqual(4);
+  // error[CODE]: what, then at most: --> file:line:col, the source line, its carets; then the hint
+  expect(result.stderr.trimEnd().split('\n').length).toBeLessThanOrEqual(5);
+  expect(result.stderr).toMatch(/^portwarden: error\[[A-Z_]+\]: \S/);
   expect(result.stderr).not.toMatch(/\n\s+at /);
 }
 
@@ -81,7 +83,7 @@ describe('hostile policy text on the command line', () => {
       const bad = runCli(['policy', 'check', file]);
       expectUsageError(
         bad,
-        /^portwarden: error: ".*p\\nflush ruleset\\n#\.yaml":7:7: name "innocent\\nflush ruleset\\n#" is not a policy name$/m,
+        /^portwarden: error\[POLICY_INVALID\]: name "innocent\\nflush ruleset\\n#" is not a policy name\n {2}--> ".*p\\nflush ruleset\\n#\.yaml":7:7$/m,
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -106,7 +108,10 @@ describe('outputs are written all or nothing', () => {
 
   it('compile -o into a missing directory names the file, not a temp file', () => {
     const result = runCli(['compile', join(dir, 'p.yaml'), '-o', join(dir, 'no', 'such', 'out.nft')]);
-    expectUsageError(result, /^portwarden: error: cannot write ".*out\.nft": its directory does not exist$/m);
+    expectUsageError(
+      result,
+      /^portwarden: error\[FILE_UNWRITABLE\]: cannot write ".*out\.nft": its directory does not exist$/m,
+    );
     expect(result.stderr).not.toMatch(/FILE_UNREADABLE|pw-tmp/);
   });
 

@@ -82,14 +82,20 @@ describe('portwarden explain (built binary)', () => {
   });
 
   it.each([
-    [['explain', '70000'], /^portwarden: error: port 70000 is out of range 0-65535 in "70000"\nhint: /],
+    [
+      ['explain', '70000'],
+      /^portwarden: error\[PORT_OUT_OF_RANGE\]: port 70000 is out of range 0-65535 in "70000"\nhint: /,
+    ],
     [
       ['explain', 'telnt'],
-      /^portwarden: error: unknown service name "telnt" in "telnt"\nhint: did you mean "telnet"\?/,
+      /^portwarden: error\[PORT_UNKNOWN_NAME\]: unknown service name "telnt" in "telnt"\nhint: did you mean "telnet"\?/,
     ],
-    [['explain', '--bogus'], /^portwarden: error: unknown option '--bogus'\nhint: /],
-    [['explian', '22'], /^portwarden: error: unknown command 'explian'\nhint: Did you mean explain\?/],
-    [['explain'], /^portwarden: error: explain needs a port/],
+    [['explain', '--bogus'], /^portwarden: error\[USAGE\]: unknown option '--bogus'\nhint: /],
+    [
+      ['explian', '22'],
+      /^portwarden: error\[USAGE\]: unknown command 'explian'\nhint: Did you mean explain\?/,
+    ],
+    [['explain'], /^portwarden: error\[USAGE\]: explain needs a port/],
   ])('rejects %j with exit 2 and no stack trace', (args, stderr) => {
     const result = runCli(args);
     expect(result.status).toBe(2);

@@ -6,7 +6,10 @@ const ESC = '\u001b[';
 
 describe('unknown commands point at help that exists', () => {
   it.each([
-    [['zzz'], /^portwarden: error: unknown command 'zzz'\nhint: `portwarden --help` lists the commands\n$/],
+    [
+      ['zzz'],
+      /^portwarden: error\[[A-Z_]+\]: unknown command 'zzz'\nhint: `portwarden --help` lists the commands\n$/,
+    ],
     [['sacn', '127.0.0.1'], /^hint: Did you mean scan\? `portwarden --help` lists the commands$/m],
     [
       ['policy', 'chek', 'x.yaml'],

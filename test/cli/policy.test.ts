@@ -28,9 +28,10 @@ describe('portwarden compile', () => {
     expect(result.status).toBe(2);
     expect(result.stderr).toBe(
       [
-        'portwarden: error: test/fixtures/policies/broken/unknown-key.yaml:4:5: unknown key "interfacs" in zone "external"',
+        'portwarden: error[POLICY_UNKNOWN_KEY]: unknown key "interfacs" in zone "external"',
+        '  --> test/fixtures/policies/broken/unknown-key.yaml:4:5',
         '  4 |     interfacs: [eth0]',
-        '    |     ^',
+        '    |     ^^^^^^^^^',
         'hint: did you mean "interfaces"?',
         '',
       ].join('\n'),
@@ -55,7 +56,7 @@ describe('portwarden policy', () => {
     const lax = runCli(['policy', 'check', '-'], { input: risky });
     expect(lax.status).toBe(0);
     expect(lax.stderr).toMatch(
-      /^portwarden: warning: -:6:9: zone "external" faces untrusted networks and allows Telnet/m,
+      /^portwarden: warning\[LINT_RISKY_EXPOSED\]: zone "external" faces untrusted networks and allows Telnet.*\n {2}--> -:6:9\n/m,
     );
     expect(runCli(['policy', 'check', '--strict', '-'], { input: risky }).status).toBe(1);
   });
@@ -96,7 +97,7 @@ describe('policy check warns about what compile would refuse', () => {
     const check = runCli(['policy', 'check', '-'], { input: withPath });
     expect(check.status).toBe(0);
     expect(check.stderr).toMatch(
-      /^portwarden: warning: -:7:5: target nftables cannot express program-path \(program "\/usr\/bin\/curl"\)/m,
+      /^portwarden: warning\[FEATURE_UNSUPPORTED\]: target nftables cannot express program-path \(program "\/usr\/bin\/curl"\).*\n {2}--> -:7:5\n/m,
     );
     expect(check.stdout).toMatch(/1 warning\(s\)/);
     expect(runCli(['policy', 'check', '--strict', '-'], { input: withPath }).status).toBe(1);
@@ -105,7 +106,7 @@ describe('policy check warns about what compile would refuse', () => {
 
   it('checks the target given with --target, and rejects an unknown one', () => {
     const ftp = runCli(['policy', 'check', 'examples/web-ftp-dual-homed.yaml', '--target', 'pf']);
-    expect(ftp.stderr).toMatch(/warning: target pf cannot express ftp-helper/);
+    expect(ftp.stderr).toMatch(/warning\[FEATURE_UNSUPPORTED\]: target pf cannot express ftp-helper/);
     const nft = runCli(['policy', 'check', 'examples/web-ftp-dual-homed.yaml']);
     expect(nft.stderr).not.toMatch(/cannot express/);
     const bogus = runCli(['policy', 'check', 'examples/workstation.yaml', '-t', 'bogus']);

@@ -70,7 +70,7 @@ describe('portwarden ports', () => {
     const result = runCli(args);
     expect(result.status).toBe(2);
     expect(result.stderr).toMatch(message);
-    expect(result.stderr).toMatch(/^portwarden: error: /);
+    expect(result.stderr).toMatch(/^portwarden: error\[[A-Z_]+\]: /);
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 });

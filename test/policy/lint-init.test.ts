@@ -1,9 +1,41 @@
 import { describe, expect, it } from 'vitest';
 import { generateStarterPolicy } from '../../src/policy/init.ts';
-import { lintPolicy } from '../../src/policy/lint.ts';
+import { LINT_RULES, lintPolicy } from '../../src/policy/lint.ts';
+import { OWN_CODES } from '../../src/errors.ts';
 import { loadPolicy, loadPolicyOrThrow } from '../../src/policy/load.ts';
 
 const policy = (body: string) => loadPolicyOrThrow(`version: 1\n${body}`, 'p.yaml');
+
+describe('the lint registry', () => {
+  const z = 'zones:\n  z:\n    interfaces: [eth0]\n';
+  const triggers: Record<string, { body: string; ssh?: string }> = {
+    LINT_RISKY_EXPOSED: { body: `${z}    exposure: external\n    inbound:\n      - allow: telnet\n` },
+    LINT_RISKY_FORWARD: { body: `${z}forwards:\n  - { zone: z, listen: tcp/2323, to: 198.51.100.5:23 }\n` },
+    LINT_ROUTE_LOCALNET: { body: `${z}forwards:\n  - { zone: z, listen: tcp/8080, to: 127.0.0.1:3000 }\n` },
+    LINT_LOCKOUT: { body: z, ssh: '198.51.100.9 50000 198.51.100.1 22' },
+    LINT_EGRESS_OPEN: { body: `defaults: { outbound: accept }\n${z}` },
+    LINT_FTP_ACTIVE: { body: `${z}    outbound:\n      - allow: tcp/20\n` },
+    LINT_FTP_HELPER: { body: `${z}    inbound:\n      - allow: ftp\n` },
+  };
+
+  it('has one rule per LINT_ code, each with a description', () => {
+    expect(LINT_RULES.map((r) => r.id).sort()).toEqual(OWN_CODES.filter((c) => c.startsWith('LINT_')).sort());
+    for (const r of LINT_RULES) expect(r.describe.length).toBeGreaterThan(10);
+  });
+
+  it.each(LINT_RULES.map((r) => [r.id, r] as const))(
+    '%s fires on its case, with its severity, and only there',
+    (id, r) => {
+      const trigger = triggers[id];
+      expect(trigger).toBeDefined();
+      const context = trigger?.ssh ? { sshConnection: trigger.ssh } : {};
+      const found = r.check(policy(trigger?.body ?? ''), context);
+      expect(found.length).toBeGreaterThan(0);
+      for (const d of found) expect(d).toMatchObject({ code: id, severity: r.severity });
+      expect(r.check(policy(`${z}    inbound:\n      - allow: ssh\n`), {})).toEqual([]);
+    },
+  );
+});
 
 describe('lintPolicy', () => {
   it('warns about risky services on an external zone, with the catalog advice', () => {
@@ -132,7 +164,7 @@ describe('generateStarterPolicy with hostile machine names', () => {
       `host${evil}`,
     );
     const { diagnostics } = loadPolicy(text, 'init.yaml');
-    expect(diagnostics.filter((d) => d.code.startsWith('POLICY_YAML'))).toEqual([]);
+    expect(diagnostics.filter((d) => d.code.startsWith('YAML_'))).toEqual([]);
     expect(text).not.toMatch(/^\s+injected:/m);
     expect(text).toContain('interfaces: ["a]#,b"]');
     expect(text.split('\n').filter((l) => l.startsWith('  ') && !l.startsWith('   '))).toEqual([

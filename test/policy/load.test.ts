@@ -55,11 +55,11 @@ describe('broken policies: every problem named with file:line:col', () => {
       /198\.51\.100\.0\/24/,
     ],
     ['bad-verdict', 'POLICY_INVALID', 2, 22, /"defaults\.inbound" cannot be "deny"/, /drop, reject, accept/],
-    ['duplicate-key', 'POLICY_DUPLICATE_KEY', 5, 3, /duplicate key "external"/, /once/],
+    ['duplicate-key', 'YAML_DUPLICATE_KEY', 5, 3, /duplicate key "external"/, /once/],
     ['missing-version', 'POLICY_INVALID', 1, 1, /needs "version"/, /version: 1/],
     ['unknown-zone', 'POLICY_UNKNOWN_ZONE', 8, 11, /unknown zone "internl"/, /did you mean "internal"/],
     ['port-out-of-range', 'PORT_OUT_OF_RANGE', 6, 16, /70000/, /65535/],
-    ['yaml-syntax', 'POLICY_YAML', 5, 5, /Flow sequence/, /indentation/],
+    ['yaml-syntax', 'YAML_BAD_INDENT', 5, 5, /Flow sequence/, /indentation/],
     [
       'rule-from-in-outbound',
       'POLICY_UNKNOWN_KEY',
@@ -85,6 +85,18 @@ describe('broken policies: every problem named with file:line:col', () => {
     expect(d).toMatchObject({ severity: 'error', code, location: { file, line, col } });
     expect(d?.message).toMatch(message);
     if (hint) expect(d?.hint).toMatch(hint);
+  });
+
+  it.each([
+    // the unknown key itself, the duplicated key, the bad address, the value of the wrong type
+    ['unknown-key', 4, 5, 4, 14],
+    ['duplicate-key', 5, 3, 5, 11],
+    ['bad-cidr', 5, 15, 5, 30],
+    ['interfaces-not-list', 4, 17, 4, 21],
+  ] as const)('%s: the location is a range, %i:%i to %i:%i', (name, line, col, endLine, endCol) => {
+    const file = `broken/${name}.yaml`;
+    const [d] = loadPolicy(fixture(file), file).diagnostics;
+    expect(d?.location).toMatchObject({ line, col, endLine, endCol });
   });
 
   it('covers every file of the broken corpus', () => {

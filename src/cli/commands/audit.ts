@@ -1,7 +1,8 @@
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import type { Severity } from '../../audit/findings.ts';
-import { PortwardenError } from '../../errors.ts';
+import { exitCodeFor, PortwardenError } from '../../errors.ts';
+import { formatError } from '../format-error.ts';
 import { paint, RISK_COLOR, toJson, type CliContext } from '../context.ts';
 import { writeOutputFiles } from '../files.ts';
 import { VERSION } from '../version.ts';
@@ -15,7 +16,6 @@ interface AuditOptions {
   profile?: string;
 }
 
-const FORMATS = ['text', 'json', 'sarif', 'html'];
 const FAIL_ON = ['critical', 'high', 'medium', 'low', 'info', 'never'];
 
 async function auditAction(
@@ -23,12 +23,9 @@ async function auditAction(
   policyFile: string | undefined,
   options: AuditOptions,
 ): Promise<void> {
-  const format = options.json ? 'json' : options.format;
-  if (!FORMATS.includes(format)) {
-    throw new PortwardenError('OPTION_INVALID', `unknown format "${format}"`, {
-      hint: `use one of: ${FORMATS.join(', ')}`,
-    });
-  }
+  // The audit modules load on use: they are heavy and every other command starts without them.
+  const { findReporter } = await import('../../audit/reporters.ts');
+  const reporter = findReporter(options.json ? 'json' : options.format);
   if (!FAIL_ON.includes(options.failOn)) {
     throw new PortwardenError('OPTION_INVALID', `--fail-on "${options.failOn}" is not a severity`, {
       hint: `use one of: ${FAIL_ON.join(', ')}`,
@@ -48,30 +45,27 @@ async function auditAction(
     env: ctx.io.env,
     ...(options.profile ? { profile: options.profile } : {}),
   });
-  let text: string;
-  if (format === 'json') text = toJson(report);
-  else if (format === 'sarif')
-    text = toJson((await import('../../audit/report-sarif.ts')).renderAuditSarif(report, VERSION));
-  else if (format === 'html') text = (await import('../../audit/report-html.ts')).renderAuditHtml(report);
-  else {
-    const { renderAuditText } = await import('../../audit/report-text.ts');
-    text = renderAuditText(report, (severity, label) =>
+  const text = reporter.render(report, {
+    version: VERSION,
+    stringify: toJson,
+    paint: (severity, label) =>
       paint(ctx.color && options.output === undefined, RISK_COLOR[severity as Severity] ?? 'bold', label),
-    );
-  }
+  });
   if (options.output !== undefined) {
-    writeOutputFiles([{ path: options.output, content: text.endsWith('\n') ? text : `${text}\n` }]);
+    writeOutputFiles([{ path: options.output, content: text }]);
     ctx.err(`wrote ${options.output} (${report.findings.length} findings)`);
   } else {
     ctx.out(text);
   }
   if (options.failOn !== 'never' && report.method === 'unreadable') {
     // Findings cannot be trusted without the ruleset: an environment problem, not a clean bill.
-    ctx.err(
-      `error: ${report.warnings.find((w) => w.startsWith('could not read')) ?? 'could not read the ruleset'}`,
+    const error = new PortwardenError(
+      'TOOL_FAILED',
+      report.warnings.find((w) => w.startsWith('could not read')) ?? 'could not read the ruleset',
+      { hint: 'run audit as root (reading nftables and iptables needs CAP_NET_ADMIN)' },
     );
-    ctx.err('hint: run audit as root (reading nftables and iptables needs CAP_NET_ADMIN)');
-    ctx.exitCode = 3;
+    ctx.err(formatError(error));
+    ctx.exitCode = exitCodeFor(error);
     return;
   }
   if (options.failOn !== 'never') {
@@ -85,7 +79,7 @@ export function registerAudit(program: Command, ctx: CliContext): void {
     .command('audit')
     .description('join listeners, the live firewall and an optional policy into findings')
     .argument('[policy]', 'policy file to audit against (YAML); without it, a baseline for the profile')
-    .option('-f, --format <format>', 'text | json | sarif | html', 'text')
+    .option('-f, --format <format>', 'text | json | sarif | html (the audit reporters)', 'text')
     .option('--json', 'same as --format json')
     .option('-o, --output <file>', 'write the report to FILE')
     .option(
