@@ -353,10 +353,13 @@ function ctField(key: string, p: Packet): Field {
   }
 }
 
-/** `socket cgroupv2 level N "a/b"`: the socket's cgroup path cut to N levels. */
+/**
+ * `socket cgroupv2 level N "a/b"`: the local socket's cgroup path cut to N levels. Inbound it is the
+ * listener's socket (nft looks it up), whose cgroup the probe does not know.
+ */
 function socketCgroup(level: number, p: Packet): Field {
-  if (p.ctDirection === 'reply' || p.peer !== 'daddr') return ABSENT;
-  if (p.cgroup === undefined) return unknown('socket cgroupv2 (the cgroup of the local socket is not known)');
+  if (p.peer !== 'daddr' || p.cgroup === undefined)
+    return unknown('socket cgroupv2 (the cgroup of the local socket is not known)');
   return { t: 'str', v: p.cgroup.split('/').slice(0, level).join('/') };
 }
 

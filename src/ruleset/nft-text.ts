@@ -1,5 +1,5 @@
 import { PortwardenError } from '../errors.ts';
-import type { Hook, NftChain, NftRule, NftSet, Ruleset } from './ruleset.ts';
+import type { Hook, NftChain, Ruleset } from './ruleset.ts';
 
 /**
  * Reads `nft -f` text — the subset portwarden's nftables backend writes — into the same model
@@ -150,6 +150,29 @@ function natTarget(kind: 'dnat' | 'snat', c: Cursor): Json {
   return { [kind]: { ...(family ? { family } : {}), addr, ...(port ? { port: Number(port) } : {}) } };
 }
 
+/** `log prefix "x" level info` */
+function logStatement(c: Cursor): Json {
+  const log: Record<string, Json> = {};
+  while (c.words[c.i] === 'prefix' || c.words[c.i] === 'level') {
+    const key = c.words[c.i] ?? '';
+    log[key] = unquote(c.words[c.i + 1] ?? '""');
+    c.i += 2;
+  }
+  return { log };
+}
+
+/** `limit rate 5/second burst 10 packets` */
+function limitStatement(c: Cursor): Json {
+  const [rate, per] = (c.words[c.i + 1] ?? '').split('/');
+  c.i += 2;
+  const limit: Record<string, Json> = { rate: Number(rate), per };
+  if (c.words[c.i] === 'burst') {
+    limit['burst'] = Number(c.words[c.i + 1]);
+    c.i += c.words[c.i + 2] === 'packets' ? 3 : 2;
+  }
+  return { limit };
+}
+
 /** One statement at the cursor (counter, log, limit, verdicts, nat, ct helper set). */
 function statementJson(c: Cursor, line: number, text: string): Json {
   const w = c.words[c.i++] ?? '';
@@ -172,26 +195,10 @@ function statementJson(c: Cursor, line: number, text: string): Json {
       while (c.i < c.words.length && c.words[c.i] !== 'comment') words.push(take());
       return { reject: { type: words.slice(0, -1).join(' '), expr: words.at(-1) } };
     }
-    case 'log': {
-      const log: Record<string, Json> = {};
-      while (c.words[c.i] === 'prefix' || c.words[c.i] === 'level') {
-        const key = take();
-        log[key] = unquote(take());
-      }
-      return { log };
-    }
-    case 'limit': {
-      // limit rate 5/second burst 10 packets
-      take();
-      const [rate, per] = take().split('/');
-      const limit: Record<string, Json> = { rate: Number(rate), per };
-      if (c.words[c.i] === 'burst') {
-        take();
-        limit['burst'] = Number(take());
-        if (c.words[c.i] === 'packets') take();
-      }
-      return { limit };
-    }
+    case 'log':
+      return logStatement(c);
+    case 'limit':
+      return limitStatement(c);
     case 'dnat':
     case 'snat':
       return natTarget(w, c);
@@ -229,6 +236,13 @@ interface Block {
   name: string;
 }
 
+/** The reader's state: the model so far and the blocks open at this line. */
+interface Reader {
+  ruleset: Ruleset;
+  stack: Block[];
+  handle: number;
+}
+
 function chainHead(chain: NftChain, text: string): void {
   const m = /^type (\w+) hook (\w+) priority ([\w-]+); policy (accept|drop);$/.exec(text);
   if (!m) return;
@@ -239,9 +253,72 @@ function chainHead(chain: NftChain, text: string): void {
   chain.policy = m[4] === 'drop' ? 'drop' : 'accept';
 }
 
-function setLine(set: NftSet, text: string): void {
-  const m = /^elements = (\{.*\})$/.exec(text);
-  if (m?.[1]) set.elem = elements(m[1]);
+function emptyChain(table: Block, name: string): NftChain {
+  return {
+    family: table.family,
+    table: table.table,
+    name,
+    hook: null,
+    type: null,
+    prio: 0,
+    policy: 'accept',
+    rules: [],
+    devices: null,
+    origin: 'nft',
+  };
+}
+
+/** `chain x {`, `set x {`, `map x {` or `ct helper x {` inside a table. */
+function openBlock(r: Reader, table: Block, kind: string, name: string): void {
+  if (kind === 'chain') r.ruleset.chains.push(emptyChain(table, name));
+  else if (kind === 'set' || kind === 'map')
+    r.ruleset.sets.push({ family: table.family, table: table.table, name, elem: [], isMap: kind === 'map' });
+  const as: Block['kind'] = kind === 'chain' ? 'chain' : kind === 'ct helper' ? 'skip' : 'set';
+  r.stack.push({ ...table, kind: as, name });
+}
+
+/** A line inside a chain (its head or a rule) or a set (its elements). */
+function blockLine(r: Reader, top: Block, text: string, line: number): void {
+  if (top.kind === 'set') {
+    const m = /^elements = (\{.*\})$/.exec(text);
+    const set = r.ruleset.sets.at(-1);
+    if (m?.[1] && set) set.elem = elements(m[1]);
+    return;
+  }
+  const chain = r.ruleset.chains.at(-1);
+  if (!chain) return;
+  if (text.startsWith('type ')) return chainHead(chain, text);
+  chain.rules.push({
+    family: chain.family,
+    table: chain.table,
+    chain: chain.name,
+    handle: ++r.handle,
+    iptables: null,
+    origin: 'nft',
+    ...parseNftRule(text, line),
+  });
+}
+
+function readLine(r: Reader, text: string, line: number): void {
+  const top = r.stack.at(-1);
+  if (text === '}') {
+    r.stack.pop();
+    return;
+  }
+  if (!top) {
+    const table = /^table (\w+) (\w+) \{$/.exec(text);
+    if (table) {
+      const [, family = '', name = ''] = table;
+      r.ruleset.tables.push({ family, name, origin: 'nft' });
+      r.stack.push({ kind: 'table', family, table: name, name });
+    } else if (!/^(delete )?table \w+ \w+$/.test(text))
+      throw unsupported(line, text, 'a statement outside a table');
+    return;
+  }
+  const block = /^(chain|set|map|ct helper) (\S+) \{$/.exec(text);
+  if (block && top.kind === 'table') return openBlock(r, top, block[1] ?? '', block[2] ?? '');
+  if (top.kind === 'chain' || top.kind === 'set') return blockLine(r, top, text, line);
+  if (top.kind !== 'skip') throw unsupported(line, text, 'an unknown block');
 }
 
 /**
@@ -249,72 +326,10 @@ function setLine(set: NftSet, text: string): void {
  * lines that replace it are skipped) into a Ruleset the evaluator can walk.
  */
 export function parseNftText(source: string): Ruleset {
-  const ruleset: Ruleset = { tables: [], chains: [], sets: [] };
-  const stack: Block[] = [];
-  let chain: NftChain | null = null;
-  let set: NftSet | null = null;
-  let handle = 0;
+  const reader: Reader = { ruleset: { tables: [], chains: [], sets: [] }, stack: [], handle: 0 };
   source.split('\n').forEach((raw, index) => {
-    const line = index + 1;
     const text = raw.trim();
-    if (text === '' || text.startsWith('#')) return;
-    const top = stack.at(-1);
-    if (text === '}') {
-      const closed = stack.pop();
-      if (closed?.kind === 'chain') chain = null;
-      if (closed?.kind === 'set') set = null;
-      return;
-    }
-    const table = /^table (\w+) (\w+) \{$/.exec(text);
-    if (table && !top) {
-      const [, family = '', name = ''] = table;
-      ruleset.tables.push({ family, name, origin: 'nft' });
-      stack.push({ kind: 'table', family, table: name, name });
-      return;
-    }
-    if (!top && /^(delete )?table \w+ \w+$/.test(text)) return;
-    if (!top) throw unsupported(line, text, 'a statement outside a table');
-    const block = /^(chain|set|map|ct helper) (\S+) \{$/.exec(text);
-    if (block && top.kind === 'table') {
-      const [, kind = '', name = ''] = block;
-      if (kind === 'chain') {
-        chain = {
-          family: top.family,
-          table: top.table,
-          name,
-          hook: null,
-          type: null,
-          prio: 0,
-          policy: 'accept',
-          rules: [],
-          devices: null,
-          origin: 'nft',
-        };
-        ruleset.chains.push(chain);
-      } else if (kind === 'set' || kind === 'map') {
-        set = { family: top.family, table: top.table, name, elem: [], isMap: kind === 'map' };
-        ruleset.sets.push(set);
-      }
-      stack.push({ ...top, kind: kind === 'chain' ? 'chain' : kind === 'ct helper' ? 'skip' : 'set', name });
-      return;
-    }
-    if (top.kind === 'skip') return;
-    if (top.kind === 'set' && set) return setLine(set, text);
-    if (top.kind === 'chain' && chain) {
-      if (text.startsWith('type ')) return chainHead(chain, text);
-      const rule: NftRule = {
-        family: chain.family,
-        table: chain.table,
-        chain: chain.name,
-        handle: ++handle,
-        iptables: null,
-        origin: 'nft',
-        ...parseNftRule(text, line),
-      };
-      chain.rules.push(rule);
-      return;
-    }
-    throw unsupported(line, text, 'an unknown block');
+    if (text !== '' && !text.startsWith('#')) readLine(reader, text, index + 1);
   });
-  return ruleset;
+  return reader.ruleset;
 }

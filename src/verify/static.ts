@@ -39,6 +39,8 @@ export interface Disagreement extends Where {
   port: number;
   expected: 'pass' | 'block';
   observed: Observed;
+  /** For a port forward: which one ("8443->198.51.100.20:8080"). */
+  forward?: string;
   reason?: string;
 }
 
@@ -125,6 +127,7 @@ export function compareAnswers(questions: readonly Question[], answers: readonly
           port,
           expected,
           observed,
+          ...(q.translated ? { forward: q.translated.label } : {}),
           ...(reason ? { reason } : {}),
         });
     }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { AUDIT_REPORTERS } from '../../src/audit/reporters.ts';
 import { runCli } from '../helpers/cli.ts';
 
 describe('portwarden audit (this machine)', () => {
@@ -11,6 +12,16 @@ describe('portwarden audit (this machine)', () => {
       for (const key of ['id', 'rule', 'severity', 'protocol', 'port', 'address', 'message', 'fix'])
         expect(f).toHaveProperty(key);
       expect(['critical', 'high', 'medium', 'low', 'info']).toContain(f['severity']);
+    }
+  });
+
+  it('--help names every reporter of the registry, and each one runs', () => {
+    const help = runCli(['audit', '--help']).stdout;
+    for (const r of AUDIT_REPORTERS) {
+      expect(help).toContain(r.name);
+      const result = runCli(['audit', '--format', r.name]);
+      expect(result.status, r.name).toBe(0);
+      expect(result.stdout.length, r.name).toBeGreaterThan(0);
     }
   });
 

@@ -15,6 +15,8 @@ import {
   type Disagreement,
 } from '../../src/verify/static.ts';
 import { FEATURE_POLICIES } from './_features.ts';
+import { expectedDifferences, mutantsOf, reportedDifferences } from '../verify/mutants.ts';
+import { parseNftText } from '../../src/audit/nft-text.ts';
 
 /**
  * The conformance suite: every backend must give the same answer, the policy's. nftables and
@@ -138,6 +140,36 @@ describe('the comparison catches a wrong ruleset', () => {
     expect(found).toContain('external inbound 4 tcp/8081 block->pass');
     expect(found).toContain('internal inbound 4 udp/67 pass->block');
     expect(found.every((f) => /tcp\/8081 block->pass|udp\/67 pass->block/.test(f))).toBe(true);
+  });
+});
+
+describe("verify's mutants are caught by the static verify, exactly", () => {
+  // The root tier's mutants (test/verify/mutants.ts): each opens or closes one thing in a compiled
+  // nftables ruleset. A seeded sample of 3 per example runs every time (PORTWARDEN_MUTANT_SEED repeats
+  // one); PORTWARDEN_MUTANTS=all runs all of them (207, ~15 s).
+  const seed = Number(process.env['PORTWARDEN_MUTANT_SEED'] ?? Date.now() % 1_000_000);
+  const everything = process.env['PORTWARDEN_MUTANTS'] === 'all';
+  const cases = examples.flatMap((name, i) => {
+    const policy = example(name);
+    const nft = textOf(policy, 'nftables');
+    const all = mutantsOf(name, policy, nft);
+    const picked = everything ? all : [0, 1, 2].map((k) => all[(seed * (i + 3) + k * 7919) % all.length]);
+    return picked.flatMap((m) => (m ? [{ label: `${name}: ${m.name}`, m, policy, nft }] : []));
+  });
+  it.each(cases)(`$label (seed ${seed})`, ({ m, policy, nft }) => {
+    const ruleset = parseNftText(m.edit(nft));
+    const want = expectedDifferences(m, staticQuestions(policy, ruleset));
+    const found = verifyStatically(policy, ruleset);
+    expect(found.filter((d) => d.observed === 'unknown')).toEqual([]);
+    const got = reportedDifferences(
+      found.map((d) => ({
+        ...d,
+        ports: d.forward ?? String(d.port),
+        observed: d.observed === 'pass' ? 'pass' : 'block',
+      })),
+    );
+    expect(want.length).toBeGreaterThan(0);
+    expect(got).toEqual(want);
   });
 });
 
