@@ -16,7 +16,7 @@ import {
 } from '../../src/verify/static.ts';
 import { FEATURE_POLICIES } from './_features.ts';
 import { expectedDifferences, mutantsOf, reportedDifferences } from '../verify/mutants.ts';
-import { parseNftText } from '../../src/audit/nft-text.ts';
+import { parseNftText } from '../../src/ruleset/nft-text.ts';
 
 /**
  * The conformance suite: every backend must give the same answer, the policy's. nftables and
