@@ -91,7 +91,8 @@ await describeRootTier('inventory of a namespace with known sockets', ['ip', 'ss
     const client = lab.spawn(ns, [
       process.execPath,
       '-e',
-      "const s=require('net').connect(6379,'127.0.0.1',()=>console.log('up'));setTimeout(()=>{},30000)",
+      // 'up' once the greeting came: the server has accepted, so its process holds the other end
+      "const s=require('net').connect(6379,'127.0.0.1');s.once('data',()=>console.log('up'));s.on('end',()=>{});setTimeout(()=>{},30000)",
     ]);
     await once(client.stdout!, 'data');
     const all = await listSockets({ netns: ns, all: true, tcp: true });
