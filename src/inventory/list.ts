@@ -64,74 +64,98 @@ function tableFilter(options: ListSocketsOptions): TableFilter {
   return { tcp: both || options.tcp === true, udp: both || options.udp === true, all: options.all === true };
 }
 
-function resolveTargets(options: ListSocketsOptions): NamespaceTarget[] {
+/** What names a namespace: `ip netns` names by inode, the host's inode and the one we run in. */
+interface NamespaceNames {
+  names: Map<number, string>;
+  selfInode: number | null;
+  hostInode: number | null;
+}
+
+function namespaceNames(): NamespaceNames {
   const names = namedNamespaces();
   // pid 1's namespace is the host's; when pid 1 is hidden from us (a sandbox), the namespace we run
   // in counts as the host unless `ip netns` names it.
   const selfInode = netnsInode('/proc/self/ns/net');
   const hostInode =
     netnsInode('/proc/1/ns/net') ?? (selfInode !== null && !names.has(selfInode) ? selfInode : null);
-  const label = (inode: number | null): string =>
-    inode !== null && inode === hostInode
-      ? 'host'
-      : inode !== null
-        ? (names.get(inode) ?? `net:[${inode}]`)
-        : 'unknown';
-  if (options.allNetns) {
-    const reps = namespaceRepresentatives();
-    const targets: NamespaceTarget[] = [...reps].map(([inode, pid]) => ({
-      label: label(inode),
-      inode,
-      host: inode === hostInode,
-      pid,
-      ...(names.has(inode) ? { name: names.get(inode) } : {}),
-    }));
-    for (const [inode, name] of names) {
-      if (!reps.has(inode)) targets.push({ label: name, inode, host: false, name });
-    }
-    return targets.sort((a, b) => Number(b.host) - Number(a.host) || a.label.localeCompare(b.label));
-  }
+  return { names, selfInode, hostInode };
+}
+
+function labelOf(ns: NamespaceNames, inode: number | null): string {
+  if (inode === null) return 'unknown';
+  return inode === ns.hostInode ? 'host' : (ns.names.get(inode) ?? `net:[${inode}]`);
+}
+
+function resolveTargets(options: ListSocketsOptions): NamespaceTarget[] {
+  const ns = namespaceNames();
+  if (options.allNetns) return allNamespaces(ns);
   if (options.netns !== undefined) {
     const spec = options.netns;
-    if (/^\d+$/.test(spec)) {
-      const inode = netnsInode(`/proc/${spec}/ns/net`);
-      if (inode === null) {
-        throw new PortwardenError(
-          'OPTION_INVALID',
-          `--netns ${spec}: no process with pid ${spec} (or its namespace is not readable)`,
-          {
-            hint: 'give the pid of a running process inside the namespace, or an `ip netns list` name',
-          },
-        );
-      }
-      return [{ label: label(inode), inode, host: inode === hostInode, pid: Number(spec) }];
-    }
-    if (!/^[A-Za-z0-9_.-]{1,255}$/.test(spec) || spec === '.' || spec === '..') {
-      // The name becomes a path under /run/netns and an `ip netns exec` argument.
-      throw new PortwardenError(
-        'OPTION_INVALID',
-        `--netns ${JSON.stringify(spec)} is not a namespace name or pid`,
-        {
-          hint: 'a namespace name is [A-Za-z0-9_.-] and not . or .. (see `ip netns list`), or give a pid',
-        },
-      );
-    }
-    const inode = netnsInode(`/run/netns/${spec}`);
-    if (inode === null) {
-      const known = [...names.values()];
-      throw new PortwardenError('OPTION_INVALID', `--netns "${spec}": no such network namespace`, {
-        hint:
-          known.length > 0
-            ? `known namespaces: ${known.join(', ')}`
-            : '`ip netns list` shows none; give a pid instead',
-      });
-    }
-    const pid = [...namespaceRepresentatives()].find(([i]) => i === inode)?.[1];
-    return [
-      { label: spec, inode, host: inode === hostInode, name: spec, ...(pid !== undefined ? { pid } : {}) },
-    ];
+    return [/^\d+$/.test(spec) ? namespaceOfPid(ns, spec) : namedNamespace(ns, spec)];
   }
-  return [{ label: label(selfInode), inode: selfInode, host: selfInode === hostInode }];
+  return [{ label: labelOf(ns, ns.selfInode), inode: ns.selfInode, host: ns.selfInode === ns.hostInode }];
+}
+
+/** Every namespace a process lives in, and every named one without a process; the host's first. */
+function allNamespaces(ns: NamespaceNames): NamespaceTarget[] {
+  const { names, hostInode } = ns;
+  const reps = namespaceRepresentatives();
+  const targets: NamespaceTarget[] = [...reps].map(([inode, pid]) => ({
+    label: labelOf(ns, inode),
+    inode,
+    host: inode === hostInode,
+    pid,
+    ...(names.has(inode) ? { name: names.get(inode) } : {}),
+  }));
+  for (const [inode, name] of names) {
+    if (!reps.has(inode)) targets.push({ label: name, inode, host: false, name });
+  }
+  return targets.sort((a, b) => Number(b.host) - Number(a.host) || a.label.localeCompare(b.label));
+}
+
+function namespaceOfPid(ns: NamespaceNames, spec: string): NamespaceTarget {
+  const inode = netnsInode(`/proc/${spec}/ns/net`);
+  if (inode === null) {
+    throw new PortwardenError(
+      'OPTION_INVALID',
+      `--netns ${spec}: no process with pid ${spec} (or its namespace is not readable)`,
+      {
+        hint: 'give the pid of a running process inside the namespace, or an `ip netns list` name',
+      },
+    );
+  }
+  return { label: labelOf(ns, inode), inode, host: inode === ns.hostInode, pid: Number(spec) };
+}
+
+function namedNamespace(ns: NamespaceNames, spec: string): NamespaceTarget {
+  if (!/^[A-Za-z0-9_.-]{1,255}$/.test(spec) || spec === '.' || spec === '..') {
+    // The name becomes a path under /run/netns and an `ip netns exec` argument.
+    throw new PortwardenError(
+      'OPTION_INVALID',
+      `--netns ${JSON.stringify(spec)} is not a namespace name or pid`,
+      {
+        hint: 'a namespace name is [A-Za-z0-9_.-] and not . or .. (see `ip netns list`), or give a pid',
+      },
+    );
+  }
+  const inode = netnsInode(`/run/netns/${spec}`);
+  if (inode === null) {
+    const known = [...ns.names.values()];
+    throw new PortwardenError('OPTION_INVALID', `--netns "${spec}": no such network namespace`, {
+      hint:
+        known.length > 0
+          ? `known namespaces: ${known.join(', ')}`
+          : '`ip netns list` shows none; give a pid instead',
+    });
+  }
+  const pid = [...namespaceRepresentatives()].find(([i]) => i === inode)?.[1];
+  return {
+    label: spec,
+    inode,
+    host: inode === ns.hostInode,
+    name: spec,
+    ...(pid !== undefined ? { pid } : {}),
+  };
 }
 
 async function readTarget(target: NamespaceTarget, filter: TableFilter): Promise<ProcNetRow[]> {

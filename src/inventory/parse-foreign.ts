@@ -92,68 +92,18 @@ const FOREIGN_TCP_STATES: Readonly<Record<string, string>> = {
  */
 export function parseLsof(text: string): ForeignSocket[] {
   const sockets = new Map<string, ForeignSocket>();
-  let proc: { pid: number; name: string | null; uid: number | null; user: string | null } | null = null;
-  let file: Record<string, string> = {};
-  const flush = (): void => {
-    if (!proc || !file['n'] || !file['P']) return;
-    const protocol = file['P'].toLowerCase();
-    if (protocol !== 'tcp' && protocol !== 'udp') return;
-    const family: 4 | 6 = file['t'] === 'IPv6' ? 6 : 4;
-    const [localText = '', remoteText] = file['n'].split('->');
-    const local = splitHostPort(localText);
-    if (!local) throw badEndpoint(localText, `lsof socket of pid ${proc.pid}`);
-    const remote = remoteText ? splitHostPort(remoteText) : null;
-    if (remoteText && !remote) throw badEndpoint(remoteText, `lsof socket of pid ${proc.pid}`);
-    const tcpState = /(?:^|\s)ST=(\S+)/.exec(file['T'] ?? '')?.[1];
-    const state =
-      protocol === 'tcp'
-        ? (FOREIGN_TCP_STATES[tcpState ?? ''] ?? tcpState ?? 'UNKNOWN')
-        : remote
-          ? 'ESTABLISHED'
-          : 'UNCONN';
-    const localAddr = normaliseAddress(local.address, family);
-    const remoteAddr = remote
-      ? normaliseAddress(remote.address, family).address
-      : family === 6
-        ? '::'
-        : '0.0.0.0';
-    const key = [
-      protocol,
-      family,
-      localAddr.address,
-      local.port,
-      remoteAddr,
-      remote?.port ?? 0,
-      state,
-      file['d'] ?? '',
-    ].join('|');
-    const entry = sockets.get(key) ?? {
-      protocol: protocol,
-      family,
-      localAddress: localAddr.address,
-      localPort: local.port,
-      remoteAddress: remoteAddr,
-      remotePort: remote?.port ?? 0,
-      state,
-      uid: proc.uid ?? -1,
-      inode: 0,
-      v4Mapped: localAddr.v4Mapped,
-      owners: [],
-    };
-    if (!entry.owners.some((o) => o.pid === proc?.pid))
-      entry.owners.push(owner(proc.pid, proc.name, proc.user, proc.uid));
-    sockets.set(key, entry);
-  };
+  let proc: LsofProcess | null = null;
+  let file: LsofFields = {};
   for (const raw of text.split(/[\0\n]/)) {
     if (raw.length === 0) continue;
     const tag = raw[0] ?? '';
     const value = raw.slice(1);
     if (tag === 'p') {
-      flush();
+      addLsofFile(sockets, proc, file);
       file = {};
       proc = { pid: Number(value), name: null, uid: null, user: null };
     } else if (tag === 'f') {
-      flush();
+      addLsofFile(sockets, proc, file);
       file = {};
     } else if (proc && (tag === 'c' || tag === 'u' || tag === 'L') && Object.keys(file).length === 0) {
       if (tag === 'c') proc.name = value;
@@ -165,8 +115,82 @@ export function parseLsof(text: string): ForeignSocket[] {
       file[tag] = value;
     }
   }
-  flush();
+  addLsofFile(sockets, proc, file);
   return [...sockets.values()];
+}
+
+/** The process set of `lsof -F` output (p, c, u, L fields). */
+interface LsofProcess {
+  pid: number;
+  name: string | null;
+  uid: number | null;
+  user: string | null;
+}
+
+/** One file set's fields by tag (n name, P protocol, t type, T TCP info, d device). */
+type LsofFields = Record<string, string>;
+
+/** Adds one file set's socket, or its process as one more owner of a socket already seen. */
+function addLsofFile(sockets: Map<string, ForeignSocket>, proc: LsofProcess | null, file: LsofFields): void {
+  if (!proc) return;
+  const found = lsofSocket(proc, file);
+  if (!found) return;
+  const entry = sockets.get(found.key) ?? found.socket;
+  if (!entry.owners.some((o) => o.pid === proc.pid))
+    entry.owners.push(owner(proc.pid, proc.name, proc.user, proc.uid));
+  sockets.set(found.key, entry);
+}
+
+/** One file set as a socket without owners, and the key equal sockets share; null if it is not TCP or UDP. */
+function lsofSocket(proc: LsofProcess, file: LsofFields): { key: string; socket: ForeignSocket } | null {
+  if (!file['n'] || !file['P']) return null;
+  const protocol = file['P'].toLowerCase();
+  if (protocol !== 'tcp' && protocol !== 'udp') return null;
+  const family: 4 | 6 = file['t'] === 'IPv6' ? 6 : 4;
+  const [localText = '', remoteText] = file['n'].split('->');
+  const local = splitHostPort(localText);
+  if (!local) throw badEndpoint(localText, `lsof socket of pid ${proc.pid}`);
+  const remote = remoteText ? splitHostPort(remoteText) : null;
+  if (remoteText && !remote) throw badEndpoint(remoteText, `lsof socket of pid ${proc.pid}`);
+  const state = lsofState(protocol, file, remote !== null);
+  const localAddr = normaliseAddress(local.address, family);
+  const remoteAddr = remote
+    ? normaliseAddress(remote.address, family).address
+    : family === 6
+      ? '::'
+      : '0.0.0.0';
+  const remotePort = remote?.port ?? 0;
+  const key = [
+    protocol,
+    family,
+    localAddr.address,
+    local.port,
+    remoteAddr,
+    remotePort,
+    state,
+    file['d'] ?? '',
+  ];
+  const socket: ForeignSocket = {
+    protocol: protocol,
+    family,
+    localAddress: localAddr.address,
+    localPort: local.port,
+    remoteAddress: remoteAddr,
+    remotePort,
+    state,
+    uid: proc.uid ?? -1,
+    inode: 0,
+    v4Mapped: localAddr.v4Mapped,
+    owners: [],
+  };
+  return { key: key.join('|'), socket };
+}
+
+/** TCP: the ST= word of the T fields in /proc/net's names; UDP: ESTABLISHED when connected. */
+function lsofState(protocol: 'tcp' | 'udp', file: LsofFields, connected: boolean): string {
+  if (protocol === 'udp') return connected ? 'ESTABLISHED' : 'UNCONN';
+  const tcpState = /(?:^|\s)ST=(\S+)/.exec(file['T'] ?? '')?.[1];
+  return FOREIGN_TCP_STATES[tcpState ?? ''] ?? tcpState ?? 'UNKNOWN';
 }
 
 /** A process row of `tasklist /fo csv [/v]`. */

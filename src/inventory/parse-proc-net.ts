@@ -81,8 +81,24 @@ export function parseProcNet(
   order: ByteOrder = 'LE',
 ): ProcNetRow[] {
   const rows: ProcNetRow[] = [];
+  const decode = cachedDecoder(order);
+  let lineStart = 0;
+  while (lineStart < text.length) {
+    let lineEnd = text.indexOf('\n', lineStart);
+    if (lineEnd < 0) lineEnd = text.length;
+    const row = rowOf(lineTokens(text.slice(lineStart, lineEnd)), protocol, family, decode);
+    lineStart = lineEnd + 1;
+    if (row) rows.push(row);
+  }
+  return rows;
+}
+
+type Decoder = (hex: string) => DecodedAddress | null;
+
+/** decodeProcAddress with a cache: the same few addresses repeat over thousands of rows. */
+function cachedDecoder(order: ByteOrder): Decoder {
   const cache = new Map<string, DecodedAddress | null>();
-  const decode = (hex: string): DecodedAddress | null => {
+  return (hex) => {
     let hit = cache.get(hex);
     if (hit === undefined) {
       try {
@@ -94,55 +110,55 @@ export function parseProcNet(
     }
     return hit;
   };
-  let lineStart = 0;
-  while (lineStart < text.length) {
-    let lineEnd = text.indexOf('\n', lineStart);
-    if (lineEnd < 0) lineEnd = text.length;
-    const line = text.slice(lineStart, lineEnd);
-    lineStart = lineEnd + 1;
-    // Tokens: sl: local remote st tx:rx tr:when retrnsmt uid timeout inode ...
-    const tokens: string[] = [];
-    let at = skipSpaces(line, 0);
-    while (at < line.length && tokens.length < 10) {
-      const end = tokenEnd(line, at);
-      tokens.push(line.slice(at, end));
-      at = skipSpaces(line, end);
-    }
-    if (tokens.length < 10 || !tokens[0]?.endsWith(':')) continue;
-    const [, localText = '', remoteText = '', stText = '', , , , uidText = '', , inodeText = ''] = tokens;
-    const lc = localText.indexOf(':');
-    const rc = remoteText.indexOf(':');
-    if (lc < 0 || rc < 0) continue;
-    const local = decode(localText.slice(0, lc));
-    const remote = decode(remoteText.slice(0, rc));
-    const localPort = parseInt(localText.slice(lc + 1), 16);
-    const remotePort = parseInt(remoteText.slice(rc + 1), 16);
-    const uid = Number(uidText);
-    const inode = Number(inodeText);
-    if (
-      !local ||
-      !remote ||
-      !(localPort >= 0 && localPort <= 65535) ||
-      !(remotePort >= 0 && remotePort <= 65535) ||
-      !Number.isInteger(uid) ||
-      !Number.isInteger(inode)
-    ) {
-      continue;
-    }
-    rows.push({
-      protocol,
-      family,
-      localAddress: local.address,
-      localPort,
-      remoteAddress: remote.address,
-      remotePort,
-      state: stateName(protocol, parseInt(stText, 16)),
-      uid,
-      inode,
-      v4Mapped: local.v4Mapped,
-    });
+}
+
+/** The first ten tokens of a line: sl: local remote st tx:rx tr:when retrnsmt uid timeout inode. */
+function lineTokens(line: string): string[] {
+  const tokens: string[] = [];
+  let at = skipSpaces(line, 0);
+  while (at < line.length && tokens.length < 10) {
+    const end = tokenEnd(line, at);
+    tokens.push(line.slice(at, end));
+    at = skipSpaces(line, end);
   }
-  return rows;
+  return tokens;
+}
+
+/** One table row; null for the header and for rows that do not decode. */
+function rowOf(tokens: string[], protocol: Protocol, family: 4 | 6, decode: Decoder): ProcNetRow | null {
+  if (tokens.length < 10 || !tokens[0]?.endsWith(':')) return null;
+  const [, localText = '', remoteText = '', stText = '', , , , uidText = '', , inodeText = ''] = tokens;
+  const lc = localText.indexOf(':');
+  const rc = remoteText.indexOf(':');
+  if (lc < 0 || rc < 0) return null;
+  const local = decode(localText.slice(0, lc));
+  const remote = decode(remoteText.slice(0, rc));
+  const localPort = parseInt(localText.slice(lc + 1), 16);
+  const remotePort = parseInt(remoteText.slice(rc + 1), 16);
+  const uid = Number(uidText);
+  const inode = Number(inodeText);
+  if (
+    !local ||
+    !remote ||
+    !(localPort >= 0 && localPort <= 65535) ||
+    !(remotePort >= 0 && remotePort <= 65535) ||
+    !Number.isInteger(uid) ||
+    !Number.isInteger(inode)
+  ) {
+    return null;
+  }
+  return {
+    protocol,
+    family,
+    localAddress: local.address,
+    localPort,
+    remoteAddress: remote.address,
+    remotePort,
+    state: stateName(protocol, parseInt(stText, 16)),
+    uid,
+    inode,
+    v4Mapped: local.v4Mapped,
+  };
 }
 
 /** UDP reuses the TCP state numbers: 7 (CLOSE) is an unconnected socket, 1 a connected one. */

@@ -71,81 +71,108 @@ function listenOnRange(host: string, range: { from: number; to: number } | undef
   );
 }
 
+/** Calls `handle` with each trimmed line that arrives on a utf8 socket. */
+function onLines(socket: net.Socket, handle: (line: string) => void): void {
+  let buffer = '';
+  socket.on('data', (chunk: string) => {
+    buffer += chunk;
+    for (let index = buffer.indexOf('\n'); index >= 0; index = buffer.indexOf('\n')) {
+      const line = buffer.slice(0, index).trim();
+      buffer = buffer.slice(index + 1);
+      handle(line);
+    }
+  });
+}
+
+/** The server side of one FTP control connection: where the next data connection comes from. */
+interface FtpServerSession {
+  control: net.Socket;
+  spec: ServerSpec;
+  passive: net.Server | null;
+  passiveConnection: Promise<net.Socket> | null;
+  active: { host: string; port: number } | null;
+}
+
+function reply(control: net.Socket, line: string): void {
+  void control.write(`${line}\r\n`);
+}
+
 function ftpSession(control: net.Socket, spec: ServerSpec): void {
   control.setEncoding('utf8');
   control.on('error', () => undefined);
   const idle = setTimeout(() => control.destroy(), 15_000);
   control.on('close', () => clearTimeout(idle));
-  const reply = (line: string): void => void control.write(`${line}\r\n`);
-  let passive: net.Server | null = null;
-  let passiveConnection: Promise<net.Socket> | null = null;
-  let active: { host: string; port: number } | null = null;
-  let buffer = '';
-  reply('220 portwarden lab FTP');
-  const handle = async (line: string): Promise<void> => {
-    const [verb = '', ...rest] = line.split(' ');
-    const arg = rest.join(' ');
-    switch (verb.toUpperCase()) {
-      case 'USER':
-        return reply('331 any password');
-      case 'PASS':
-        return reply('230 logged in');
-      case 'TYPE':
-        return reply('200 ok');
-      case 'PASV':
-      case 'EPSV': {
-        passive?.close();
-        passive = await listenOnRange(control.localAddress ?? spec.host, spec.passive);
-        const server = passive;
-        // the client may connect before it sends LIST: take the connection as soon as it comes
-        passiveConnection = new Promise((resolve) => server.once('connection', resolve));
-        const port = (passive.address() as net.AddressInfo).port;
-        if (verb.toUpperCase() === 'EPSV') return reply(`229 Entering Extended Passive Mode (|||${port}|)`);
-        const h = (control.localAddress ?? '')
-          .replace(/^::ffff:/, '')
-          .split('.')
-          .join(',');
-        return reply(`227 Entering Passive Mode (${h},${port >> 8},${port & 255})`);
-      }
-      case 'PORT': {
-        const n = arg.split(',').map(Number);
-        active = { host: n.slice(0, 4).join('.'), port: (n[4] ?? 0) * 256 + (n[5] ?? 0) };
-        return reply('200 PORT ok');
-      }
-      case 'EPRT': {
-        const [, , host = '', port = '0'] = arg.split('|');
-        active = { host, port: Number(port) };
-        return reply('200 EPRT ok');
-      }
-      case 'LIST':
-      case 'NLST': {
-        const data = await openData(control, passiveConnection, active);
-        if (!data) return reply("425 can't open data connection");
-        reply('150 here comes the listing');
-        data.end(LISTING, () => reply('226 done'));
-        passive?.close();
-        passive = null;
-        passiveConnection = null;
-        active = null;
-        return;
-      }
-      case 'QUIT':
-        reply('221 bye');
-        control.end();
-        return;
-      default:
-        return reply('502 not implemented');
-    }
-  };
+  const session: FtpServerSession = { control, spec, passive: null, passiveConnection: null, active: null };
+  reply(control, '220 portwarden lab FTP');
   let chain = Promise.resolve();
-  control.on('data', (chunk: string) => {
-    buffer += chunk;
-    for (let index = buffer.indexOf('\n'); index >= 0; index = buffer.indexOf('\n')) {
-      const line = buffer.slice(0, index).trim();
-      buffer = buffer.slice(index + 1);
-      chain = chain.then(() => handle(line)).catch(() => reply('451 local error'));
-    }
+  onLines(control, (line) => {
+    chain = chain.then(() => answerCommand(session, line)).catch(() => reply(control, '451 local error'));
   });
+}
+
+async function answerCommand(session: FtpServerSession, line: string): Promise<void> {
+  const [verb = '', ...rest] = line.split(' ');
+  const arg = rest.join(' ');
+  const control = session.control;
+  switch (verb.toUpperCase()) {
+    case 'USER':
+      return reply(control, '331 any password');
+    case 'PASS':
+      return reply(control, '230 logged in');
+    case 'TYPE':
+      return reply(control, '200 ok');
+    case 'PASV':
+    case 'EPSV':
+      return reply(control, await enterPassive(session, verb.toUpperCase() === 'EPSV'));
+    case 'PORT': {
+      const n = arg.split(',').map(Number);
+      session.active = { host: n.slice(0, 4).join('.'), port: (n[4] ?? 0) * 256 + (n[5] ?? 0) };
+      return reply(control, '200 PORT ok');
+    }
+    case 'EPRT': {
+      const [, , host = '', port = '0'] = arg.split('|');
+      session.active = { host, port: Number(port) };
+      return reply(control, '200 EPRT ok');
+    }
+    case 'LIST':
+    case 'NLST':
+      return sendListing(session);
+    case 'QUIT':
+      reply(control, '221 bye');
+      control.end();
+      return;
+    default:
+      return reply(control, '502 not implemented');
+  }
+}
+
+/** Listens for the next data connection; returns the 227 (PASV) or 229 (EPSV) reply that names its port. */
+async function enterPassive(session: FtpServerSession, extended: boolean): Promise<string> {
+  const { control, spec } = session;
+  session.passive?.close();
+  const server = await listenOnRange(control.localAddress ?? spec.host, spec.passive);
+  session.passive = server;
+  // the client may connect before it sends LIST: take the connection as soon as it comes
+  session.passiveConnection = new Promise((resolve) => server.once('connection', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  if (extended) return `229 Entering Extended Passive Mode (|||${port}|)`;
+  const h = (control.localAddress ?? '')
+    .replace(/^::ffff:/, '')
+    .split('.')
+    .join(',');
+  return `227 Entering Passive Mode (${h},${port >> 8},${port & 255})`;
+}
+
+async function sendListing(session: FtpServerSession): Promise<void> {
+  const { control } = session;
+  const data = await openData(control, session.passiveConnection, session.active);
+  if (!data) return reply(control, "425 can't open data connection");
+  reply(control, '150 here comes the listing');
+  data.end(LISTING, () => reply(control, '226 done'));
+  session.passive?.close();
+  session.passive = null;
+  session.passiveConnection = null;
+  session.active = null;
 }
 
 function openData(
@@ -182,6 +209,17 @@ export interface FtpClientResult {
   detail: string;
 }
 
+/** The client side of one FTP session: what to close when it ends and what the data connection brought. */
+interface FtpClientSession {
+  control: net.Socket;
+  host: string;
+  mode: 'passive' | 'active';
+  listing: string;
+  servers: net.Server[];
+  sockets: net.Socket[];
+  finish(ok: boolean, detail: string): void;
+}
+
 /**
  * One FTP session (login, LIST over a data connection, QUIT) in passive (PASV/EPSV) or active
  * (PORT/EPRT) mode. ok when the listing arrived: the firewall let both connections through.
@@ -196,86 +234,109 @@ export function ftpClient(
     const control = net.connect({ host, port });
     control.setEncoding('utf8');
     let settled = false;
-    const servers: net.Server[] = [];
-    const sockets: net.Socket[] = [];
-    const finish = (ok: boolean, detail: string): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      for (const s of servers) s.close();
-      // a data connection still trying to connect would keep the process alive for a minute
-      for (const s of sockets) s.destroy();
-      control.destroy();
-      resolve({ ok, mode, detail });
+    let lastLine = '';
+    const session: FtpClientSession = {
+      control,
+      host,
+      mode,
+      listing: '',
+      servers: [],
+      sockets: [],
+      finish: (ok, detail) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        for (const s of session.servers) s.close();
+        // a data connection still trying to connect would keep the process alive for a minute
+        for (const s of session.sockets) s.destroy();
+        control.destroy();
+        resolve({ ok, mode, detail });
+      },
     };
     const timer = setTimeout(
-      () => finish(false, `no listing within ${timeoutMs} ms (last: ${lastLine || 'nothing'})`),
+      () => session.finish(false, `no listing within ${timeoutMs} ms (last: ${lastLine || 'nothing'})`),
       timeoutMs,
     );
-    let buffer = '';
-    let lastLine = '';
-    let listing = '';
-    const send = (line: string): void => void control.write(`${line}\r\n`);
-    const v6 = host.includes(':');
-    const receive = (data: net.Socket): void => {
-      data.setEncoding('utf8');
-      data.on('data', (chunk: string) => (listing += chunk));
-      data.on('error', () => undefined);
-      data.on('close', () => {
-        if (listing === LISTING) finish(true, 'listing received over the data connection');
-      });
-    };
-    control.on('error', (error) => finish(false, `control connection: ${error.message}`));
-    control.on('data', (chunk: string) => {
-      buffer += chunk;
-      for (let index = buffer.indexOf('\n'); index >= 0; index = buffer.indexOf('\n')) {
-        const line = buffer.slice(0, index).trim();
-        buffer = buffer.slice(index + 1);
-        lastLine = line;
-        const code = line.slice(0, 3);
-        if (code === '220') send('USER anonymous');
-        else if (code === '331') send('PASS lab@');
-        else if (code === '230') {
-          if (mode === 'passive') send(v6 ? 'EPSV' : 'PASV');
-          else {
-            const server = net.createServer((socket) => {
-              sockets.push(socket);
-              receive(socket);
-            });
-            servers.push(server);
-            server.listen({ host: control.localAddress ?? '', port: 0 }, () => {
-              const p = (server.address() as net.AddressInfo).port;
-              const local = (control.localAddress ?? '').replace(/^::ffff:/, '');
-              send(v6 ? `EPRT |2|${local}|${p}|` : `PORT ${local.split('.').join(',')},${p >> 8},${p & 255}`);
-            });
-          }
-        } else if (code === '227' || code === '229') {
-          const m =
-            code === '229' ? /\|\|\|(\d+)\|/.exec(line) : /(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)/.exec(line);
-          const dataPort = code === '229' ? Number(m?.[1]) : Number(m?.[5]) * 256 + Number(m?.[6]);
-          const dataHost = code === '229' ? host : (m?.slice(1, 5) ?? []).join('.');
-          const data = net.connect({ host: dataHost, port: dataPort });
-          sockets.push(data);
-          data.once('connect', () => send('LIST'));
-          data.once('error', (error) =>
-            finish(false, `data connection to port ${dataPort}: ${error.message}`),
-          );
-          receive(data);
-        } else if (code === '200') send('LIST');
-        else if (code === '425' || code === '451') finish(false, `server: ${line}`);
-        else if (code === '226') {
-          if (listing === LISTING) finish(true, 'listing received over the data connection');
-          else
-            setTimeout(
-              () =>
-                finish(
-                  listing === LISTING,
-                  listing === LISTING ? 'listing received' : 'transfer ended without the listing',
-                ),
-              500,
-            );
-        }
-      }
+    control.on('error', (error) => session.finish(false, `control connection: ${error.message}`));
+    onLines(control, (line) => {
+      lastLine = line;
+      answerReply(session, line);
     });
   });
+}
+
+function send(session: FtpClientSession, line: string): void {
+  void session.control.write(`${line}\r\n`);
+}
+
+/** The client's next step after one server reply. */
+function answerReply(session: FtpClientSession, line: string): void {
+  const code = line.slice(0, 3);
+  const v6 = session.host.includes(':');
+  if (code === '220') send(session, 'USER anonymous');
+  else if (code === '331') send(session, 'PASS lab@');
+  else if (code === '230') {
+    if (session.mode === 'passive') send(session, v6 ? 'EPSV' : 'PASV');
+    else offerActivePort(session);
+  } else if (code === '227' || code === '229') connectPassive(session, code, line);
+  else if (code === '200') send(session, 'LIST');
+  else if (code === '425' || code === '451') session.finish(false, `server: ${line}`);
+  else if (code === '226') afterTransfer(session);
+}
+
+function receiveListing(session: FtpClientSession, data: net.Socket): void {
+  data.setEncoding('utf8');
+  data.on('data', (chunk: string) => (session.listing += chunk));
+  data.on('error', () => undefined);
+  data.on('close', () => {
+    if (session.listing === LISTING) session.finish(true, 'listing received over the data connection');
+  });
+}
+
+/** Active mode: listen on the control connection's local address and tell the server with PORT/EPRT. */
+function offerActivePort(session: FtpClientSession): void {
+  const { control } = session;
+  const server = net.createServer((socket) => {
+    session.sockets.push(socket);
+    receiveListing(session, socket);
+  });
+  session.servers.push(server);
+  server.listen({ host: control.localAddress ?? '', port: 0 }, () => {
+    const p = (server.address() as net.AddressInfo).port;
+    const local = (control.localAddress ?? '').replace(/^::ffff:/, '');
+    send(
+      session,
+      session.host.includes(':')
+        ? `EPRT |2|${local}|${p}|`
+        : `PORT ${local.split('.').join(',')},${p >> 8},${p & 255}`,
+    );
+  });
+}
+
+/** Passive mode: connect to the port a 227 (PASV) or 229 (EPSV) reply names, then ask for the listing. */
+function connectPassive(session: FtpClientSession, code: '227' | '229', line: string): void {
+  const m = code === '229' ? /\|\|\|(\d+)\|/.exec(line) : /(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)/.exec(line);
+  const dataPort = code === '229' ? Number(m?.[1]) : Number(m?.[5]) * 256 + Number(m?.[6]);
+  const dataHost = code === '229' ? session.host : (m?.slice(1, 5) ?? []).join('.');
+  const data = net.connect({ host: dataHost, port: dataPort });
+  session.sockets.push(data);
+  data.once('connect', () => send(session, 'LIST'));
+  data.once('error', (error) =>
+    session.finish(false, `data connection to port ${dataPort}: ${error.message}`),
+  );
+  receiveListing(session, data);
+}
+
+/** 226: the listing may still be in flight on the data connection; give it half a second. */
+function afterTransfer(session: FtpClientSession): void {
+  if (session.listing === LISTING) session.finish(true, 'listing received over the data connection');
+  else
+    setTimeout(
+      () =>
+        session.finish(
+          session.listing === LISTING,
+          session.listing === LISTING ? 'listing received' : 'transfer ended without the listing',
+        ),
+      500,
+    );
 }

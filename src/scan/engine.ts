@@ -136,6 +136,113 @@ function stateOf(outcome: ProbeOutcome): { state: TcpState; reason: string } | n
   }
 }
 
+/** One host's scan while it runs: its probe queue, RTT estimate, congestion window and results. */
+class HostScan {
+  readonly results = new Map<number, PortResult>();
+  readonly rtt: RttEstimator;
+  private readonly connect: Connector;
+  private readonly now: () => number;
+  private readonly window: CongestionWindow;
+  private readonly queue: ProbeQueue;
+  private inFlight = 0;
+  private waking = false;
+  private done: () => void = () => undefined;
+
+  constructor(
+    private readonly address: string,
+    private readonly options: ScanTcpOptions,
+    private readonly template: TimingTemplate,
+    private readonly budget: Budget,
+    private readonly limiter: RateLimiter,
+    private readonly progress: { done: number; total: number },
+  ) {
+    this.connect = options.connect ?? defaultConnector;
+    this.now = options.now ?? (() => performance.now());
+    this.rtt = new RttEstimator(template);
+    this.window = new CongestionWindow(template.initialWindow, template.maxParallel, options.minParallel);
+    this.queue = new ProbeQueue(options.ports.map((port) => ({ port, attempt: 0 })));
+  }
+
+  /** Resolves when every port has a state (or the scan was aborted and nothing is in flight). */
+  run(): Promise<void> {
+    return new Promise((resolve) => {
+      this.done = resolve;
+      this.pump();
+    });
+  }
+
+  /** Sends probes while the window, the shared budget and the rate allow. */
+  private pump(): void {
+    const { queue, budget } = this;
+    if (this.options.signal?.aborted) queue.clear();
+    while (queue.length > 0 && this.inFlight < this.window.size && budget.inFlight < budget.limit) {
+      const delay = this.limiter.delay(this.now());
+      if (delay > 0) {
+        this.wakeAfter(delay);
+        return;
+      }
+      const probe = queue.shift();
+      if (!probe) break;
+      this.launch(probe);
+    }
+    if (queue.length === 0 && this.inFlight === 0) this.done();
+    else if (this.inFlight === 0 && !this.waking && queue.length > 0) {
+      // The global budget is held by other hosts: look again shortly.
+      this.wakeAfter(5);
+    }
+  }
+
+  private wakeAfter(ms: number): void {
+    if (this.waking) return;
+    this.waking = true;
+    setTimeout(() => {
+      this.waking = false;
+      this.pump();
+    }, ms);
+  }
+
+  private launch(probe: Probe): void {
+    this.inFlight++;
+    this.budget.inFlight++;
+    void this.connect(this.address, probe.port, this.rtt.timeout()).then(
+      (outcome) => this.settle(probe, outcome),
+      () => this.settle(probe, { kind: 'timeout' }),
+    );
+  }
+
+  private settle(probe: Probe, outcome: ProbeOutcome): void {
+    this.inFlight--;
+    this.budget.inFlight--;
+    if (outcome.kind === 'resource') {
+      // Out of sockets or ports: never read as closed; retry the probe with fewer in flight.
+      this.budget.limit = Math.max(8, Math.floor(this.budget.limit * 0.8));
+      this.queue.retryFirst(probe);
+    } else if (outcome.kind === 'self-connect') {
+      this.queue.push(probe); // try again: the next attempt gets another source port
+    } else if (outcome.kind === 'timeout') {
+      // Silence is what a dropping firewall answers; it is loss only if a retransmission gets an
+      // answer (handled below), so it lets the window grow like an answer does.
+      this.window.onAnswer();
+      if (probe.attempt < this.template.retries)
+        this.queue.push({ port: probe.port, attempt: probe.attempt + 1 });
+      else this.finishPort(probe.port, { state: 'filtered', reason: 'no-response' });
+    } else {
+      this.rtt.sample(outcome.rttMs);
+      this.window.onAnswer();
+      if (probe.attempt > 0) this.window.onLoss(); // the first attempt was really lost on the way
+      const state = stateOf(outcome);
+      if (state) this.finishPort(probe.port, state);
+    }
+    this.pump();
+  }
+
+  private finishPort(port: number, state: { state: TcpState; reason: string }): void {
+    this.results.set(port, { protocol: 'tcp', port, ...state });
+    this.progress.done++;
+    this.options.onProgress?.(this.progress.done, this.progress.total);
+  }
+}
+
 async function scanHost(
   target: { address: string; hostname: string | null },
   options: ScanTcpOptions,
@@ -144,86 +251,14 @@ async function scanHost(
   limiter: RateLimiter,
   progress: { done: number; total: number },
 ): Promise<HostResult> {
-  const connect = options.connect ?? defaultConnector;
-  const now = options.now ?? (() => performance.now());
-  const rtt = new RttEstimator(template);
-  const window = new CongestionWindow(template.initialWindow, template.maxParallel, options.minParallel);
-  const results = new Map<number, PortResult>();
-  const queue = new ProbeQueue(options.ports.map((port) => ({ port, attempt: 0 })));
-  let inFlight = 0;
+  const scan = new HostScan(target.address, options, template, budget, limiter, progress);
   const startedAt = Date.now();
-
-  await new Promise<void>((resolve) => {
-    let waking = false;
-    const settle = (probe: Probe, outcome: ProbeOutcome): void => {
-      inFlight--;
-      budget.inFlight--;
-      if (outcome.kind === 'resource') {
-        // Out of sockets or ports: never read as closed; retry the probe with fewer in flight.
-        budget.limit = Math.max(8, Math.floor(budget.limit * 0.8));
-        queue.retryFirst(probe);
-      } else if (outcome.kind === 'self-connect') {
-        queue.push(probe); // try again: the next attempt gets another source port
-      } else if (outcome.kind === 'timeout') {
-        // Silence is what a dropping firewall answers; it is loss only if a retransmission gets an
-        // answer (handled below), so it lets the window grow like an answer does.
-        window.onAnswer();
-        if (probe.attempt < template.retries) queue.push({ port: probe.port, attempt: probe.attempt + 1 });
-        else finishPort(probe.port, { state: 'filtered', reason: 'no-response' });
-      } else {
-        rtt.sample(outcome.rttMs);
-        window.onAnswer();
-        if (probe.attempt > 0) window.onLoss(); // the first attempt was really lost on the way
-        const state = stateOf(outcome);
-        if (state) finishPort(probe.port, state);
-      }
-      pump();
-    };
-    const finishPort = (port: number, state: { state: TcpState; reason: string }): void => {
-      results.set(port, { protocol: 'tcp', port, ...state });
-      progress.done++;
-      options.onProgress?.(progress.done, progress.total);
-    };
-    const pump = (): void => {
-      if (options.signal?.aborted) queue.clear();
-      while (queue.length > 0 && inFlight < window.size && budget.inFlight < budget.limit) {
-        const delay = limiter.delay(now());
-        if (delay > 0) {
-          if (!waking) {
-            waking = true;
-            setTimeout(() => {
-              waking = false;
-              pump();
-            }, delay);
-          }
-          return;
-        }
-        const probe = queue.shift();
-        if (!probe) break;
-        inFlight++;
-        budget.inFlight++;
-        void connect(target.address, probe.port, rtt.timeout()).then(
-          (outcome) => settle(probe, outcome),
-          () => settle(probe, { kind: 'timeout' }),
-        );
-      }
-      if (queue.length === 0 && inFlight === 0) resolve();
-      else if (inFlight === 0 && !waking && queue.length > 0) {
-        // The global budget is held by other hosts: look again shortly.
-        waking = true;
-        setTimeout(() => {
-          waking = false;
-          pump();
-        }, 5);
-      }
-    };
-    pump();
-  });
-
+  await scan.run();
+  const { rtt } = scan;
   return {
     address: target.address,
     hostname: target.hostname,
-    ports: [...results.values()].sort((a, b) => a.port - b.port),
+    ports: [...scan.results.values()].sort((a, b) => a.port - b.port),
     startedAt,
     endedAt: Date.now(),
     timing: { srttMs: rtt.smoothed, rttvarMs: rtt.variance, timeoutMs: rtt.timeout() },

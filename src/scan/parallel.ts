@@ -36,6 +36,78 @@ function runWorker(
   });
 }
 
+/** Probes finished and probes asked for so far, across batches. */
+interface Progress {
+  done: number;
+  total: number;
+}
+
+/** One batch split by port between `workers` threads; one host list per worker. */
+function scanInWorkers(
+  url: URL,
+  workers: number,
+  batch: Target[],
+  options: ScanTcpOptions,
+  progress: Progress,
+): Promise<HostResult[][]> {
+  const shares = Array.from({ length: workers }, (_, w) =>
+    options.ports.filter((_p, i) => i % workers === w),
+  );
+  const { signal, onProgress, connect: _connect, now: _now, ...plain } = options;
+  return Promise.all(
+    shares.map((ports) =>
+      runWorker(
+        url,
+        {
+          targets: batch,
+          options: { ...plain, ports, fdLimit: Math.floor((options.fdLimit ?? 1024) / workers) },
+        },
+        signal,
+        (n) => {
+          progress.done += n;
+          onProgress?.(progress.done, progress.total);
+        },
+      ),
+    ),
+  );
+}
+
+/** Each host's pieces from the workers as one result: all ports, the earliest start, the latest end. */
+function mergeHosts(batch: readonly Target[], parts: readonly HostResult[][]): HostResult[] {
+  const hosts: HostResult[] = [];
+  for (const target of batch) {
+    const pieces = parts
+      .map((list) => list.find((h) => h.address === target.address))
+      .filter((h): h is HostResult => h !== undefined);
+    const first = pieces[0];
+    if (!first) continue;
+    hosts.push({
+      ...first,
+      ports: pieces.flatMap((h) => h.ports).sort((a, b) => a.port - b.port),
+      startedAt: Math.min(...pieces.map((h) => h.startedAt)),
+      endedAt: Math.max(...pieces.map((h) => h.endedAt)),
+    });
+  }
+  return hosts;
+}
+
+/** One batch of hosts: in this thread when it is small, else across the workers. */
+async function scanBatch(
+  url: URL,
+  workers: number,
+  batch: Target[],
+  options: ScanTcpOptions,
+  progress: Progress,
+): Promise<HostResult[]> {
+  progress.total += batch.length * options.ports.length;
+  if (batch.length * options.ports.length < PARALLEL_FROM)
+    return scanTcp(batch, {
+      ...options,
+      onProgress: () => options.onProgress?.(++progress.done, progress.total),
+    });
+  return mergeHosts(batch, await scanInWorkers(url, workers, batch, options, progress));
+}
+
 /**
  * scanTcp across CPU cores: each batch of hosts is split by port between worker threads (each with
  * its own sockets, timing and share of the fd budget) and the results are merged per host. A
@@ -50,59 +122,16 @@ export async function scanTcpParallel(
   if (!url || workers < 2 || options.connect) return scanTcp(targets, options);
   const group = Math.max(1, options.hostGroup ?? 8);
   const hosts: HostResult[] = [];
+  const progress: Progress = { done: 0, total: 0 };
   let batch: Target[] = [];
-  let done = 0;
-  let total = 0;
-  const flush = async (): Promise<void> => {
-    if (batch.length === 0) return;
-    total += batch.length * options.ports.length;
-    if (batch.length * options.ports.length < PARALLEL_FROM) {
-      hosts.push(
-        ...(await scanTcp(batch, { ...options, onProgress: () => options.onProgress?.(++done, total) })),
-      );
-      batch = [];
-      return;
-    }
-    const shares = Array.from({ length: workers }, (_, w) =>
-      options.ports.filter((_p, i) => i % workers === w),
-    );
-    const { signal, onProgress, connect: _connect, now: _now, ...plain } = options;
-    const parts = await Promise.all(
-      shares.map((ports) =>
-        runWorker(
-          url,
-          {
-            targets: batch,
-            options: { ...plain, ports, fdLimit: Math.floor((options.fdLimit ?? 1024) / workers) },
-          },
-          signal,
-          (n) => {
-            done += n;
-            onProgress?.(done, total);
-          },
-        ),
-      ),
-    );
-    for (const target of batch) {
-      const pieces = parts
-        .map((list) => list.find((h) => h.address === target.address))
-        .filter((h): h is HostResult => h !== undefined);
-      const first = pieces[0];
-      if (!first) continue;
-      hosts.push({
-        ...first,
-        ports: pieces.flatMap((h) => h.ports).sort((a, b) => a.port - b.port),
-        startedAt: Math.min(...pieces.map((h) => h.startedAt)),
-        endedAt: Math.max(...pieces.map((h) => h.endedAt)),
-      });
-    }
-    batch = [];
-  };
   for await (const target of targets) {
     if (options.signal?.aborted) break;
     batch.push(target);
-    if (batch.length >= group) await flush();
+    if (batch.length >= group) {
+      hosts.push(...(await scanBatch(url, workers, batch, options, progress)));
+      batch = [];
+    }
   }
-  await flush();
+  if (batch.length > 0) hosts.push(...(await scanBatch(url, workers, batch, options, progress)));
   return hosts;
 }

@@ -177,9 +177,13 @@ function timestr(ms: number): string {
 
 /** nmap-compatible XML (nmaprun 1.05): ndiff and nmap.xsl read it. */
 export function renderScanXml(hosts: readonly HostResult[], summary: ScanSummary): string {
+  const out = [...xmlPrologue(summary), ...hosts.flatMap(xmlHost), ...xmlRunstats(hosts, summary)];
+  return `${out.join('\n')}\n`;
+}
+
+function xmlPrologue(summary: ScanSummary): string[] {
   const start = Math.floor(summary.startedAt / 1000);
-  const end = Math.floor(summary.endedAt / 1000);
-  const out = [
+  return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     '<!DOCTYPE nmaprun>',
     '<?xml-stylesheet href="file:///usr/share/nmap/nmap.xsl" type="text/xsl"?>',
@@ -192,64 +196,66 @@ export function renderScanXml(hosts: readonly HostResult[], summary: ScanSummary
     '<verbose level="0"/>',
     '<debugging level="0"/>',
   ];
-  for (const host of hosts) {
-    const { shown, extra } = collapse(host);
-    out.push(
-      `<host starttime="${Math.floor(host.startedAt / 1000)}" endtime="${Math.floor(host.endedAt / 1000)}"><status state="up" reason="user-set" reason_ttl="0"/>`,
-      `<address addr="${xmlEscape(host.address)}" addrtype="${host.address.includes(':') ? 'ipv6' : 'ipv4'}"/>`,
-      host.hostname
-        ? `<hostnames>\n<hostname name="${xmlEscape(host.hostname)}" type="user"/>\n</hostnames>`
-        : '<hostnames>\n</hostnames>',
-      '<ports>',
-    );
-    for (const e of extra) {
-      out.push(`<extraports state="${e.state}" count="${e.count}">`);
-      for (const r of e.reasons) {
-        const ports = compressPorts(
-          host.ports
-            .filter((p) => p.protocol === e.protocol && p.state === e.state && p.reason === r.reason)
-            .map((p) => p.port),
-        );
-        out.push(
-          `<extrareasons reason="${xmlEscape(r.reason)}" count="${r.count}" proto="${e.protocol}" ports="${ports}"/>`,
-        );
-      }
-      out.push('</extraports>');
-    }
-    for (const p of shown) {
-      // Like nmap, a port with no known service name carries no <service> element.
-      const name = p.service ?? serviceName(p);
-      const probed =
-        p.product !== undefined ||
-        p.version !== undefined ||
-        p.tunnel !== undefined ||
-        p.banner !== undefined;
-      const attrs = [
-        p.product ? ` product="${xmlEscape(p.product)}"` : '',
-        p.version ? ` version="${xmlEscape(p.version)}"` : '',
-        p.extraInfo ? ` extrainfo="${xmlEscape(p.extraInfo)}"` : '',
-        p.tunnel ? ` tunnel="${p.tunnel}"` : '',
-      ].join('');
-      const service =
-        name === 'unknown' && !probed
-          ? ''
-          : `<service name="${xmlEscape(name)}"${attrs} method="${probed ? 'probed' : 'table'}" conf="${probed ? 10 : 3}"/>`;
-      out.push(
-        `<port protocol="${p.protocol}" portid="${p.port}"><state state="${p.state}" reason="${xmlEscape(p.reason)}" reason_ttl="0"/>${service}</port>`,
+}
+
+function xmlHost(host: HostResult): string[] {
+  const { shown, extra } = collapse(host);
+  const srtt = Math.round((host.timing.srttMs ?? 0) * 1000);
+  return [
+    `<host starttime="${Math.floor(host.startedAt / 1000)}" endtime="${Math.floor(host.endedAt / 1000)}"><status state="up" reason="user-set" reason_ttl="0"/>`,
+    `<address addr="${xmlEscape(host.address)}" addrtype="${host.address.includes(':') ? 'ipv6' : 'ipv4'}"/>`,
+    host.hostname
+      ? `<hostnames>\n<hostname name="${xmlEscape(host.hostname)}" type="user"/>\n</hostnames>`
+      : '<hostnames>\n</hostnames>',
+    '<ports>',
+    ...extra.flatMap((e) => xmlExtraports(host, e)),
+    ...shown.map(xmlPort),
+    '</ports>',
+    `<times srtt="${srtt}" rttvar="${Math.round(host.timing.rttvarMs * 1000)}" to="${Math.round(host.timing.timeoutMs * 1000)}"/>`,
+    '</host>',
+  ];
+}
+
+/** One collapsed state (`<extraports>`) with the ports behind each of its reasons. */
+function xmlExtraports(host: HostResult, e: Collapsed['extra'][number]): string[] {
+  return [
+    `<extraports state="${e.state}" count="${e.count}">`,
+    ...e.reasons.map((r) => {
+      const ports = compressPorts(
+        host.ports
+          .filter((p) => p.protocol === e.protocol && p.state === e.state && p.reason === r.reason)
+          .map((p) => p.port),
       );
-    }
-    const srtt = Math.round((host.timing.srttMs ?? 0) * 1000);
-    out.push(
-      '</ports>',
-      `<times srtt="${srtt}" rttvar="${Math.round(host.timing.rttvarMs * 1000)}" to="${Math.round(host.timing.timeoutMs * 1000)}"/>`,
-      '</host>',
-    );
-  }
+      return `<extrareasons reason="${xmlEscape(r.reason)}" count="${r.count}" proto="${e.protocol}" ports="${ports}"/>`;
+    }),
+    '</extraports>',
+  ];
+}
+
+function xmlPort(p: PortResult): string {
+  // Like nmap, a port with no known service name carries no <service> element.
+  const name = p.service ?? serviceName(p);
+  const probed =
+    p.product !== undefined || p.version !== undefined || p.tunnel !== undefined || p.banner !== undefined;
+  const attrs = [
+    p.product ? ` product="${xmlEscape(p.product)}"` : '',
+    p.version ? ` version="${xmlEscape(p.version)}"` : '',
+    p.extraInfo ? ` extrainfo="${xmlEscape(p.extraInfo)}"` : '',
+    p.tunnel ? ` tunnel="${p.tunnel}"` : '',
+  ].join('');
+  const service =
+    name === 'unknown' && !probed
+      ? ''
+      : `<service name="${xmlEscape(name)}"${attrs} method="${probed ? 'probed' : 'table'}" conf="${probed ? 10 : 3}"/>`;
+  return `<port protocol="${p.protocol}" portid="${p.port}"><state state="${p.state}" reason="${xmlEscape(p.reason)}" reason_ttl="0"/>${service}</port>`;
+}
+
+function xmlRunstats(hosts: readonly HostResult[], summary: ScanSummary): string[] {
+  const end = Math.floor(summary.endedAt / 1000);
   const elapsed = ((summary.endedAt - summary.startedAt) / 1000).toFixed(2);
-  out.push(
+  return [
     `<runstats><finished time="${end}" timestr="${timestr(summary.endedAt)}" summary="portwarden done at ${timestr(summary.endedAt)}; ${hosts.length} IP address (${hosts.length} host up) scanned in ${elapsed} seconds" elapsed="${elapsed}" exit="${summary.interrupted ? 'error' : 'success'}"/><hosts up="${hosts.length}" down="0" total="${hosts.length}"/>`,
     '</runstats>',
     '</nmaprun>',
-  );
-  return `${out.join('\n')}\n`;
+  ];
 }

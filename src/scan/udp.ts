@@ -98,70 +98,102 @@ export async function scanUdp(
   options: UdpScanOptions = {},
 ): Promise<UdpPortResult[]> {
   const probe = options.probe ?? udpProbe;
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  const now = options.now ?? (() => Date.now());
   const timeoutMs = options.timeoutMs ?? 1000;
-  const perSecond = options.icmpPerSecond ?? 1;
-  const burst = options.icmpBurst ?? 6;
-  const start = now();
-  const deadline = start + (options.deadlineMs ?? 120_000);
+  const now = options.now ?? (() => Date.now());
   const results = new Map<number, UdpPortResult>();
-  const record = (r: UdpPortResult): void => {
-    results.set(r.port, r);
-    options.onResult?.(r);
+  const scan: UdpScan = {
+    options,
+    now,
+    sleep: options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms))),
+    perSecond: options.icmpPerSecond ?? 1,
+    burst: options.icmpBurst ?? 6,
+    deadline: now() + (options.deadlineMs ?? 120_000),
+    send: (port) => probe(address, port, payloadFor(port).build(port * 7919), timeoutMs),
+    record: (r) => {
+      results.set(r.port, r);
+      options.onResult?.(r);
+    },
   };
-  const send = (port: number): Promise<UdpOutcome> =>
-    probe(address, port, payloadFor(port).build(port * 7919), timeoutMs);
+  const first = await firstPass(scan, ports);
+  let silent = first.silent.sort((a, b) => a - b);
+  // Pass 2+: re-probe silent ports within the ICMP budget. The first pass may have drained it.
+  const bucket: IcmpBucket = { tokens: first.unreachables > 0 ? 0 : scan.burst, refilledAt: now() };
+  for (let round = 0; round <= (options.retries ?? 1) && silent.length > 0; round++) {
+    silent = await reprobe(scan, silent, bucket);
+  }
+  for (const port of silent)
+    scan.record({ protocol: 'udp', port, state: 'open|filtered', reason: 'no-response' });
+  return [...results.values()].sort((a, b) => a.port - b.port);
+}
 
-  // Pass 1: everything, fast. ICMP errors are budgeted: track when the bucket was last drained.
-  let silent: number[] = [];
+/** What every pass of one host's UDP scan shares. */
+interface UdpScan {
+  options: UdpScanOptions;
+  now: () => number;
+  sleep: (ms: number) => Promise<void>;
+  perSecond: number;
+  burst: number;
+  /** Re-probing stops at this time. */
+  deadline: number;
+  send: (port: number) => Promise<UdpOutcome>;
+  record: (result: UdpPortResult) => void;
+}
+
+/** The tokens the target's ICMP rate limiter is believed to hold, and when they were last counted. */
+interface IcmpBucket {
+  tokens: number;
+  refilledAt: number;
+}
+
+/** Pass 1: everything, fast. ICMP errors are budgeted: count the unreachables that drained the bucket. */
+async function firstPass(
+  scan: UdpScan,
+  ports: readonly number[],
+): Promise<{ silent: number[]; unreachables: number }> {
+  const silent: number[] = [];
   let unreachables = 0;
   const queue = [...ports];
-  const workers = Array.from({ length: Math.min(options.concurrency ?? 32, queue.length) }, async () => {
+  const workers = Array.from({ length: Math.min(scan.options.concurrency ?? 32, queue.length) }, async () => {
     for (let port = queue.shift(); port !== undefined; port = queue.shift()) {
-      if (options.signal?.aborted) return;
-      const outcome = await send(port);
+      if (scan.options.signal?.aborted) return;
+      const outcome = await scan.send(port);
       const result = resultOf(port, outcome);
       if (result) {
         if (result.state === 'closed') unreachables++;
-        record(result);
+        scan.record(result);
       } else silent.push(port);
     }
   });
   await Promise.all(workers);
-  silent.sort((a, b) => a - b);
+  return { silent, unreachables };
+}
 
-  // Pass 2+: re-probe silent ports within the ICMP budget. The first pass may have drained it.
-  let tokens = unreachables > 0 ? 0 : burst;
-  let refilledAt = now();
-  for (let round = 0; round <= (options.retries ?? 1) && silent.length > 0; round++) {
-    const stillSilent: number[] = [];
-    while (silent.length > 0) {
-      if (options.signal?.aborted || now() > deadline) {
-        stillSilent.push(...silent);
-        silent = [];
-        break;
-      }
-      const elapsed = (now() - refilledAt) / 1000;
-      tokens = Math.min(burst, tokens + elapsed * perSecond);
-      refilledAt = now();
-      if (tokens < 1) {
-        await sleep(Math.ceil(((1 - tokens) / perSecond) * 1000));
-        continue;
-      }
-      const batch = silent.splice(0, Math.floor(tokens));
-      const outcomes = await Promise.all(batch.map((port) => send(port)));
-      batch.forEach((port, i) => {
-        const outcome = outcomes[i] ?? { kind: 'silence' };
-        const result = resultOf(port, outcome);
-        if (result) {
-          if (result.state === 'closed') tokens -= 1;
-          record(result);
-        } else stillSilent.push(port);
-      });
+/** One round over the silent ports in batches the bucket allows; returns the ports still silent. */
+async function reprobe(scan: UdpScan, ports: readonly number[], bucket: IcmpBucket): Promise<number[]> {
+  const silent = [...ports];
+  const stillSilent: number[] = [];
+  while (silent.length > 0) {
+    if (scan.options.signal?.aborted || scan.now() > scan.deadline) {
+      stillSilent.push(...silent.splice(0));
+      break;
     }
-    silent = stillSilent;
+    const elapsed = (scan.now() - bucket.refilledAt) / 1000;
+    bucket.tokens = Math.min(scan.burst, bucket.tokens + elapsed * scan.perSecond);
+    bucket.refilledAt = scan.now();
+    if (bucket.tokens < 1) {
+      await scan.sleep(Math.ceil(((1 - bucket.tokens) / scan.perSecond) * 1000));
+      continue;
+    }
+    const batch = silent.splice(0, Math.floor(bucket.tokens));
+    const outcomes = await Promise.all(batch.map((port) => scan.send(port)));
+    batch.forEach((port, i) => {
+      const outcome = outcomes[i] ?? { kind: 'silence' };
+      const result = resultOf(port, outcome);
+      if (result) {
+        if (result.state === 'closed') bucket.tokens -= 1;
+        scan.record(result);
+      } else stillSilent.push(port);
+    });
   }
-  for (const port of silent) record({ protocol: 'udp', port, state: 'open|filtered', reason: 'no-response' });
-  return [...results.values()].sort((a, b) => a.port - b.port);
+  return stillSilent;
 }

@@ -124,76 +124,122 @@ function readStart(store: WatchStore): { previous: Map<string, Listener>; baseli
  * aborts (SIGTERM) or after `maxSamples`, with queued alerts flushed for at most 4 s.
  */
 export async function runWatch(options: WatchOptions): Promise<{ samples: number }> {
-  const { store } = options;
   const emit = (event: WatchEvent): void => {
     for (const sink of options.sinks) sink.send(event);
   };
-  const start = readStart(store);
-  let previous = start.previous;
+  const start = readStart(options.store);
+  const loop: WatchLoop = { ...start, samples: 0, lastSnapshot: 0, lastPrune: 0 };
   // the stop's 5 s run from SIGTERM: a sample still in flight then eats into the alerts' 4 s
   let stopAt: number | null = null;
   options.signal.addEventListener('abort', () => (stopAt = Date.now()), { once: true });
   const recorder = storageRecorder(options, emit);
   const reader = followKernelLog(options, recorder, emit);
-  let samples = 0;
-  let lastSnapshot = 0;
-  let lastPrune = 0;
-  // One abort listener per wait, removed when the wait ends: days of samples must not pile them up.
-  const sleep = (ms: number): Promise<void> =>
-    new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        options.signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      options.signal.addEventListener('abort', done, { once: true });
-    });
   try {
     while (!options.signal.aborted) {
       const started = Date.now();
       try {
-        const sockets = await options.sample();
-        const current = listenersOf(sockets, options.reach ? await options.reach(sockets) : undefined);
-        // The first sample of a new database is the baseline: recorded, not alerted.
-        const events =
-          samples === 0 && !start.baseline
-            ? []
-            : diffListeners(previous, current, new Date(started).toISOString(), options.policy);
-        recorder.sample(events, current);
-        for (const event of events) emit(event);
-        previous = current;
-        if (started - lastSnapshot >= (options.snapshotEveryMs ?? 300_000)) {
-          if (recorder.maintain(() => store.snapshot(started, current))) lastSnapshot = started;
-        }
-        if (started - lastPrune >= 3_600_000) {
-          const before = started - (options.retentionMs ?? 30 * 86_400_000);
-          if (recorder.maintain(() => store.prune(before))) lastPrune = started;
-        }
-        options.onSample?.({
-          samples: samples + 1,
-          listeners: current.size,
-          events: events.length,
-          ms: Date.now() - started,
-        });
+        await sampleOnce(options, recorder, emit, loop, started);
       } catch (error) {
         options.onError?.(error instanceof Error ? error : new Error(String(error)));
       }
-      samples++;
-      if (options.maxSamples !== undefined && samples >= options.maxSamples) break;
-      await sleep(Math.max(0, options.intervalMs - (Date.now() - started)));
+      loop.samples++;
+      if (options.maxSamples !== undefined && loop.samples >= options.maxSamples) break;
+      await sleepUnlessAborted(options.signal, Math.max(0, options.intervalMs - (Date.now() - started)));
     }
   } finally {
-    reader?.kill('SIGTERM');
-    const unstored = recorder.close();
-    if (unstored > 0)
-      options.onError?.(
-        new Error(
-          `stopping with ${unstored} events and knocks never stored in "${store.path}" (they were alerted)`,
-        ),
-      );
-    const left = FLUSH_AT_STOP_MS - (stopAt === null ? 0 : Date.now() - stopAt);
-    await Promise.all(options.sinks.map((s) => s.flush(Math.max(100, left))));
+    await stopWatch(options, reader, recorder, stopAt);
   }
-  return { samples };
+  return { samples: loop.samples };
+}
+
+/** What the watch loop carries from one sample to the next. */
+interface WatchLoop {
+  /** The listener set to diff against. */
+  previous: Map<string, Listener>;
+  /** Whether the database had a baseline when the watch started. */
+  baseline: boolean;
+  samples: number;
+  lastSnapshot: number;
+  lastPrune: number;
+}
+
+/** One sample: diff against the previous listener set, record, alert, and keep the database tidy. */
+async function sampleOnce(
+  options: WatchOptions,
+  recorder: Recorder,
+  emit: (event: WatchEvent) => void,
+  loop: WatchLoop,
+  started: number,
+): Promise<void> {
+  const sockets = await options.sample();
+  const current = listenersOf(sockets, options.reach ? await options.reach(sockets) : undefined);
+  // The first sample of a new database is the baseline: recorded, not alerted.
+  const events =
+    loop.samples === 0 && !loop.baseline
+      ? []
+      : diffListeners(loop.previous, current, new Date(started).toISOString(), options.policy);
+  recorder.sample(events, current);
+  for (const event of events) emit(event);
+  loop.previous = current;
+  maintainStore(options, recorder, loop, started, current);
+  options.onSample?.({
+    samples: loop.samples + 1,
+    listeners: current.size,
+    events: events.length,
+    ms: Date.now() - started,
+  });
+}
+
+/** A snapshot for the history chart every snapshotEveryMs; old rows pruned once an hour. */
+function maintainStore(
+  options: WatchOptions,
+  recorder: Recorder,
+  loop: WatchLoop,
+  started: number,
+  current: Map<string, Listener>,
+): void {
+  const { store } = options;
+  if (started - loop.lastSnapshot >= (options.snapshotEveryMs ?? 300_000)) {
+    if (recorder.maintain(() => store.snapshot(started, current))) loop.lastSnapshot = started;
+  }
+  if (started - loop.lastPrune >= 3_600_000) {
+    const before = started - (options.retentionMs ?? 30 * 86_400_000);
+    if (recorder.maintain(() => store.prune(before))) loop.lastPrune = started;
+  }
+}
+
+/** Waits `ms`, or less if `signal` aborts. */
+function sleepUnlessAborted(signal: AbortSignal, ms: number): Promise<void> {
+  // One abort listener per wait, removed when the wait ends: days of samples must not pile them up.
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * Stops the kernel log reader, says what was never stored, and gives the sinks what is left of the
+ * 4 s for alerts, counted from the abort (`stopAt`, null when the loop ended by itself).
+ */
+async function stopWatch(
+  options: WatchOptions,
+  reader: ChildProcess | null,
+  recorder: Recorder,
+  stopAt: number | null,
+): Promise<void> {
+  reader?.kill('SIGTERM');
+  const unstored = recorder.close();
+  if (unstored > 0)
+    options.onError?.(
+      new Error(
+        `stopping with ${unstored} events and knocks never stored in "${options.store.path}" (they were alerted)`,
+      ),
+    );
+  const left = FLUSH_AT_STOP_MS - (stopAt === null ? 0 : Date.now() - stopAt);
+  await Promise.all(options.sinks.map((s) => s.flush(Math.max(100, left))));
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import type { AuditData } from '../../audit/run.ts';
+import type { DashboardSources } from '../../serve/server.ts';
 import { PortwardenError } from '../../errors.ts';
 import { toJson, type CliContext } from '../context.ts';
 import { numberOption } from '../options.ts';
@@ -19,16 +20,15 @@ interface ServeCliOptions {
   json?: boolean;
 }
 
-async function serveAction(ctx: CliContext, options: ServeCliOptions): Promise<void> {
-  const port = numberOption('--port', options.port, { min: 0, max: 65535, integer: true });
-  const { buildServer, isLoopback } = await import('../../serve/server.ts');
+async function servedPolicy(file: string | undefined): Promise<DashboardSources['policy']> {
+  if (!file) return null;
   const { loadPolicyOrThrow } = await import('../../policy/load.ts');
-  const policy = options.policy
-    ? (() => {
-        const text = readPolicyText(options.policy);
-        return { file: options.policy, text, policy: loadPolicyOrThrow(text, options.policy) };
-      })()
-    : null;
+  const text = readPolicyText(file);
+  return { file, text, policy: loadPolicyOrThrow(text, file) };
+}
+
+/** The watch database when there is one; --db names one that must exist. */
+async function openStore(ctx: CliContext, options: ServeCliOptions): Promise<DashboardSources['store']> {
   const dbPath = watchDbPath(options.db, options.stateDir, ctx.io.env);
   if (options.db !== undefined && !existsSync(dbPath)) {
     throw new PortwardenError('FILE_UNREADABLE', `no watch database at "${dbPath}"`, {
@@ -36,26 +36,53 @@ async function serveAction(ctx: CliContext, options: ServeCliOptions): Promise<v
     });
   }
   const { WatchStore } = await import('../../watch/store.ts');
-  const store = existsSync(dbPath) ? new WatchStore(dbPath) : null;
-  let auditData;
-  if (options.data !== undefined) {
-    const path = options.data;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(readFileSync(path, 'utf8'));
-    } catch (error) {
-      throw new PortwardenError(
-        'FILE_UNREADABLE',
-        `cannot read captured data "${path}": ${(error as Error).message}`,
-        {
-          hint: 'give the JSON of the audit data (sockets, interfaces, nftJson, ...)',
-        },
-      );
-    }
-    auditData = () => Promise.resolve(parsed as AuditData);
-  } else {
-    auditData = (await import('../../audit/run.ts')).readAuditData;
+  return existsSync(dbPath) ? new WatchStore(dbPath) : null;
+}
+
+/** This machine's audit data, or the captured file --data names (read once, now). */
+async function auditDataSource(path: string | undefined): Promise<DashboardSources['auditData']> {
+  if (path === undefined) return (await import('../../audit/run.ts')).readAuditData;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new PortwardenError(
+      'FILE_UNREADABLE',
+      `cannot read captured data "${path}": ${(error as Error).message}`,
+      {
+        hint: 'give the JSON of the audit data (sockets, interfaces, nftJson, ...)',
+      },
+    );
   }
+  return () => Promise.resolve(parsed as AuditData);
+}
+
+function printListening(ctx: CliContext, json: boolean, url: string, token: string, loopback: boolean): void {
+  if (json) ctx.out(toJson({ url, token, loopback }));
+  else {
+    ctx.out(`portwarden dashboard: ${url}`);
+    ctx.out(
+      loopback
+        ? `token (for POST requests and scripts): ${token}`
+        : `bound beyond loopback: every request needs the token (${token})`,
+    );
+  }
+}
+
+function untilStopSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = (): void => resolve();
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}
+
+async function serveAction(ctx: CliContext, options: ServeCliOptions): Promise<void> {
+  const port = numberOption('--port', options.port, { min: 0, max: 65535, integer: true });
+  const { buildServer, isLoopback } = await import('../../serve/server.ts');
+  const policy = await servedPolicy(options.policy);
+  const store = await openStore(ctx, options);
+  const auditData = await auditDataSource(options.data);
   const token = randomBytes(24).toString('base64url');
   const app = await buildServer({
     host: options.host,
@@ -77,21 +104,14 @@ async function serveAction(ctx: CliContext, options: ServeCliOptions): Promise<v
     );
   }
   const loopback = isLoopback(options.host);
-  const url = loopback ? `${address}/` : `${address}/?token=${token}`;
-  if (options.json) ctx.out(toJson({ url, token, loopback }));
-  else {
-    ctx.out(`portwarden dashboard: ${url}`);
-    ctx.out(
-      loopback
-        ? `token (for POST requests and scripts): ${token}`
-        : `bound beyond loopback: every request needs the token (${token})`,
-    );
-  }
-  await new Promise<void>((resolve) => {
-    const stop = (): void => resolve();
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
+  printListening(
+    ctx,
+    options.json === true,
+    loopback ? `${address}/` : `${address}/?token=${token}`,
+    token,
+    loopback,
+  );
+  await untilStopSignal();
   await app.close();
   store?.close();
 }

@@ -6,6 +6,8 @@ import { watchDbPath } from '../../system/state-dir.ts';
 import { numberOption } from '../options.ts';
 import type { CliContext } from '../context.ts';
 import { readPolicyFile } from './policy-file.ts';
+import type * as alertsModule from '../../watch/alerts.ts';
+import type { AlertSink } from '../../watch/alerts.ts';
 
 interface WatchCliOptions {
   interval: string;
@@ -42,7 +44,14 @@ async function watchReach(sockets: readonly Socket[], netns: string | undefined)
   return readReachability(sockets, netns === undefined ? {} : { netns });
 }
 
-async function watchAction(ctx: CliContext, options: WatchCliOptions): Promise<void> {
+/** The numeric options (checked in this order) and the webhook URL. */
+function watchSettings(options: WatchCliOptions): {
+  intervalMs: number;
+  retentionMs: number;
+  snapshotEveryMs: number;
+  scanThreshold: number;
+  maxSamples: number | undefined;
+} {
   const intervalMs = number('--interval', options.interval, 0.1, 3600) * 1000;
   const retentionMs = number('--retention-days', options.retentionDays, 0.001, 3650) * 86_400_000;
   const snapshotEveryMs = number('--snapshot-every', options.snapshotEvery, 1, 86_400) * 1000;
@@ -53,29 +62,21 @@ async function watchAction(ctx: CliContext, options: WatchCliOptions): Promise<v
       hint: 'e.g. --webhook http://127.0.0.1:9000/portwarden',
     });
   }
-  const policy = options.policy ? await readPolicyFile(options.policy) : undefined;
-  const [{ WatchStore }, alerts, { runWatch }, { listSockets }] = await Promise.all([
-    import('../../watch/store.ts'),
-    import('../../watch/alerts.ts'),
-    import('../../watch/daemon.ts'),
-    import('../../inventory/list.ts'),
-  ]);
-  const store = new WatchStore(watchDbPath(options.db, options.stateDir, ctx.io.env), {
-    exclusive: true,
-  });
+  return { intervalMs, retentionMs, snapshotEveryMs, scanThreshold, maxSamples };
+}
+
+/** Where alerts go: stdout (JSON lines, or columns on a terminal) unless --quiet, syslog, a webhook. */
+function alertSinks(ctx: CliContext, options: WatchCliOptions, alerts: typeof alertsModule): AlertSink[] {
   const asJson = options.json === true || ctx.io.stdout.isTTY !== true;
-  const sinks = [
-    ...(options.quiet
-      ? []
-      : [
-          alerts.stdoutSink((line) => {
-            if (asJson) ctx.out(line);
-            else {
-              const event = JSON.parse(line) as { at: string; kind: string; message: string };
-              ctx.out(`${event.at}  ${event.kind.padEnd(15)}  ${event.message}`);
-            }
-          }),
-        ]),
+  const toStdout = alerts.stdoutSink((line) => {
+    if (asJson) ctx.out(line);
+    else {
+      const event = JSON.parse(line) as { at: string; kind: string; message: string };
+      ctx.out(`${event.at}  ${event.kind.padEnd(15)}  ${event.message}`);
+    }
+  });
+  return [
+    ...(options.quiet ? [] : [toStdout]),
     ...(options.syslog ? [alerts.syslogSink()] : []),
     ...(options.webhook
       ? [
@@ -90,6 +91,21 @@ async function watchAction(ctx: CliContext, options: WatchCliOptions): Promise<v
         ]
       : []),
   ];
+}
+
+async function watchAction(ctx: CliContext, options: WatchCliOptions): Promise<void> {
+  const { maxSamples, ...settings } = watchSettings(options);
+  const policy = options.policy ? await readPolicyFile(options.policy) : undefined;
+  const [{ WatchStore }, alerts, { runWatch }, { listSockets }] = await Promise.all([
+    import('../../watch/store.ts'),
+    import('../../watch/alerts.ts'),
+    import('../../watch/daemon.ts'),
+    import('../../inventory/list.ts'),
+  ]);
+  const store = new WatchStore(watchDbPath(options.db, options.stateDir, ctx.io.env), {
+    exclusive: true,
+  });
+  const sinks = alertSinks(ctx, options, alerts);
   const controller = new AbortController();
   const stop = (): void => controller.abort();
   process.once('SIGTERM', stop);
@@ -99,13 +115,10 @@ async function watchAction(ctx: CliContext, options: WatchCliOptions): Promise<v
       store,
       sample: async () => (await listSockets(options.netns ? { netns: options.netns } : {})).sockets,
       reach: (sockets) => watchReach(sockets, options.netns),
-      intervalMs,
-      snapshotEveryMs,
-      retentionMs,
+      ...settings,
       ...(policy ? { policy } : {}),
       sinks,
       kernelLog: options.kernelLog,
-      scanThreshold,
       ...(maxSamples !== undefined ? { maxSamples } : {}),
       signal: controller.signal,
       onError: (error) => ctx.err(`watch: ${error.message}`),
