@@ -11,10 +11,8 @@ const MAX_LINES = 60;
 // Functions in files other branches are splitting right now. Each entry must still be over the limit
 // here: once a split merges, the test fails until its entry is removed, so this list only shrinks.
 const STILL_LONG: readonly string[] = [
-  'src/cli/commands/audit.ts: auditAction',
   'src/compile/ir.ts: buildIr',
   'src/compile/nftables.ts: compileNftables',
-  'src/policy/lint.ts: lintPolicy',
   'src/policy/load.ts: zodDiagnostics',
   'src/policy/load.ts: normalise',
   'src/policy/load.ts: normalise > <arrow>',
