@@ -4,7 +4,7 @@ import { listSockets } from '../inventory/list.ts';
 import { localInterfaces } from '../inventory/read-proc.ts';
 import { isListening } from '../inventory/parse-proc-net.ts';
 import type { Inventory, Socket } from '../inventory/types.ts';
-import { readInterfaceDetails, readLiveRuleset } from '../ruleset/read-live.ts';
+import { readInterfaceDetails, readLiveRuleset, type LiveRuleset } from '../ruleset/read-live.ts';
 import type { Policy } from '../policy/types.ts';
 import { computeExposure, hostPathOptions, type AuditInterface, type ExposureRow } from './exposure.ts';
 import { runFindingRules, type AuditInput, type Finding } from './findings.ts';
@@ -233,7 +233,17 @@ export async function readReachability(
   options: { netns?: string } = {},
 ): Promise<ReachOf> {
   const [live, interfaces] = await Promise.all([readLiveRuleset(options), readInterfaces(options.netns)]);
-  return reachabilityOfData({
+  return reachabilityOfData(auditDataOf(sockets, live, interfaces, []));
+}
+
+/** The audit's input from what was read: sockets, the live ruleset, interfaces, warnings. */
+function auditDataOf(
+  sockets: readonly Socket[],
+  live: LiveRuleset,
+  interfaces: AuditInterface[],
+  warnings: string[],
+): AuditData {
+  return {
     sockets,
     interfaces,
     nftJson: live.nftJson,
@@ -242,8 +252,8 @@ export async function readReachability(
     nftChains: live.nftChains,
     rulesetReason: live.reason,
     legacyRules: live.legacyRules,
-    warnings: [],
-  });
+    warnings,
+  };
 }
 
 /** What an audit of this machine looks at: its sockets, interfaces and live ruleset. */
@@ -253,17 +263,7 @@ export async function readAuditData(): Promise<AuditData> {
     readLiveRuleset(),
     readInterfaces(),
   ]);
-  return {
-    sockets: inventory.sockets,
-    interfaces,
-    nftJson: live.nftJson,
-    iptablesSave: live.iptablesSave,
-    legacySave: live.legacySave,
-    nftChains: live.nftChains,
-    rulesetReason: live.reason,
-    legacyRules: live.legacyRules,
-    warnings: inventory.warnings,
-  };
+  return auditDataOf(inventory.sockets, live, interfaces, inventory.warnings);
 }
 
 /**
