@@ -1,5 +1,6 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { settleOnce } from '../system/settle.ts';
 
 /**
  * Tiny servers and an FTP client for the verify lab. They run inside the lab's namespaces (through the
@@ -153,12 +154,7 @@ function openData(
   passive: Promise<net.Socket> | null,
   active: { host: string; port: number } | null,
 ): Promise<net.Socket | null> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(null), 3000);
-    const done = (socket: net.Socket | null): void => {
-      clearTimeout(timer);
-      resolve(socket);
-    };
+  return settleOnce<net.Socket | null>({ timeoutMs: 3000, onTimeout: () => null }, (done) => {
     if (passive) {
       void passive.then(done);
       return;
@@ -192,28 +188,25 @@ export function ftpClient(
   mode: 'passive' | 'active',
   timeoutMs = 3000,
 ): Promise<FtpClientResult> {
-  return new Promise((resolve) => {
-    const control = net.connect({ host, port });
-    control.setEncoding('utf8');
-    let settled = false;
-    const servers: net.Server[] = [];
-    const sockets: net.Socket[] = [];
-    const finish = (ok: boolean, detail: string): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      for (const s of servers) s.close();
-      // a data connection still trying to connect would keep the process alive for a minute
-      for (const s of sockets) s.destroy();
-      control.destroy();
-      resolve({ ok, mode, detail });
-    };
-    const timer = setTimeout(
-      () => finish(false, `no listing within ${timeoutMs} ms (last: ${lastLine || 'nothing'})`),
-      timeoutMs,
-    );
+  const control = net.connect({ host, port });
+  control.setEncoding('utf8');
+  const servers: net.Server[] = [];
+  const sockets: net.Socket[] = [];
+  let lastLine = '';
+  const cleanup = (): void => {
+    for (const s of servers) s.close();
+    // a data connection still trying to connect would keep the process alive for a minute
+    for (const s of sockets) s.destroy();
+    control.destroy();
+  };
+  const onTimeout = (): FtpClientResult => ({
+    ok: false,
+    mode,
+    detail: `no listing within ${timeoutMs} ms (last: ${lastLine || 'nothing'})`,
+  });
+  return settleOnce({ timeoutMs, onTimeout, cleanup }, (settle) => {
+    const finish = (ok: boolean, detail: string): void => settle({ ok, mode, detail });
     let buffer = '';
-    let lastLine = '';
     let listing = '';
     const send = (line: string): void => void control.write(`${line}\r\n`);
     const v6 = host.includes(':');

@@ -9,6 +9,7 @@ import { diffListeners, type WatchEvent } from './events.ts';
 import { KnockDeduper, parseKnock, ScanDetector } from './knocks.ts';
 import { Recorder } from './recorder.ts';
 import { describeStorageError, unusableDatabase, type WatchStore } from './store.ts';
+import { pause } from '../system/settle.ts';
 
 export interface WatchOptions {
   store: WatchStore;
@@ -130,16 +131,7 @@ export async function runWatch(options: WatchOptions): Promise<{ samples: number
   let lastSnapshot = 0;
   let lastPrune = 0;
   // One abort listener per wait, removed when the wait ends: days of samples must not pile them up.
-  const sleep = (ms: number): Promise<void> =>
-    new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        options.signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      options.signal.addEventListener('abort', done, { once: true });
-    });
+  const sleep = (ms: number): Promise<void> => pause(ms, options.signal);
   try {
     while (!options.signal.aborted) {
       const started = Date.now();
