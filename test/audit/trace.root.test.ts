@@ -111,7 +111,7 @@ describe('portwarden trace (CLI)', () => {
       '/nonexistent.json',
     ]);
     expect(result.status).toBe(2);
-    expect(result.stderr).toMatch(/cannot read "\/nonexistent\.json"/);
+    expect(result.stderr).toMatch(/cannot read ruleset "\/nonexistent\.json"/);
   });
 });
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import type { AuditData } from '../../audit/run.ts';
 import { PortwardenError } from '../../errors.ts';
@@ -8,6 +8,7 @@ import { numberOption } from '../options.ts';
 import { VERSION } from '../version.ts';
 import { readPolicyText } from './policy-file.ts';
 import { watchDbPath } from '../../system/state-dir.ts';
+import { readUserFile } from '../../system/files.ts';
 
 interface ServeCliOptions {
   host: string;
@@ -40,16 +41,16 @@ async function serveAction(ctx: CliContext, options: ServeCliOptions): Promise<v
   let auditData;
   if (options.data !== undefined) {
     const path = options.data;
+    const hint = 'give the JSON of the audit data (sockets, interfaces, nftJson, ...)';
+    const text = readUserFile(path, 'captured data', hint);
     let parsed: unknown;
     try {
-      parsed = JSON.parse(readFileSync(path, 'utf8'));
+      parsed = JSON.parse(text);
     } catch (error) {
       throw new PortwardenError(
         'FILE_UNREADABLE',
-        `cannot read captured data "${path}": ${(error as Error).message}`,
-        {
-          hint: 'give the JSON of the audit data (sockets, interfaces, nftJson, ...)',
-        },
+        `captured data "${path}" is not JSON: ${(error as Error).message}`,
+        { hint },
       );
     }
     auditData = () => Promise.resolve(parsed as AuditData);
