@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { PortwardenError } from '../errors.ts';
 import { requireRoot } from './apply.ts';
 import {
-  appendHistory,
+  recordHistory,
   readApplied,
   readCurrent,
   readPending,
@@ -194,14 +194,7 @@ export async function persistCurrent(options: PersistOptions): Promise<Persisted
     } finally {
       writePersisted(options.stateDir, state);
     }
-    appendHistory(options.stateDir, {
-      at: state.at,
-      event: 'persisted',
-      id: current.id,
-      backend: current.backend,
-      policyFile: current.policyFile,
-      policyHash: current.policyHash,
-    });
+    recordHistory(options.stateDir, 'persisted', current, { at: state.at });
     return state;
   });
 }
@@ -256,13 +249,7 @@ export async function unpersist(stateDir: string): Promise<PersistedState> {
     }
     removePersisted(persisted);
     writePersisted(stateDir, null);
-    appendHistory(stateDir, {
-      at: new Date().toISOString(),
-      event: 'unpersisted',
-      id: persisted.id,
-      backend: persisted.backend,
-      policyFile: persisted.policyFile,
-    });
+    recordHistory(stateDir, 'unpersisted', persisted);
     return persisted;
   });
 }

@@ -248,6 +248,33 @@ export function appendHistory(dir: string, entry: HistoryEntry): void {
   }
 }
 
+/** What a history line is about: the ruleset's id and backend, and the policy it came from. */
+export interface HistorySubject {
+  id: string;
+  backend: RulesetFiles['backend'];
+  policyFile?: string;
+  policyHash?: string;
+}
+
+/** Appends one history line: the event, its subject, when (default now), and why or until when. */
+export function recordHistory(
+  dir: string,
+  event: HistoryEntry['event'],
+  subject: HistorySubject,
+  details: Pick<HistoryEntry, 'reason' | 'deadline'> & { at?: string } = {},
+): void {
+  const { at = new Date().toISOString(), ...rest } = details;
+  appendHistory(dir, {
+    at,
+    event,
+    id: subject.id,
+    backend: subject.backend,
+    ...(subject.policyFile !== undefined ? { policyFile: subject.policyFile } : {}),
+    ...(subject.policyHash !== undefined ? { policyHash: subject.policyHash } : {}),
+    ...rest,
+  });
+}
+
 export function readHistory(dir: string): HistoryEntry[] {
   const text = readText(join(dir, 'history.jsonl')) ?? '';
   const entries: HistoryEntry[] = [];
