@@ -8,6 +8,7 @@ import { NetnsLab } from '../../src/lab/netns.ts';
 import { runCommand, type RunResult } from '../../src/system/run.ts';
 import { BIN, ROOT, runCli } from '../helpers/cli.ts';
 import { describeRootTier } from '../helpers/root-tier.ts';
+import { until } from '../helpers/until.ts';
 
 // namespace tests on a loaded 2-core machine: generous limits, deadlines the tests wait for explicitly
 vi.setConfig({ testTimeout: 180_000 });
@@ -119,14 +120,6 @@ await describeRootTier(
         .trim()
         .split('\n')
         .map((l) => JSON.parse(l) as HistoryEntry);
-    }
-
-    async function until(what: string, check: () => boolean | Promise<boolean>, ms: number): Promise<void> {
-      const end = Date.now() + ms;
-      while (!(await check())) {
-        if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
     }
 
     let foreign = '';
