@@ -20,16 +20,15 @@ interface ServeCliOptions {
   json?: boolean;
 }
 
-async function serveAction(ctx: CliContext, options: ServeCliOptions): Promise<void> {
-  const port = numberOption('--port', options.port, { min: 0, max: 65535, integer: true });
-  const { buildServer, isLoopback } = await import('../../serve/server.ts');
+async function servedPolicy(options: ServeCliOptions) {
+  if (!options.policy) return null;
   const { loadPolicyOrThrow } = await import('../../policy/load.ts');
-  const policy = options.policy
-    ? (() => {
-        const text = readPolicyText(options.policy);
-        return { file: options.policy, text, policy: loadPolicyOrThrow(text, options.policy) };
-      })()
-    : null;
+  const text = readPolicyText(options.policy);
+  return { file: options.policy, text, policy: loadPolicyOrThrow(text, options.policy) };
+}
+
+/** The watch database when there is one; --db naming a missing one is an error. */
+async function watchStore(ctx: CliContext, options: ServeCliOptions) {
   const dbPath = watchDbPath(options.db, options.stateDir, ctx.io.env);
   if (options.db !== undefined && !existsSync(dbPath)) {
     throw new PortwardenError('FILE_UNREADABLE', `no watch database at "${dbPath}"`, {
@@ -37,26 +36,61 @@ async function serveAction(ctx: CliContext, options: ServeCliOptions): Promise<v
     });
   }
   const { WatchStore } = await import('../../watch/store.ts');
-  const store = existsSync(dbPath) ? new WatchStore(dbPath) : null;
-  let auditData;
-  if (options.data !== undefined) {
-    const path = options.data;
-    const hint = 'give the JSON of the audit data (sockets, interfaces, nftJson, ...)';
-    const text = readUserFile(path, 'captured data', hint);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch (error) {
-      throw new PortwardenError(
-        'FILE_UNREADABLE',
-        `captured data "${path}" is not JSON: ${(error as Error).message}`,
-        { hint },
-      );
-    }
-    auditData = () => Promise.resolve(parsed as AuditData);
-  } else {
-    auditData = (await import('../../audit/run.ts')).readAuditData;
+  return existsSync(dbPath) ? new WatchStore(dbPath) : null;
+}
+
+/** Where the audit comes from: captured JSON (--data), else this host, read live. */
+async function auditSource(options: ServeCliOptions): Promise<() => Promise<AuditData>> {
+  if (options.data === undefined) return (await import('../../audit/run.ts')).readAuditData;
+  const path = options.data;
+  const hint = 'give the JSON of the audit data (sockets, interfaces, nftJson, ...)';
+  const text = readUserFile(path, 'captured data', hint);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new PortwardenError(
+      'FILE_UNREADABLE',
+      `captured data "${path}" is not JSON: ${(error as Error).message}`,
+      {
+        hint,
+      },
+    );
   }
+  return () => Promise.resolve(parsed as AuditData);
+}
+
+function announce(
+  ctx: CliContext,
+  options: ServeCliOptions,
+  address: string,
+  token: string,
+  loopback: boolean,
+): void {
+  const url = loopback ? `${address}/` : `${address}/?token=${token}`;
+  if (options.json) return ctx.out(toJson({ url, token, loopback }));
+  ctx.out(`portwarden dashboard: ${url}`);
+  ctx.out(
+    loopback
+      ? `token (for POST requests and scripts): ${token}`
+      : `bound beyond loopback: every request needs the token (${token})`,
+  );
+}
+
+function signalled(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = (): void => resolve();
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}
+
+async function serveAction(ctx: CliContext, options: ServeCliOptions): Promise<void> {
+  const port = numberOption('--port', options.port, { min: 0, max: 65535, integer: true });
+  const { buildServer, isLoopback } = await import('../../serve/server.ts');
+  const policy = await servedPolicy(options);
+  const store = await watchStore(ctx, options);
+  const auditData = await auditSource(options);
   const token = randomBytes(24).toString('base64url');
   const app = await buildServer({
     host: options.host,
@@ -72,27 +106,11 @@ async function serveAction(ctx: CliContext, options: ServeCliOptions): Promise<v
     throw new PortwardenError(
       'SOCKET_FAILED',
       `cannot listen on ${options.host}:${port}: ${(error as Error).message}`,
-      {
-        hint: 'pick another --port, or stop what uses it (`portwarden ports` shows who)',
-      },
+      { hint: 'pick another --port, or stop what uses it (`portwarden ports` shows who)' },
     );
   }
-  const loopback = isLoopback(options.host);
-  const url = loopback ? `${address}/` : `${address}/?token=${token}`;
-  if (options.json) ctx.out(toJson({ url, token, loopback }));
-  else {
-    ctx.out(`portwarden dashboard: ${url}`);
-    ctx.out(
-      loopback
-        ? `token (for POST requests and scripts): ${token}`
-        : `bound beyond loopback: every request needs the token (${token})`,
-    );
-  }
-  await new Promise<void>((resolve) => {
-    const stop = (): void => resolve();
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
+  announce(ctx, options, address, token, isLoopback(options.host));
+  await signalled();
   await app.close();
   store?.close();
 }
