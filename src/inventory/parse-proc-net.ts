@@ -69,20 +69,10 @@ function tokenEnd(line: string, at: number): number {
   return space < 0 ? line.length : space;
 }
 
-/**
- * Parses /proc/net/{tcp,tcp6,udp,udp6}. Malformed lines are skipped (the kernel never writes them,
- * but a captured file may be truncated); the header line is recognised and ignored. The scan is
- * index-based with a per-call address cache: 10,000 listeners on one address decode it once.
- */
-export function parseProcNet(
-  text: string,
-  protocol: Protocol,
-  family: 4 | 6,
-  order: ByteOrder = 'LE',
-): ProcNetRow[] {
-  const rows: ProcNetRow[] = [];
+/** decodeProcAddress with a per-call cache (null for a malformed address): 10,000 listeners on one address decode it once. */
+function cachedDecoder(order: ByteOrder): (hex: string) => DecodedAddress | null {
   const cache = new Map<string, DecodedAddress | null>();
-  const decode = (hex: string): DecodedAddress | null => {
+  return (hex) => {
     let hit = cache.get(hex);
     if (hit === undefined) {
       try {
@@ -94,53 +84,82 @@ export function parseProcNet(
     }
     return hit;
   };
+}
+
+/** The first ten tokens of a line: sl: local remote st tx:rx tr:when retrnsmt uid timeout inode. */
+function lineTokens(line: string): string[] {
+  const tokens: string[] = [];
+  let at = skipSpaces(line, 0);
+  while (at < line.length && tokens.length < 10) {
+    const end = tokenEnd(line, at);
+    tokens.push(line.slice(at, end));
+    at = skipSpaces(line, end);
+  }
+  return tokens;
+}
+
+/** One row from its tokens, or null when the line is the header or malformed. */
+function parseRow(
+  tokens: readonly string[],
+  protocol: Protocol,
+  family: 4 | 6,
+  decode: (hex: string) => DecodedAddress | null,
+): ProcNetRow | null {
+  if (tokens.length < 10 || !tokens[0]?.endsWith(':')) return null;
+  const [, localText = '', remoteText = '', stText = '', , , , uidText = '', , inodeText = ''] = tokens;
+  const lc = localText.indexOf(':');
+  const rc = remoteText.indexOf(':');
+  if (lc < 0 || rc < 0) return null;
+  const local = decode(localText.slice(0, lc));
+  const remote = decode(remoteText.slice(0, rc));
+  const localPort = parseInt(localText.slice(lc + 1), 16);
+  const remotePort = parseInt(remoteText.slice(rc + 1), 16);
+  const uid = Number(uidText);
+  const inode = Number(inodeText);
+  const valid =
+    local &&
+    remote &&
+    localPort >= 0 &&
+    localPort <= 65535 &&
+    remotePort >= 0 &&
+    remotePort <= 65535 &&
+    Number.isInteger(uid) &&
+    Number.isInteger(inode);
+  if (!valid || !local || !remote) return null;
+  return {
+    protocol,
+    family,
+    localAddress: local.address,
+    localPort,
+    remoteAddress: remote.address,
+    remotePort,
+    state: stateName(protocol, parseInt(stText, 16)),
+    uid,
+    inode,
+    v4Mapped: local.v4Mapped,
+  };
+}
+
+/**
+ * Parses /proc/net/{tcp,tcp6,udp,udp6}. Malformed lines are skipped (the kernel never writes them,
+ * but a captured file may be truncated); the header line is recognised and ignored. The scan is
+ * index-based, line by line without splitting the whole text.
+ */
+export function parseProcNet(
+  text: string,
+  protocol: Protocol,
+  family: 4 | 6,
+  order: ByteOrder = 'LE',
+): ProcNetRow[] {
+  const rows: ProcNetRow[] = [];
+  const decode = cachedDecoder(order);
   let lineStart = 0;
   while (lineStart < text.length) {
     let lineEnd = text.indexOf('\n', lineStart);
     if (lineEnd < 0) lineEnd = text.length;
-    const line = text.slice(lineStart, lineEnd);
+    const row = parseRow(lineTokens(text.slice(lineStart, lineEnd)), protocol, family, decode);
+    if (row) rows.push(row);
     lineStart = lineEnd + 1;
-    // Tokens: sl: local remote st tx:rx tr:when retrnsmt uid timeout inode ...
-    const tokens: string[] = [];
-    let at = skipSpaces(line, 0);
-    while (at < line.length && tokens.length < 10) {
-      const end = tokenEnd(line, at);
-      tokens.push(line.slice(at, end));
-      at = skipSpaces(line, end);
-    }
-    if (tokens.length < 10 || !tokens[0]?.endsWith(':')) continue;
-    const [, localText = '', remoteText = '', stText = '', , , , uidText = '', , inodeText = ''] = tokens;
-    const lc = localText.indexOf(':');
-    const rc = remoteText.indexOf(':');
-    if (lc < 0 || rc < 0) continue;
-    const local = decode(localText.slice(0, lc));
-    const remote = decode(remoteText.slice(0, rc));
-    const localPort = parseInt(localText.slice(lc + 1), 16);
-    const remotePort = parseInt(remoteText.slice(rc + 1), 16);
-    const uid = Number(uidText);
-    const inode = Number(inodeText);
-    if (
-      !local ||
-      !remote ||
-      !(localPort >= 0 && localPort <= 65535) ||
-      !(remotePort >= 0 && remotePort <= 65535) ||
-      !Number.isInteger(uid) ||
-      !Number.isInteger(inode)
-    ) {
-      continue;
-    }
-    rows.push({
-      protocol,
-      family,
-      localAddress: local.address,
-      localPort,
-      remoteAddress: remote.address,
-      remotePort,
-      state: stateName(protocol, parseInt(stText, 16)),
-      uid,
-      inode,
-      v4Mapped: local.v4Mapped,
-    });
   }
   return rows;
 }
