@@ -84,6 +84,67 @@ const FOREIGN_TCP_STATES: Readonly<Record<string, string>> = {
   BOUND: 'BOUND',
 };
 
+interface LsofProcess {
+  pid: number;
+  name: string | null;
+  uid: number | null;
+  user: string | null;
+}
+
+/** One lsof file set as a socket (without owners), with its merge key; null for what is not TCP/UDP. */
+function lsofSocket(
+  proc: LsofProcess,
+  file: Record<string, string>,
+): { key: string; socket: ForeignSocket } | null {
+  if (!file['n'] || !file['P']) return null;
+  const protocol = file['P'].toLowerCase();
+  if (protocol !== 'tcp' && protocol !== 'udp') return null;
+  const family: 4 | 6 = file['t'] === 'IPv6' ? 6 : 4;
+  const [localText = '', remoteText] = file['n'].split('->');
+  const local = splitHostPort(localText);
+  if (!local) throw badEndpoint(localText, `lsof socket of pid ${proc.pid}`);
+  const remote = remoteText ? splitHostPort(remoteText) : null;
+  if (remoteText && !remote) throw badEndpoint(remoteText, `lsof socket of pid ${proc.pid}`);
+  const tcpState = /(?:^|\s)ST=(\S+)/.exec(file['T'] ?? '')?.[1];
+  const state =
+    protocol === 'tcp'
+      ? (FOREIGN_TCP_STATES[tcpState ?? ''] ?? tcpState ?? 'UNKNOWN')
+      : remote
+        ? 'ESTABLISHED'
+        : 'UNCONN';
+  const localAddr = normaliseAddress(local.address, family);
+  const remoteAddr = remote
+    ? normaliseAddress(remote.address, family).address
+    : family === 6
+      ? '::'
+      : '0.0.0.0';
+  const remotePort = remote?.port ?? 0;
+  const key = [
+    protocol,
+    family,
+    localAddr.address,
+    local.port,
+    remoteAddr,
+    remotePort,
+    state,
+    file['d'] ?? '',
+  ].join('|');
+  const socket: ForeignSocket = {
+    protocol,
+    family,
+    localAddress: localAddr.address,
+    localPort: local.port,
+    remoteAddress: remoteAddr,
+    remotePort,
+    state,
+    uid: proc.uid ?? -1,
+    inode: 0,
+    v4Mapped: localAddr.v4Mapped,
+    owners: [],
+  };
+  return { key, socket };
+}
+
 /**
  * Parses `lsof -nP -iTCP -iUDP -F pcuLftPTn` (with or without `0`, i.e. NUL-terminated fields):
  * process sets start with `p`, file sets with `f`; `n` is `local` or `local->remote`.
@@ -92,78 +153,30 @@ const FOREIGN_TCP_STATES: Readonly<Record<string, string>> = {
  */
 export function parseLsof(text: string): ForeignSocket[] {
   const sockets = new Map<string, ForeignSocket>();
-  let proc: { pid: number; name: string | null; uid: number | null; user: string | null } | null = null;
+  let proc: LsofProcess | null = null;
   let file: Record<string, string> = {};
   const flush = (): void => {
-    if (!proc || !file['n'] || !file['P']) return;
-    const protocol = file['P'].toLowerCase();
-    if (protocol !== 'tcp' && protocol !== 'udp') return;
-    const family: 4 | 6 = file['t'] === 'IPv6' ? 6 : 4;
-    const [localText = '', remoteText] = file['n'].split('->');
-    const local = splitHostPort(localText);
-    if (!local) throw badEndpoint(localText, `lsof socket of pid ${proc.pid}`);
-    const remote = remoteText ? splitHostPort(remoteText) : null;
-    if (remoteText && !remote) throw badEndpoint(remoteText, `lsof socket of pid ${proc.pid}`);
-    const tcpState = /(?:^|\s)ST=(\S+)/.exec(file['T'] ?? '')?.[1];
-    const state =
-      protocol === 'tcp'
-        ? (FOREIGN_TCP_STATES[tcpState ?? ''] ?? tcpState ?? 'UNKNOWN')
-        : remote
-          ? 'ESTABLISHED'
-          : 'UNCONN';
-    const localAddr = normaliseAddress(local.address, family);
-    const remoteAddr = remote
-      ? normaliseAddress(remote.address, family).address
-      : family === 6
-        ? '::'
-        : '0.0.0.0';
-    const key = [
-      protocol,
-      family,
-      localAddr.address,
-      local.port,
-      remoteAddr,
-      remote?.port ?? 0,
-      state,
-      file['d'] ?? '',
-    ].join('|');
-    const entry = sockets.get(key) ?? {
-      protocol: protocol,
-      family,
-      localAddress: localAddr.address,
-      localPort: local.port,
-      remoteAddress: remoteAddr,
-      remotePort: remote?.port ?? 0,
-      state,
-      uid: proc.uid ?? -1,
-      inode: 0,
-      v4Mapped: localAddr.v4Mapped,
-      owners: [],
-    };
+    const found = proc ? lsofSocket(proc, file) : null;
+    if (!proc || !found) return;
+    const entry = sockets.get(found.key) ?? found.socket;
     if (!entry.owners.some((o) => o.pid === proc?.pid))
       entry.owners.push(owner(proc.pid, proc.name, proc.user, proc.uid));
-    sockets.set(key, entry);
+    sockets.set(found.key, entry);
   };
   for (const raw of text.split(/[\0\n]/)) {
     if (raw.length === 0) continue;
     const tag = raw[0] ?? '';
     const value = raw.slice(1);
-    if (tag === 'p') {
+    if (tag === 'p' || tag === 'f') {
       flush();
       file = {};
-      proc = { pid: Number(value), name: null, uid: null, user: null };
-    } else if (tag === 'f') {
-      flush();
-      file = {};
+      if (tag === 'p') proc = { pid: Number(value), name: null, uid: null, user: null };
     } else if (proc && (tag === 'c' || tag === 'u' || tag === 'L') && Object.keys(file).length === 0) {
       if (tag === 'c') proc.name = value;
       if (tag === 'u') proc.uid = Number(value);
       if (tag === 'L') proc.user = value;
-    } else if (tag === 'T') {
-      file['T'] = `${file['T'] ?? ''} ${value}`;
-    } else {
-      file[tag] = value;
-    }
+    } else if (tag === 'T') file['T'] = `${file['T'] ?? ''} ${value}`;
+    else file[tag] = value;
   }
   flush();
   return [...sockets.values()];
