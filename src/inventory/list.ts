@@ -64,7 +64,15 @@ function tableFilter(options: ListSocketsOptions): TableFilter {
   return { tcp: both || options.tcp === true, udp: both || options.udp === true, all: options.all === true };
 }
 
-function resolveTargets(options: ListSocketsOptions): NamespaceTarget[] {
+/** How namespaces are named: the host's, `ip netns` names, else net:[inode]. */
+interface NamespaceNaming {
+  names: Map<number, string>;
+  hostInode: number | null;
+  selfInode: number | null;
+  label: (inode: number | null) => string;
+}
+
+function namespaceNaming(): NamespaceNaming {
   const names = namedNamespaces();
   // pid 1's namespace is the host's; when pid 1 is hidden from us (a sandbox), the namespace we run
   // in counts as the host unless `ip netns` names it.
@@ -77,60 +85,79 @@ function resolveTargets(options: ListSocketsOptions): NamespaceTarget[] {
       : inode !== null
         ? (names.get(inode) ?? `net:[${inode}]`)
         : 'unknown';
-  if (options.allNetns) {
-    const reps = namespaceRepresentatives();
-    const targets: NamespaceTarget[] = [...reps].map(([inode, pid]) => ({
-      label: label(inode),
-      inode,
-      host: inode === hostInode,
-      pid,
-      ...(names.has(inode) ? { name: names.get(inode) } : {}),
-    }));
-    for (const [inode, name] of names) {
-      if (!reps.has(inode)) targets.push({ label: name, inode, host: false, name });
-    }
-    return targets.sort((a, b) => Number(b.host) - Number(a.host) || a.label.localeCompare(b.label));
+  return { names, hostInode, selfInode, label };
+}
+
+/** --all-netns: every namespace a process is in, and every named one; the host first. */
+function everyNamespace(naming: NamespaceNaming): NamespaceTarget[] {
+  const { names, hostInode, label } = naming;
+  const reps = namespaceRepresentatives();
+  const targets: NamespaceTarget[] = [...reps].map(([inode, pid]) => ({
+    label: label(inode),
+    inode,
+    host: inode === hostInode,
+    pid,
+    ...(names.has(inode) ? { name: names.get(inode) } : {}),
+  }));
+  for (const [inode, name] of names) {
+    if (!reps.has(inode)) targets.push({ label: name, inode, host: false, name });
   }
-  if (options.netns !== undefined) {
-    const spec = options.netns;
-    if (/^\d+$/.test(spec)) {
-      const inode = netnsInode(`/proc/${spec}/ns/net`);
-      if (inode === null) {
-        throw new PortwardenError(
-          'OPTION_INVALID',
-          `--netns ${spec}: no process with pid ${spec} (or its namespace is not readable)`,
-          {
-            hint: 'give the pid of a running process inside the namespace, or an `ip netns list` name',
-          },
-        );
-      }
-      return [{ label: label(inode), inode, host: inode === hostInode, pid: Number(spec) }];
-    }
-    if (!/^[A-Za-z0-9_.-]{1,255}$/.test(spec) || spec === '.' || spec === '..') {
-      // The name becomes a path under /run/netns and an `ip netns exec` argument.
-      throw new PortwardenError(
-        'OPTION_INVALID',
-        `--netns ${JSON.stringify(spec)} is not a namespace name or pid`,
-        {
-          hint: 'a namespace name is [A-Za-z0-9_.-] and not . or .. (see `ip netns list`), or give a pid',
-        },
-      );
-    }
-    const inode = netnsInode(`/run/netns/${spec}`);
-    if (inode === null) {
-      const known = [...names.values()];
-      throw new PortwardenError('OPTION_INVALID', `--netns "${spec}": no such network namespace`, {
-        hint:
-          known.length > 0
-            ? `known namespaces: ${known.join(', ')}`
-            : '`ip netns list` shows none; give a pid instead',
-      });
-    }
-    const pid = [...namespaceRepresentatives()].find(([i]) => i === inode)?.[1];
+  return targets.sort((a, b) => Number(b.host) - Number(a.host) || a.label.localeCompare(b.label));
+}
+
+function namespaceOfPid(naming: NamespaceNaming, spec: string): NamespaceTarget {
+  const inode = netnsInode(`/proc/${spec}/ns/net`);
+  if (inode === null) {
+    throw new PortwardenError(
+      'OPTION_INVALID',
+      `--netns ${spec}: no process with pid ${spec} (or its namespace is not readable)`,
+      { hint: 'give the pid of a running process inside the namespace, or an `ip netns list` name' },
+    );
+  }
+  return { label: naming.label(inode), inode, host: inode === naming.hostInode, pid: Number(spec) };
+}
+
+function namedNamespace(naming: NamespaceNaming, spec: string): NamespaceTarget {
+  if (!/^[A-Za-z0-9_.-]{1,255}$/.test(spec) || spec === '.' || spec === '..') {
+    // The name becomes a path under /run/netns and an `ip netns exec` argument.
+    throw new PortwardenError(
+      'OPTION_INVALID',
+      `--netns ${JSON.stringify(spec)} is not a namespace name or pid`,
+      {
+        hint: 'a namespace name is [A-Za-z0-9_.-] and not . or .. (see `ip netns list`), or give a pid',
+      },
+    );
+  }
+  const inode = netnsInode(`/run/netns/${spec}`);
+  if (inode === null) {
+    const known = [...naming.names.values()];
+    throw new PortwardenError('OPTION_INVALID', `--netns "${spec}": no such network namespace`, {
+      hint:
+        known.length > 0
+          ? `known namespaces: ${known.join(', ')}`
+          : '`ip netns list` shows none; give a pid instead',
+    });
+  }
+  const pid = [...namespaceRepresentatives()].find(([i]) => i === inode)?.[1];
+  return {
+    label: spec,
+    inode,
+    host: inode === naming.hostInode,
+    name: spec,
+    ...(pid !== undefined ? { pid } : {}),
+  };
+}
+
+function resolveTargets(options: ListSocketsOptions): NamespaceTarget[] {
+  const naming = namespaceNaming();
+  if (options.allNetns) return everyNamespace(naming);
+  if (options.netns !== undefined)
     return [
-      { label: spec, inode, host: inode === hostInode, name: spec, ...(pid !== undefined ? { pid } : {}) },
+      /^\d+$/.test(options.netns)
+        ? namespaceOfPid(naming, options.netns)
+        : namedNamespace(naming, options.netns),
     ];
-  }
+  const { selfInode, hostInode, label } = naming;
   return [{ label: label(selfInode), inode: selfInode, host: selfInode === hostInode }];
 }
 
