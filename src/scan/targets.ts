@@ -23,30 +23,32 @@ function invalid(text: string, why: string): PortwardenError {
   });
 }
 
+/** A CIDR block target, `198.51.100.0/24` or `2001:db8::/120`. */
+function parseBlock(text: string): TargetSpec {
+  const [addr = '', len = '', ...extra] = text.split('/');
+  if (extra.length > 0) throw invalid(text, 'it has more than one "/"');
+  if (!/^\d{1,3}$/.test(len)) throw invalid(text, `"/${len}" is not a prefix length`);
+  if (!ipaddr.isValid(addr)) {
+    if (HOSTNAME.test(addr))
+      throw invalid(text, 'hostname/prefix is not supported; give the network address');
+    throw invalid(text, `"${addr}" is not an IP address`);
+  }
+  const family = ipaddr.parse(addr).kind() === 'ipv4' ? 4 : 6;
+  const bits = family === 4 ? 32 : 128;
+  const prefix = Number(len);
+  if (prefix > bits) throw invalid(text, `prefix /${prefix} is longer than ${bits} bits`);
+  if (family === 4 && !ipaddr.IPv4.isValidFourPartDecimal(addr))
+    throw invalid(text, 'write IPv4 addresses as four decimal parts');
+  const [first, last] = prefixOf(family, addressValue(addr), prefix) ?? [0n, 0n];
+  return { kind: 'range', family, first, last, text };
+}
+
 /** Parses one target expression (no I/O: hostnames are resolved later). */
 export function parseTarget(input: string): TargetSpec {
   const text = input.trim();
   if (text === '') throw invalid(input, 'it is empty');
   if (text.includes('%')) throw invalid(text, 'scoped (link-local %iface) targets are not supported');
-  if (text.includes('/')) {
-    const [addr = '', len = '', ...extra] = text.split('/');
-    if (extra.length > 0) throw invalid(text, 'it has more than one "/"');
-    if (!/^\d{1,3}$/.test(len)) throw invalid(text, `"/${len}" is not a prefix length`);
-    if (!ipaddr.isValid(addr)) {
-      if (HOSTNAME.test(addr))
-        throw invalid(text, 'hostname/prefix is not supported; give the network address');
-      throw invalid(text, `"${addr}" is not an IP address`);
-    }
-    const parsed = ipaddr.parse(addr);
-    const family = parsed.kind() === 'ipv4' ? 4 : 6;
-    const bits = family === 4 ? 32 : 128;
-    const prefix = Number(len);
-    if (prefix > bits) throw invalid(text, `prefix /${prefix} is longer than ${bits} bits`);
-    if (family === 4 && !ipaddr.IPv4.isValidFourPartDecimal(addr))
-      throw invalid(text, 'write IPv4 addresses as four decimal parts');
-    const [first, last] = prefixOf(family, addressValue(addr), prefix) ?? [0n, 0n];
-    return { kind: 'range', family, first, last, text };
-  }
+  if (text.includes('/')) return parseBlock(text);
   if (/^[\d,.*-]+$/.test(text) && text.split('.').length === 4 && /[-,*]/.test(text)) {
     const octets = text.split('.').map((part): [number, number][] => {
       if (part === '*') return [[0, 255]];
