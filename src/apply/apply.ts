@@ -25,7 +25,7 @@ import {
   type RulesetFiles,
 } from '../ruleset/load-live.ts';
 import {
-  appendHistory,
+  recordHistory,
   clearPending,
   readApplied,
   readCurrent,
@@ -326,7 +326,7 @@ function disarm(dir: string, pending: PendingApply | null, record: AppliedRecord
     stopWaiter(pending.rollbackPid);
   }
   const reason = error instanceof Error ? error.message : String(error);
-  appendHistory(dir, { at: new Date().toISOString(), event: 'failed', ...historyOf(record), reason });
+  recordHistory(dir, 'failed', record, { reason });
 }
 
 /** current.json with the kernel's listing right after the load (the reference for drift), and history. */
@@ -340,10 +340,8 @@ async function recordLoaded(dir: string, prepared: Prepared): Promise<void> {
     tables: [...prepared.tables],
     kernel: prepared.plan.managed,
   });
-  appendHistory(dir, {
+  recordHistory(dir, 'applied', record, {
     at: record.appliedAt,
-    event: 'applied',
-    ...historyOf(record),
     ...(record.deadline ? { deadline: record.deadline } : { reason: 'no confirmation timeout' }),
   });
 }
@@ -383,14 +381,7 @@ export async function confirmPending(stateDir: string): Promise<PendingApply> {
       writeCurrent(stateDir, { ...current, confirmedAt: new Date().toISOString() });
     clearPending(stateDir);
     stopWaiter(pending.rollbackPid);
-    appendHistory(stateDir, {
-      at: new Date().toISOString(),
-      event: 'confirmed',
-      id: pending.id,
-      backend: pending.backend,
-      policyFile: pending.policyFile,
-      policyHash: pending.policyHash,
-    });
+    recordHistory(stateDir, 'confirmed', pending);
     return pending;
   });
 }
@@ -433,13 +424,7 @@ async function restore(dir: string, pending: PendingApply): Promise<string[]> {
     await loadRuleset(ruleset, ruleset);
   } catch (error) {
     const reason = `rollback: ${(error as Error).message}`;
-    appendHistory(dir, {
-      at: new Date().toISOString(),
-      event: 'failed',
-      id: pending.id,
-      backend: pending.backend,
-      reason,
-    });
+    recordHistory(dir, 'failed', pending, { reason });
     throw error;
   }
   return [...notes, ...dropped.map((line) => `left out (its cgroup is gone): ${line}`)];
@@ -466,15 +451,7 @@ export async function rollbackPending(
     if (damaged) notes.push(`the damaged pending.json was moved to ${setAsideDamagedPending(stateDir)}`);
     else clearPending(stateDir);
     stopWaiter(pending.rollbackPid);
-    appendHistory(stateDir, {
-      at: new Date().toISOString(),
-      event: 'rolled-back',
-      id: pending.id,
-      backend: pending.backend,
-      policyFile: pending.policyFile,
-      policyHash: pending.policyHash,
-      reason: [reason, ...notes].join('; '),
-    });
+    recordHistory(stateDir, 'rolled-back', pending, { reason: [reason, ...notes].join('; ') });
     return pending;
   });
 }

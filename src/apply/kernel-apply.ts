@@ -1,6 +1,7 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { PortwardenError } from '../errors.ts';
 import type { KernelSetting } from './kernel-settings.ts';
+import { readTextQuietly } from '../system/files.ts';
 
 /**
  * Reading and writing the sysctls a policy needs, in the current network namespace (forwarding and
@@ -49,11 +50,7 @@ export function sysctlPath(name: string): string {
 
 /** A sysctl's value, or null when it does not exist (an interface that is not there). */
 export function readSysctl(name: string): string | null {
-  try {
-    return readFileSync(sysctlPath(name), 'utf8').trim();
-  } catch {
-    return null;
-  }
+  return readTextQuietly(sysctlPath(name))?.trim() ?? null;
 }
 
 export function writeSysctl(name: string, value: string): void {

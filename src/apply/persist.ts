@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { PortwardenError } from '../errors.ts';
 import { requireRoot } from './apply.ts';
 import {
-  appendHistory,
+  recordHistory,
   readApplied,
   readCurrent,
   readPending,
@@ -14,6 +14,7 @@ import {
   type PersistedState,
 } from './state.ts';
 import { writeFileAtomic } from '../system/atomic-write.ts';
+import { readTextIfExists } from '../system/files.ts';
 
 /**
  * `persist` / `unpersist`: installs the confirmed ruleset where the distribution loads it at boot,
@@ -118,10 +119,6 @@ function plan(
   return { files, include };
 }
 
-function readIfExists(path: string): string | null {
-  return existsSync(path) ? readFileSync(path, 'utf8') : null;
-}
-
 /** Creates the missing parents of `path`, returning the ones it created (deepest last). */
 function makeParents(path: string, stop: string): string[] {
   const missing: string[] = [];
@@ -153,7 +150,7 @@ function confirmedCurrent(dir: string): CurrentState {
 function writePlanned(etc: string, files: readonly Planned[], state: PersistedState): void {
   for (const file of files) {
     state.dirs.push(...makeParents(file.path, etc));
-    const previous = file.symlinkTo ? null : readIfExists(file.path);
+    const previous = file.symlinkTo ? null : readTextIfExists(file.path);
     state.files.push({ path: file.path, previous });
     if (file.symlinkTo) {
       rmSync(file.path, { force: true });
@@ -197,14 +194,7 @@ export async function persistCurrent(options: PersistOptions): Promise<Persisted
     } finally {
       writePersisted(options.stateDir, state);
     }
-    appendHistory(options.stateDir, {
-      at: state.at,
-      event: 'persisted',
-      id: current.id,
-      backend: current.backend,
-      policyFile: current.policyFile,
-      policyHash: current.policyHash,
-    });
+    recordHistory(options.stateDir, 'persisted', current, { at: state.at });
     return state;
   });
 }
@@ -223,7 +213,7 @@ function addInclude(include: { path: string; line: string }, state: PersistedSta
 /** Undoes a persist: files put back as they were (or removed), the include line removed, created dirs removed. */
 function removePersisted(persisted: PersistedState): void {
   for (const edit of persisted.edits) {
-    const text = readIfExists(edit.path);
+    const text = readTextIfExists(edit.path);
     if (text !== null)
       writeFileAtomic(
         edit.path,
@@ -259,13 +249,7 @@ export async function unpersist(stateDir: string): Promise<PersistedState> {
     }
     removePersisted(persisted);
     writePersisted(stateDir, null);
-    appendHistory(stateDir, {
-      at: new Date().toISOString(),
-      event: 'unpersisted',
-      id: persisted.id,
-      backend: persisted.backend,
-      policyFile: persisted.policyFile,
-    });
+    recordHistory(stateDir, 'unpersisted', persisted);
     return persisted;
   });
 }

@@ -6,7 +6,6 @@ import {
   fsyncSync,
   mkdirSync,
   openSync,
-  readFileSync,
   readdirSync,
   renameSync,
   rmSync,
@@ -16,6 +15,7 @@ import { PortwardenError } from '../errors.ts';
 import { writeFileAtomic } from '../system/atomic-write.ts';
 import type { KernelChange, ManagedSetting } from './kernel-apply.ts';
 import type { RulesetFiles } from '../ruleset/load-live.ts';
+import { errnoReason, processStartTime, readTextIfExists } from '../system/files.ts';
 
 /**
  * The state directory of apply (default /var/lib/portwarden, PORTWARDEN_STATE_DIR or --state-dir):
@@ -125,22 +125,31 @@ function sha256(text: string): string {
 /** Writes `data` with a checksum of its JSON text, atomically. */
 export function writeState(path: string, data: unknown): void {
   const json = JSON.stringify(data);
-  writeFileAtomic(path, `{"format":"${FORMAT}","sha256":"${sha256(json)}","data":${json}}\n`);
+  try {
+    writeFileAtomic(path, `{"format":"${FORMAT}","sha256":"${sha256(json)}","data":${json}}\n`);
+  } catch (error) {
+    throw new PortwardenError('STATE_UNAVAILABLE', `cannot write "${path}": ${errnoReason(error)}`, {
+      hint: STATE_HINT,
+      cause: error,
+    });
+  }
 }
 
 function corrupt(path: string, why: string, hint: string): PortwardenError {
   return new PortwardenError('STATE_CORRUPT', `the state file "${path}" is damaged (${why})`, { hint });
 }
 
+const STATE_HINT = 'run as root, or point PORTWARDEN_STATE_DIR (or --state-dir) at the right directory';
+
 function readText(path: string): string | null {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new PortwardenError('STATE_UNAVAILABLE', `cannot read "${path}": ${(error as Error).message}`, {
-      hint: 'run as root, or point PORTWARDEN_STATE_DIR (or --state-dir) at the right directory',
-    });
-  }
+  return readTextIfExists(
+    path,
+    (error) =>
+      new PortwardenError('STATE_UNAVAILABLE', `cannot read "${path}": ${errnoReason(error)}`, {
+        hint: STATE_HINT,
+        cause: error,
+      }),
+  );
 }
 
 /**
@@ -239,6 +248,33 @@ export function appendHistory(dir: string, entry: HistoryEntry): void {
   }
 }
 
+/** What a history line is about: the ruleset's id and backend, and the policy it came from. */
+export interface HistorySubject {
+  id: string;
+  backend: RulesetFiles['backend'];
+  policyFile?: string;
+  policyHash?: string;
+}
+
+/** Appends one history line: the event, its subject, when (default now), and why or until when. */
+export function recordHistory(
+  dir: string,
+  event: HistoryEntry['event'],
+  subject: HistorySubject,
+  details: Pick<HistoryEntry, 'reason' | 'deadline'> & { at?: string } = {},
+): void {
+  const { at = new Date().toISOString(), ...rest } = details;
+  appendHistory(dir, {
+    at,
+    event,
+    id: subject.id,
+    backend: subject.backend,
+    ...(subject.policyFile !== undefined ? { policyFile: subject.policyFile } : {}),
+    ...(subject.policyHash !== undefined ? { policyHash: subject.policyHash } : {}),
+    ...rest,
+  });
+}
+
 export function readHistory(dir: string): HistoryEntry[] {
   const text = readText(join(dir, 'history.jsonl')) ?? '';
   const entries: HistoryEntry[] = [];
@@ -261,17 +297,6 @@ export function unsettledApply(dir: string): HistoryEntry | null {
     if (entry.event === 'applied' && entry.deadline !== undefined && !settled.has(entry.id)) return entry;
   }
   return null;
-}
-
-/** pid and start time (clock ticks since boot) of a process: together they name it uniquely. */
-export function processStartTime(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // the command name (field 2) may contain spaces and parentheses: count from the last ')'
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
 }
 
 interface LockHolder {

@@ -55,11 +55,11 @@ function allow(
   return out;
 }
 
-function policyWord(verdict: Verdict): string {
+function policyTarget(verdict: Verdict): string {
   return verdict === 'accept' ? 'ACCEPT' : verdict === 'reject' ? 'REJECT' : 'DENY';
 }
 
-/** Shebang, the comments that say what this script cannot do, flush and default policies. */
+/** The script's head: what it cannot do (IPv6, skipped rules), flush, policies, loopback. */
 function preamble(ir: Ir, meta: CompileMeta): string[] {
   return [
     '#!/bin/sh',
@@ -75,15 +75,15 @@ function preamble(ir: Ir, meta: CompileMeta): string[] {
     'set -e',
     '$IPCHAINS -F',
     '$IPCHAINS -X',
-    `$IPCHAINS -P input ${policyWord(ir.defaults.input)}`,
-    `$IPCHAINS -P output ${policyWord(ir.defaults.output)}`,
-    `$IPCHAINS -P forward ${policyWord(ir.defaults.forward)}`,
+    `$IPCHAINS -P input ${policyTarget(ir.defaults.input)}`,
+    `$IPCHAINS -P output ${policyTarget(ir.defaults.output)}`,
+    `$IPCHAINS -P forward ${policyTarget(ir.defaults.forward)}`,
     '$IPCHAINS -A input -i lo -j ACCEPT',
     '$IPCHAINS -A output -i lo -j ACCEPT',
   ];
 }
 
-function icmpLines(ir: Ir): string[] {
+function icmpRules(ir: Ir): string[] {
   const icmp = [
     'destination-unreachable',
     'time-exceeded',
@@ -95,7 +95,7 @@ function icmpLines(ir: Ir): string[] {
   );
 }
 
-function zoneLines(ir: Ir): string[] {
+function zoneRules(ir: Ir): string[] {
   const lines: string[] = [];
   for (const zone of ir.input) {
     lines.push(hashComment(`zone ${zone.zone}: inbound`));
@@ -110,24 +110,23 @@ function zoneLines(ir: Ir): string[] {
   return lines;
 }
 
-/** Active-mode FTP data connections on the interfaces of zones that serve tcp/21. */
-function ftpActiveLines(ir: Ir): string[] {
+/** Active FTP to a server here: data connections from port 20, on the interfaces of zones allowing tcp/21. */
+function activeFtpRules(ir: Ir): string[] {
   if (!ir.ftpHelper.inbound) return [];
   const lines = ['# FTP server, active mode: data connections are opened from port 20 to the client'];
   for (const zone of ir.input) {
-    for (const name of zone.interfaces) {
-      if (!zone.rules.some((r) => r.protocol === 'tcp' && r.ports.some((p) => p.from <= 21 && 21 <= p.to)))
-        continue;
+    if (!zone.rules.some((r) => r.protocol === 'tcp' && r.ports.some((p) => p.from <= 21 && 21 <= p.to)))
+      continue;
+    for (const name of zone.interfaces)
       lines.push(
         `$IPCHAINS -A output -i ${iface(name)} -p TCP --sport 20 -j ACCEPT`,
         `$IPCHAINS -A input -i ${iface(name)} -p TCP --dport 20 ! -y -j ACCEPT`,
       );
-    }
   }
   return lines;
 }
 
-function routeLines(ir: Ir, route: IrRoute): string[] {
+function routeRules(ir: Ir, route: IrRoute): string[] {
   if (route.family === 6) return [];
   const lines: string[] = [];
   // ipchains' forward chain sees only the outgoing interface (-i); sources tell the zones apart.
@@ -135,25 +134,22 @@ function routeLines(ir: Ir, route: IrRoute): string[] {
   const masq = ir.nat.some(
     (n) => n.kind === 'masquerade' && n.fromZone === route.fromZone && n.toZone === route.toZone,
   );
-  for (const name of route.oif) {
-    for (const p of ports(route.ports)) {
-      for (const s of sources.length > 0 ? sources : ['']) {
+  const proto = route.protocol.toUpperCase();
+  for (const name of route.oif)
+    for (const p of ports(route.ports))
+      for (const s of sources.length > 0 ? sources : [''])
         lines.push(
-          `$IPCHAINS -A forward -i ${iface(name)}${s ? ` -s ${s}` : ''} -p ${route.protocol.toUpperCase()} --dport ${p} -j ${masq ? 'MASQ' : 'ACCEPT'}`,
+          `$IPCHAINS -A forward -i ${iface(name)}${s ? ` -s ${s}` : ''} -p ${proto} --dport ${p} -j ${masq ? 'MASQ' : 'ACCEPT'}`,
         );
-      }
-    }
-  }
-  for (const name of route.iif) {
+  for (const name of route.iif)
     for (const p of ports(route.ports))
       lines.push(
-        `$IPCHAINS -A forward -i ${iface(name)} -p ${route.protocol.toUpperCase()} --sport ${p}${route.protocol === 'tcp' ? ' ! -y' : ''} -j ACCEPT`,
+        `$IPCHAINS -A forward -i ${iface(name)} -p ${proto} --sport ${p}${route.protocol === 'tcp' ? ' ! -y' : ''} -j ACCEPT`,
       );
-  }
   return lines;
 }
 
-function logLines(ir: Ir): string[] {
+function logRules(ir: Ir): string[] {
   if (!ir.log) return [];
   return [
     '# log what the policies deny (ipchains logs with -l; it has no log prefix)',
@@ -167,11 +163,11 @@ function logLines(ir: Ir): string[] {
 export function compileIpchains(ir: Ir, meta: CompileMeta): string {
   const lines = [
     ...preamble(ir, meta),
-    ...icmpLines(ir),
-    ...zoneLines(ir),
-    ...ftpActiveLines(ir),
-    ...ir.forward.flatMap((route) => routeLines(ir, route)),
-    ...logLines(ir),
+    ...icmpRules(ir),
+    ...zoneRules(ir),
+    ...activeFtpRules(ir),
+    ...ir.forward.flatMap((route) => routeRules(ir, route)),
+    ...logRules(ir),
   ];
   return `${lines.join('\n')}\n`;
 }

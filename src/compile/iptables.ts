@@ -1,7 +1,7 @@
 import type { PortRange } from '../catalog/types.ts';
-import type { Cidr, ProgramMatch, Verdict } from '../policy/types.ts';
+import type { Cidr, Verdict } from '../policy/types.ts';
 import type { Backend, CompileMeta, CompiledFile } from './backend.ts';
-import type { Ir, IrRule, IrZoneChain } from './ir.ts';
+import type { Ir, IrNat, IrProgramRule, IrRoute, IrRule, IrZoneChain } from './ir.ts';
 import { logPrefix } from './log-prefix.ts';
 import { hashComment, iptablesArg, iptablesComment, iptablesQuoted } from './_quote.ts';
 
@@ -156,70 +156,60 @@ function header(ir: Ir, family: 4 | 6, meta: CompileMeta): string[] {
   ];
 }
 
-/** The raw table that attaches the FTP helper ([] when no rule needs it). */
+/** The raw table attaching the ftp conntrack helper to tcp/21, when the policy allows FTP. */
 function rawTable(ir: Ir): string[] {
   if (!ir.ftpHelper.inbound && !ir.ftpHelper.outbound) return [];
-  const out = [
+  return [
     '# FTP: the ftp conntrack helper is attached to tcp/21 in the raw table (kernels no longer do it alone).',
     '*raw',
     ':PREROUTING ACCEPT [0:0]',
     ':OUTPUT ACCEPT [0:0]',
+    ...(ir.ftpHelper.inbound ? ['-A PREROUTING -p tcp --dport 21 -j CT --helper ftp'] : []),
+    ...(ir.ftpHelper.outbound ? ['-A OUTPUT -p tcp --dport 21 -j CT --helper ftp'] : []),
+    'COMMIT',
   ];
-  if (ir.ftpHelper.inbound) out.push('-A PREROUTING -p tcp --dport 21 -j CT --helper ftp');
-  if (ir.ftpHelper.outbound) out.push('-A OUTPUT -p tcp --dport 21 -j CT --helper ftp');
-  out.push('COMMIT');
-  return out;
 }
 
-function hasDnat(ir: Ir, family: 4 | 6): boolean {
-  return ir.nat.some((n) => n.kind === 'dnat' && n.toFamily === family);
+function dnatLines(n: IrNat, family: 4 | 6): string[] {
+  if (n.kind !== 'dnat') return [];
+  const target = family === 4 ? `${n.toAddress}:${n.toPort}` : `[${n.toAddress}]:${n.toPort}`;
+  const sources = inFamily(n.saddr, family);
+  return n.interfaces.flatMap((name) =>
+    (sources.length > 0 ? sources.map((c) => `-s ${c.text} `) : ['']).map(
+      (s) =>
+        `-A PREROUTING -i ${iface(name)} -m addrtype --dst-type LOCAL ${s}-p ${n.protocol} --dport ${n.port} ${iptablesComment(n.comment)} -j DNAT --to-destination ${target}`,
+    ),
+  );
 }
 
-function dnatLines(ir: Ir, family: 4 | 6): string[] {
-  const out: string[] = [];
-  for (const n of ir.nat) {
-    if (n.kind !== 'dnat' || n.toFamily !== family) continue;
-    const target = family === 4 ? `${n.toAddress}:${n.toPort}` : `[${n.toAddress}]:${n.toPort}`;
-    const sources = inFamily(n.saddr, family);
-    for (const name of n.interfaces) {
-      for (const s of sources.length > 0 ? sources.map((c) => `-s ${c.text} `) : ['']) {
-        out.push(
-          `-A PREROUTING -i ${iface(name)} -m addrtype --dst-type LOCAL ${s}-p ${n.protocol} --dport ${n.port} ${iptablesComment(n.comment)} -j DNAT --to-destination ${target}`,
-        );
-      }
-    }
-  }
-  return out;
-}
-
-function masqueradeLines(ir: Ir): string[] {
-  const out: string[] = [];
-  for (const n of ir.nat) {
-    if (n.kind !== 'masquerade') continue;
-    // POSTROUTING cannot match the input interface: masquerade what leaves the outer interface.
-    for (const name of n.oif)
-      out.push(`-A POSTROUTING -o ${iface(name)} ${iptablesComment(n.comment)} -j MASQUERADE`);
-  }
-  return out;
-}
-
-/** The nat table with this family's DNAT and every masquerade ([] when there is neither). */
+/** The nat table: port forwards of this family, masquerading; nothing when there are none. */
 function natTable(ir: Ir, family: 4 | 6): string[] {
-  const rules = [...dnatLines(ir, family), ...masqueradeLines(ir)];
-  if (!hasDnat(ir, family) && !ir.nat.some((n) => n.kind === 'masquerade')) return [];
-  return [
+  const dnat = ir.nat.filter((n) => n.kind === 'dnat' && n.toFamily === family);
+  const masq = ir.nat.filter((n) => n.kind === 'masquerade');
+  if (dnat.length + masq.length === 0) return [];
+  const out = [
     '*nat',
     ':PREROUTING ACCEPT [0:0]',
     ':INPUT ACCEPT [0:0]',
     ':OUTPUT ACCEPT [0:0]',
     ':POSTROUTING ACCEPT [0:0]',
-    ...rules,
-    'COMMIT',
   ];
+  for (const n of dnat) out.push(...dnatLines(n, family));
+  for (const n of masq) {
+    if (n.kind !== 'masquerade') continue;
+    // POSTROUTING cannot match the input interface: masquerade what leaves the outer interface.
+    for (const name of n.oif)
+      out.push(`-A POSTROUTING -o ${iface(name)} ${iptablesComment(n.comment)} -j MASQUERADE`);
+  }
+  out.push('COMMIT');
+  return out;
 }
 
-function zoneChainName(chain: IrZoneChain): string {
-  return chainName(chain.direction === 'in' ? 'IN' : 'OUT', chain.zone);
+function programMatch(rule: IrProgramRule): string {
+  if (rule.program.kind === 'unit')
+    return `-m cgroup --path ${iptablesArg(`system.slice/${rule.program.unit}`)} `;
+  if (rule.program.kind === 'user') return `-m owner --uid-owner ${iptablesArg(rule.program.user)} `;
+  return '';
 }
 
 function inputLines(ir: Ir, family: 4 | 6): string[] {
@@ -230,20 +220,24 @@ function inputLines(ir: Ir, family: 4 | 6): string[] {
   ];
 }
 
-/** The match that picks a program's packets: its systemd unit's cgroup or its user. */
-function programMatch(program: ProgramMatch): string {
-  if (program.kind === 'unit') return `-m cgroup --path ${iptablesArg(`system.slice/${program.unit}`)} `;
-  if (program.kind === 'user') return `-m owner --uid-owner ${iptablesArg(program.user)} `;
-  return '';
-}
-
 function outputLines(ir: Ir, family: 4 | 6): string[] {
   return [
     ...essentials(ir, 'OUTPUT', family),
-    ...ir.programs.flatMap((rule) => ruleLines('OUTPUT', rule, family, programMatch(rule.program))),
+    ...ir.programs.flatMap((rule) => ruleLines('OUTPUT', rule, family, programMatch(rule))),
     ...ir.output.flatMap((chain) => zoneJumps('OUTPUT', chain, family)),
     ...tail(ir, 'OUTPUT', 'out', '-', ir.defaults.output, family),
   ];
+}
+
+function routeLines(route: IrRoute, family: 4 | 6): string[] {
+  const members = inFamily(route.fromMembers, family);
+  if (route.fromMembers.length > 0 && members.length === 0) return [];
+  const out: string[] = [];
+  for (const iif of route.iif)
+    for (const oif of route.oif)
+      for (const m of members.length > 0 ? members.map((c) => `-s ${c.text} `) : [''])
+        out.push(...ruleLines('FORWARD', route, family, `-i ${iface(iif)} -o ${iface(oif)} ${m}`));
+  return out;
 }
 
 function forwardLines(ir: Ir, family: 4 | 6): string[] {
@@ -251,49 +245,36 @@ function forwardLines(ir: Ir, family: 4 | 6): string[] {
     '-A FORWARD -m conntrack --ctstate INVALID -j DROP',
     '-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
   ];
-  if (hasDnat(ir, family)) out.push('-A FORWARD -m conntrack --ctstate DNAT -j ACCEPT');
-  for (const name of [
+  if (ir.nat.some((n) => n.kind === 'dnat' && n.toFamily === family))
+    out.push('-A FORWARD -m conntrack --ctstate DNAT -j ACCEPT');
+  const bridges = [
     ...(ir.coexist.includes('docker') ? ['docker0', 'br-*'] : []),
     ...(ir.coexist.includes('libvirt') ? ['virbr*'] : []),
-  ]) {
+  ];
+  for (const name of bridges)
     out.push(`-A FORWARD -i ${iface(name)} -j ACCEPT`, `-A FORWARD -o ${iface(name)} -j ACCEPT`);
-  }
-  for (const route of ir.forward) {
-    const members = inFamily(route.fromMembers, family);
-    if (route.fromMembers.length > 0 && members.length === 0) continue;
-    for (const iif of route.iif) {
-      for (const oif of route.oif) {
-        for (const m of members.length > 0 ? members.map((c) => `-s ${c.text} `) : ['']) {
-          out.push(...ruleLines('FORWARD', route, family, `-i ${iface(iif)} -o ${iface(oif)} ${m}`));
-        }
-      }
-    }
-  }
+  for (const route of ir.forward) out.push(...routeLines(route, family));
   out.push(...tail(ir, 'FORWARD', 'fwd', '-', ir.defaults.forward, family));
   return out;
 }
 
-function zoneChainLines(ir: Ir, family: 4 | 6): string[] {
-  return [...ir.input, ...ir.output].flatMap((chain) => {
-    const name = zoneChainName(chain);
-    return [
-      ...chain.rules.flatMap((rule) => ruleLines(name, rule, family)),
-      ...tail(ir, name, chain.direction, chain.zone, null, family),
-    ];
-  });
-}
-
+/** The filter table: base chains, then each zone's chain with its rules. */
 function filterTable(ir: Ir, family: 4 | 6): string[] {
+  const zones = [...ir.input, ...ir.output];
+  const name = (c: IrZoneChain): string => chainName(c.direction === 'in' ? 'IN' : 'OUT', c.zone);
   return [
     '*filter',
     `:INPUT ${policyWord(ir.defaults.input)} [0:0]`,
     `:FORWARD ${policyWord(ir.defaults.forward)} [0:0]`,
     `:OUTPUT ${policyWord(ir.defaults.output)} [0:0]`,
-    ...[...ir.input, ...ir.output].map((c) => `:${zoneChainName(c)} - [0:0]`),
+    ...zones.map((c) => `:${name(c)} - [0:0]`),
     ...inputLines(ir, family),
     ...outputLines(ir, family),
     ...forwardLines(ir, family),
-    ...zoneChainLines(ir, family),
+    ...zones.flatMap((c) => [
+      ...c.rules.flatMap((rule) => ruleLines(name(c), rule, family)),
+      ...tail(ir, name(c), c.direction, c.zone, null, family),
+    ]),
     'COMMIT',
   ];
 }

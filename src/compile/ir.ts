@@ -1,5 +1,5 @@
 import type { PortRange, Protocol } from '../catalog/types.ts';
-import type { Cidr, Policy, ProgramMatch, Verdict } from '../policy/types.ts';
+import type { Cidr, Policy, ProgramMatch, Verdict, Zone } from '../policy/types.ts';
 
 /**
  * The backend-independent form of a policy: flat allow rules grouped per zone and direction, NAT
@@ -117,67 +117,50 @@ function expandRule(base: string, rule: RuleSource, peerSide: 'saddr' | 'daddr')
   return out;
 }
 
-/** Builds the IR. Pure: the same policy always gives the same IR (and so the same ruleset text). */
-export function buildIr(policy: Policy): Ir {
-  const input: IrZoneChain[] = [];
-  const output: IrZoneChain[] = [];
-  const zoneByName = new Map(policy.zones.map((z) => [z.name, z]));
-  const ftpPassive: Ir['ftpPassive'] = [];
-  for (const zone of policy.zones) {
-    const inRules = zone.inbound.flatMap((r, i) => expandRule(`in_${zone.name}_${i + 1}`, r, 'saddr'));
-    if (zone.ftpPassive) {
-      ftpPassive.push({ zone: zone.name, range: zone.ftpPassive });
-      inRules.push(
-        ...expandRule(
-          `in_${zone.name}_ftp_passive`,
-          {
-            ports: { tcp: [zone.ftpPassive], udp: [] },
-            peers: [],
-            spec: 'ftp passive data',
-            comment: 'FTP passive data range',
-            log: false,
-          },
-          'saddr',
-        ),
-      );
-    }
-    input.push({
-      zone: zone.name,
-      direction: 'in',
-      interfaces: zone.interfaces,
-      members: zone.sources,
-      rules: inRules,
-    });
-    // `sources` says who may send into the zone; egress into a zone is chosen by interface alone.
-    output.push({
-      zone: zone.name,
-      direction: 'out',
-      interfaces: zone.interfaces,
-      members: [],
-      rules: zone.outbound.flatMap((r, i) => expandRule(`out_${zone.name}_${i + 1}`, r, 'daddr')),
-    });
+/** A zone's inbound chain: its rules, plus the passive FTP range when it declares one. */
+function inboundChain(zone: Zone): IrZoneChain {
+  const rules = zone.inbound.flatMap((r, i) => expandRule(`in_${zone.name}_${i + 1}`, r, 'saddr'));
+  if (zone.ftpPassive) {
+    const passive = {
+      ports: { tcp: [zone.ftpPassive], udp: [] },
+      peers: [],
+      spec: 'ftp passive data',
+      comment: 'FTP passive data range',
+      log: false,
+    };
+    rules.push(...expandRule(`in_${zone.name}_ftp_passive`, passive, 'saddr'));
   }
-  const programs: IrProgramRule[] = policy.programs.flatMap((p, i) =>
+  return { zone: zone.name, direction: 'in', interfaces: zone.interfaces, members: zone.sources, rules };
+}
+
+/** A zone's outbound chain: `sources` says who may send into the zone; egress is chosen by interface alone. */
+function outboundChain(zone: Zone): IrZoneChain {
+  const rules = zone.outbound.flatMap((r, i) => expandRule(`out_${zone.name}_${i + 1}`, r, 'daddr'));
+  return { zone: zone.name, direction: 'out', interfaces: zone.interfaces, members: [], rules };
+}
+
+function programRules(policy: Policy): IrProgramRule[] {
+  return policy.programs.flatMap((p, i) =>
     p.outbound.flatMap((r, j) =>
       expandRule(`prog_${i + 1}_${j + 1}`, r, 'daddr').map((rule) => ({ ...rule, program: p.match })),
     ),
   );
-  const forward: IrRoute[] = policy.routing.flatMap((route, i) => {
+}
+
+function routes(policy: Policy, zoneByName: ReadonlyMap<string, Zone>): IrRoute[] {
+  return policy.routing.flatMap((route, i) => {
     const from = zoneByName.get(route.from);
     const to = zoneByName.get(route.to);
     if (!from || !to) return [];
-    return expandRule(
-      `fwd_${i + 1}`,
-      {
-        ports: route.ports,
-        peers: [],
-        spec: route.spec,
-        comment: `${route.from} -> ${route.to}: ${route.spec}`,
-        log: false,
-      },
-      'saddr',
-    ).map((rule) => ({
-      ...rule,
+    const rule = {
+      ports: route.ports,
+      peers: [],
+      spec: route.spec,
+      comment: `${route.from} -> ${route.to}: ${route.spec}`,
+      log: false,
+    };
+    return expandRule(`fwd_${i + 1}`, rule, 'saddr').map((r) => ({
+      ...r,
       fromZone: from.name,
       toZone: to.name,
       iif: from.interfaces,
@@ -186,33 +169,46 @@ export function buildIr(policy: Policy): Ir {
       toMembers: to.sources,
     }));
   });
-  const nat: IrNat[] = [
-    ...policy.forwards.map((f): IrNat => ({
-      kind: 'dnat',
-      zone: f.zone,
-      interfaces: zoneByName.get(f.zone)?.interfaces ?? [],
-      protocol: f.protocol,
-      port: f.listenPort,
-      toAddress: f.toAddress,
-      toFamily: f.toFamily,
-      toPort: f.toPort,
-      toLoopback: f.toLoopback,
-      saddr: f.sources,
-      comment: `${f.zone}: ${f.protocol}/${f.listenPort} -> ${f.toFamily === 6 ? `[${f.toAddress}]` : f.toAddress}:${f.toPort}`,
-    })),
-    ...policy.routing
-      .filter((r) => r.masquerade)
-      .map((r): IrNat => ({
-        kind: 'masquerade',
-        fromZone: r.from,
-        toZone: r.to,
-        iif: zoneByName.get(r.from)?.interfaces ?? [],
-        oif: zoneByName.get(r.to)?.interfaces ?? [],
-        comment: `masquerade ${r.from} -> ${r.to}`,
-      })),
-  ];
-  const has21 = (rules: readonly IrRule[]): boolean =>
-    rules.some((r) => r.protocol === 'tcp' && r.ports.some((p) => p.from <= 21 && 21 <= p.to));
+}
+
+function natRules(policy: Policy, zoneByName: ReadonlyMap<string, Zone>): IrNat[] {
+  const dnat = policy.forwards.map((f): IrNat => ({
+    kind: 'dnat',
+    zone: f.zone,
+    interfaces: zoneByName.get(f.zone)?.interfaces ?? [],
+    protocol: f.protocol,
+    port: f.listenPort,
+    toAddress: f.toAddress,
+    toFamily: f.toFamily,
+    toPort: f.toPort,
+    toLoopback: f.toLoopback,
+    saddr: f.sources,
+    comment: `${f.zone}: ${f.protocol}/${f.listenPort} -> ${f.toFamily === 6 ? `[${f.toAddress}]` : f.toAddress}:${f.toPort}`,
+  }));
+  const masquerade = policy.routing
+    .filter((r) => r.masquerade)
+    .map((r): IrNat => ({
+      kind: 'masquerade',
+      fromZone: r.from,
+      toZone: r.to,
+      iif: zoneByName.get(r.from)?.interfaces ?? [],
+      oif: zoneByName.get(r.to)?.interfaces ?? [],
+      comment: `masquerade ${r.from} -> ${r.to}`,
+    }));
+  return [...dnat, ...masquerade];
+}
+
+function allowsFtpControl(rules: readonly IrRule[]): boolean {
+  return rules.some((r) => r.protocol === 'tcp' && r.ports.some((p) => p.from <= 21 && 21 <= p.to));
+}
+
+/** Builds the IR. Pure: the same policy always gives the same IR (and so the same ruleset text). */
+export function buildIr(policy: Policy): Ir {
+  const zoneByName = new Map(policy.zones.map((z) => [z.name, z]));
+  const input = policy.zones.map(inboundChain);
+  const output = policy.zones.map(outboundChain);
+  const programs = programRules(policy);
+  const forward = routes(policy, zoneByName);
   return {
     policyName: policy.name,
     policyFile: policy.file,
@@ -228,12 +224,12 @@ export function buildIr(policy: Policy): Ir {
     output,
     programs,
     forward,
-    nat,
+    nat: natRules(policy, zoneByName),
     ftpHelper: {
-      inbound: input.some((c) => has21(c.rules)) || forward.some((r) => has21([r])),
-      outbound: output.some((c) => has21(c.rules)) || has21(programs),
+      inbound: input.some((c) => allowsFtpControl(c.rules)) || forward.some((r) => allowsFtpControl([r])),
+      outbound: output.some((c) => allowsFtpControl(c.rules)) || allowsFtpControl(programs),
     },
-    ftpPassive,
+    ftpPassive: policy.zones.flatMap((z) => (z.ftpPassive ? [{ zone: z.name, range: z.ftpPassive }] : [])),
   };
 }
 

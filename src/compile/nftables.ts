@@ -188,69 +188,78 @@ function policyWord(verdict: Verdict): string {
   return verdict === 'accept' ? 'accept' : 'drop';
 }
 
-export function compileNftables(ir: Ir, meta: CompileMeta): string {
-  const w = new NftWriter();
-  const chains: string[] = [];
-  const notes: string[] = [];
-
-  // input
-  const input = essentials(ir, 'in');
+/** The input base chain's rules (a jump per zone interface) and the zones' own chains. */
+function inputChains(w: NftWriter, ir: Ir): { lines: string[]; zones: string[] } {
+  const lines = essentials(ir, 'in');
   for (const chain of ir.input) {
     for (const iface of chain.interfaces)
-      input.push(`iifname ${nftString(iface)} jump in_${ident(chain.zone)}`);
+      lines.push(`iifname ${nftString(iface)} jump in_${ident(chain.zone)}`);
   }
-  input.push(...endOfChain(ir, 'in', '-', ir.defaults.input));
-  const zoneChains: string[] = [];
-  for (const chain of ir.input)
-    zoneChains.push(chainBlock(`in_${ident(chain.zone)}`, null, zoneChain(w, ir, chain)));
+  lines.push(...endOfChain(ir, 'in', '-', ir.defaults.input));
+  const zones = ir.input.map((chain) => chainBlock(`in_${ident(chain.zone)}`, null, zoneChain(w, ir, chain)));
+  return { lines, zones };
+}
 
-  // output
-  const output = essentials(ir, 'out');
+/** The output base chain's rules (per-program rules, a jump per zone interface) and the zones' chains. */
+function outputChains(w: NftWriter, ir: Ir): { lines: string[]; zones: string[] } {
+  const lines = essentials(ir, 'out');
   for (const rule of ir.programs) {
     if (rule.program.kind === 'path') continue;
-    for (const line of ruleLines(w, rule)) output.push(programMatch(rule) + line);
+    for (const line of ruleLines(w, rule)) lines.push(programMatch(rule) + line);
   }
   for (const chain of ir.output) {
     for (const iface of chain.interfaces)
-      output.push(`oifname ${nftString(iface)} jump out_${ident(chain.zone)}`);
+      lines.push(`oifname ${nftString(iface)} jump out_${ident(chain.zone)}`);
   }
-  output.push(...endOfChain(ir, 'out', '-', ir.defaults.output));
-  for (const chain of ir.output)
-    zoneChains.push(chainBlock(`out_${ident(chain.zone)}`, null, zoneChain(w, ir, chain)));
+  lines.push(...endOfChain(ir, 'out', '-', ir.defaults.output));
+  const zones = ir.output.map((chain) =>
+    chainBlock(`out_${ident(chain.zone)}`, null, zoneChain(w, ir, chain)),
+  );
+  return { lines, zones };
+}
 
-  // forward
-  const forward = ['ct state invalid drop', 'ct state established,related accept'];
-  if (ir.nat.some((n) => n.kind === 'dnat')) forward.push('ct status dnat accept');
+/** Bridges of the container and VM managers the policy coexists with: their forwarding is theirs. */
+function coexistLines(ir: Ir, notes: string[]): string[] {
+  const lines: string[] = [];
   if (ir.coexist.includes('docker')) {
     notes.push(
       "coexist docker: forwarded traffic of docker0 and br-* bridges is left to Docker's own rules.",
     );
     for (const iface of ['docker0', 'br-*'])
-      forward.push(`iifname ${nftString(iface)} accept`, `oifname ${nftString(iface)} accept`);
+      lines.push(`iifname ${nftString(iface)} accept`, `oifname ${nftString(iface)} accept`);
   }
   if (ir.coexist.includes('libvirt')) {
     notes.push("coexist libvirt: forwarded traffic of virbr* bridges is left to libvirt's own rules.");
-    forward.push(`iifname "virbr*" accept`, `oifname "virbr*" accept`);
+    lines.push(`iifname "virbr*" accept`, `oifname "virbr*" accept`);
   }
+  return lines;
+}
+
+/** The forward base chain's rules: state, coexistence, one rule per route and interface pair. */
+function forwardLines(w: NftWriter, ir: Ir, notes: string[]): string[] {
+  const lines = ['ct state invalid drop', 'ct state established,related accept'];
+  if (ir.nat.some((n) => n.kind === 'dnat')) lines.push('ct status dnat accept');
+  lines.push(...coexistLines(ir, notes));
   for (const route of ir.forward) {
     const ports = w.portSet(route.id, route.ports);
-    for (const src of membership(w, `fwd_${route.fromZone}_members`, 'saddr', route.fromMembers)) {
-      for (const iif of route.iif) {
-        for (const oif of route.oif) {
-          forward.push(
+    for (const src of membership(w, `fwd_${route.fromZone}_members`, 'saddr', route.fromMembers))
+      for (const iif of route.iif)
+        for (const oif of route.oif)
+          lines.push(
             `iifname ${nftString(iif)} oifname ${nftString(oif)} ${src}${route.protocol} dport ${ports} counter accept comment ${nftComment(route.comment)}`,
           );
-        }
-      }
-    }
   }
-  forward.push(...endOfChain(ir, 'fwd', '-', ir.defaults.forward));
+  lines.push(...endOfChain(ir, 'fwd', '-', ir.defaults.forward));
   if (ir.defaults.forward !== 'accept' && ir.coexist.length === 0) {
     notes.push(
       'forward policy drop: this also stops Docker/libvirt forwarding unless `coexist: [docker]` or `[libvirt]` is set.',
     );
   }
+  return lines;
+}
 
+/** The NAT chains (port forwards and masquerading), only those with rules. */
+function natChains(ir: Ir, notes: string[]): string[] {
   const { pre, post } = natLines(ir.nat);
   for (const n of ir.nat) {
     if (n.kind === 'dnat' && n.toLoopback) {
@@ -259,73 +268,95 @@ export function compileNftables(ir: Ir, meta: CompileMeta): string {
       );
     }
   }
-  if (pre.some(Boolean) || post.some(Boolean)) {
-    if (pre.length > 0)
-      chains.push(
-        chainBlock('nat_prerouting', 'type nat hook prerouting priority dstnat; policy accept;', pre),
-      );
-    if (post.length > 0)
-      chains.push(
-        chainBlock('nat_postrouting', 'type nat hook postrouting priority srcnat; policy accept;', post),
-      );
-  }
-
-  const helpers: string[] = [];
-  if (ir.ftpHelper.inbound || ir.ftpHelper.outbound) {
-    notes.push(
-      'FTP: kernels no longer attach the ftp conntrack helper by themselves; it is attached to tcp/21 here, so active and passive data connections are accepted as related.',
+  const chains: string[] = [];
+  if (pre.length > 0)
+    chains.push(
+      chainBlock('nat_prerouting', 'type nat hook prerouting priority dstnat; policy accept;', pre),
     );
-    helpers.push('\tct helper ftp_standard {\n\t\ttype "ftp" protocol tcp\n\t\tl3proto inet\n\t}');
-    if (ir.ftpHelper.inbound)
-      chains.push(
-        chainBlock('ftp_helper_in', 'type filter hook prerouting priority filter; policy accept;', [
-          'tcp dport 21 ct helper set "ftp_standard"',
-        ]),
-      );
-    if (ir.ftpHelper.outbound)
-      chains.push(
-        chainBlock('ftp_helper_out', 'type filter hook output priority filter; policy accept;', [
-          'tcp dport 21 ct helper set "ftp_standard"',
-        ]),
-      );
-  }
-  for (const p of ir.ftpPassive)
-    notes.push(`FTP passive data range ${p.range.from}-${p.range.to} is open inbound in zone "${p.zone}".`);
+  if (post.length > 0)
+    chains.push(
+      chainBlock('nat_postrouting', 'type nat hook postrouting priority srcnat; policy accept;', post),
+    );
+  return chains;
+}
+
+/** The ftp conntrack helper object and the chains that attach it to tcp/21. */
+function ftpHelperBlocks(ir: Ir, notes: string[]): { helpers: string[]; chains: string[] } {
+  const helpers: string[] = [];
+  const chains: string[] = [];
+  if (!ir.ftpHelper.inbound && !ir.ftpHelper.outbound) return { helpers, chains };
+  notes.push(
+    'FTP: kernels no longer attach the ftp conntrack helper by themselves; it is attached to tcp/21 here, so active and passive data connections are accepted as related.',
+  );
+  helpers.push('\tct helper ftp_standard {\n\t\ttype "ftp" protocol tcp\n\t\tl3proto inet\n\t}');
+  const attach = ['tcp dport 21 ct helper set "ftp_standard"'];
+  if (ir.ftpHelper.inbound)
+    chains.push(
+      chainBlock('ftp_helper_in', 'type filter hook prerouting priority filter; policy accept;', attach),
+    );
+  if (ir.ftpHelper.outbound)
+    chains.push(
+      chainBlock('ftp_helper_out', 'type filter hook output priority filter; policy accept;', attach),
+    );
+  return { helpers, chains };
+}
+
+/** Notes on what the ruleset cannot do by itself: passive FTP ranges, per-unit cgroups. */
+function loadNotes(ir: Ir): string[] {
+  const notes = ir.ftpPassive.map(
+    (p) => `FTP passive data range ${p.range.from}-${p.range.to} is open inbound in zone "${p.zone}".`,
+  );
   if (ir.programs.some((p) => p.program.kind === 'unit')) {
     notes.push(
       "per-unit rules match the unit's cgroup as it exists at load time: reload the ruleset after the unit restarts (`portwarden apply` does).",
     );
   }
+  return notes;
+}
 
-  const base = [
-    chainBlock(
-      'input',
-      `type filter hook input priority filter; policy ${policyWord(ir.defaults.input)};`,
-      input,
-    ),
-    chainBlock(
-      'output',
-      `type filter hook output priority filter; policy ${policyWord(ir.defaults.output)};`,
-      output,
-    ),
-    chainBlock(
-      'forward',
-      `type filter hook forward priority filter; policy ${policyWord(ir.defaults.forward)};`,
-      forward,
-    ),
-  ];
-  const sets = w.sets.map(
-    (s) => `\tset ${s.name} {\n\t\ttype ${s.type}\n\t\tflags interval\n\t\telements = { ${s.elements} }\n\t}`,
-  );
-  const header = [
+function baseChain(hook: 'input' | 'output' | 'forward', verdict: Verdict, lines: readonly string[]): string {
+  return chainBlock(hook, `type filter hook ${hook} priority filter; policy ${policyWord(verdict)};`, lines);
+}
+
+function setBlock(set: NftWriter['sets'][number]): string {
+  return `\tset ${set.name} {\n\t\ttype ${set.type}\n\t\tflags interval\n\t\telements = { ${set.elements} }\n\t}`;
+}
+
+function fileHeader(ir: Ir, meta: CompileMeta, notes: readonly string[]): string {
+  return [
     '#!/usr/sbin/nft -f',
     hashComment(`Generated by portwarden ${meta.version} from policy "${ir.policyName}" (${ir.policyFile}).`),
     '# Load with `nft -f FILE`: it replaces table inet portwarden in one transaction and leaves every',
     '# other table (Docker, libvirt, ...) as it is.',
     ...notes.map(hashComment),
+  ].join('\n');
+}
+
+/** The table, one function per chain; sets are declared by the chains that use them, in order. */
+export function compileNftables(ir: Ir, meta: CompileMeta): string {
+  const w = new NftWriter();
+  const notes: string[] = [];
+  const input = inputChains(w, ir);
+  const output = outputChains(w, ir);
+  const forward = forwardLines(w, ir, notes);
+  const nat = natChains(ir, notes);
+  const ftp = ftpHelperBlocks(ir, notes);
+  notes.push(...loadNotes(ir));
+  const base = [
+    baseChain('input', ir.defaults.input, input.lines),
+    baseChain('output', ir.defaults.output, output.lines),
+    baseChain('forward', ir.defaults.forward, forward),
   ];
-  const body = [...helpers, ...sets, ...base, ...zoneChains, ...chains].join('\n\n');
-  return `${header.join('\n')}\n\ntable inet ${TABLE}\ndelete table inet ${TABLE}\n\ntable inet ${TABLE} {\n${body}\n}\n`;
+  const blocks = [
+    ...ftp.helpers,
+    ...w.sets.map(setBlock),
+    ...base,
+    ...input.zones,
+    ...output.zones,
+    ...nat,
+    ...ftp.chains,
+  ];
+  return `${fileHeader(ir, meta, notes)}\n\ntable inet ${TABLE}\ndelete table inet ${TABLE}\n\ntable inet ${TABLE} {\n${blocks.join('\n\n')}\n}\n`;
 }
 
 export const nftables: Backend = {

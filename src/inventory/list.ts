@@ -64,44 +64,36 @@ function tableFilter(options: ListSocketsOptions): TableFilter {
   return { tcp: both || options.tcp === true, udp: both || options.udp === true, all: options.all === true };
 }
 
-/** What names a namespace: `ip netns` names by inode, the host's inode and the one we run in. */
-interface NamespaceNames {
+/** How namespaces are named: the host's, `ip netns` names, else net:[inode]. */
+interface NamespaceNaming {
   names: Map<number, string>;
-  selfInode: number | null;
   hostInode: number | null;
+  selfInode: number | null;
+  label: (inode: number | null) => string;
 }
 
-function namespaceNames(): NamespaceNames {
+function namespaceNaming(): NamespaceNaming {
   const names = namedNamespaces();
   // pid 1's namespace is the host's; when pid 1 is hidden from us (a sandbox), the namespace we run
   // in counts as the host unless `ip netns` names it.
   const selfInode = netnsInode('/proc/self/ns/net');
   const hostInode =
     netnsInode('/proc/1/ns/net') ?? (selfInode !== null && !names.has(selfInode) ? selfInode : null);
-  return { names, selfInode, hostInode };
+  const label = (inode: number | null): string =>
+    inode !== null && inode === hostInode
+      ? 'host'
+      : inode !== null
+        ? (names.get(inode) ?? `net:[${inode}]`)
+        : 'unknown';
+  return { names, hostInode, selfInode, label };
 }
 
-function labelOf(ns: NamespaceNames, inode: number | null): string {
-  if (inode === null) return 'unknown';
-  return inode === ns.hostInode ? 'host' : (ns.names.get(inode) ?? `net:[${inode}]`);
-}
-
-function resolveTargets(options: ListSocketsOptions): NamespaceTarget[] {
-  const ns = namespaceNames();
-  if (options.allNetns) return allNamespaces(ns);
-  if (options.netns !== undefined) {
-    const spec = options.netns;
-    return [/^\d+$/.test(spec) ? namespaceOfPid(ns, spec) : namedNamespace(ns, spec)];
-  }
-  return [{ label: labelOf(ns, ns.selfInode), inode: ns.selfInode, host: ns.selfInode === ns.hostInode }];
-}
-
-/** Every namespace a process lives in, and every named one without a process; the host's first. */
-function allNamespaces(ns: NamespaceNames): NamespaceTarget[] {
-  const { names, hostInode } = ns;
+/** --all-netns: every namespace a process is in, and every named one; the host first. */
+function everyNamespace(naming: NamespaceNaming): NamespaceTarget[] {
+  const { names, hostInode, label } = naming;
   const reps = namespaceRepresentatives();
   const targets: NamespaceTarget[] = [...reps].map(([inode, pid]) => ({
-    label: labelOf(ns, inode),
+    label: label(inode),
     inode,
     host: inode === hostInode,
     pid,
@@ -113,21 +105,19 @@ function allNamespaces(ns: NamespaceNames): NamespaceTarget[] {
   return targets.sort((a, b) => Number(b.host) - Number(a.host) || a.label.localeCompare(b.label));
 }
 
-function namespaceOfPid(ns: NamespaceNames, spec: string): NamespaceTarget {
+function namespaceOfPid(naming: NamespaceNaming, spec: string): NamespaceTarget {
   const inode = netnsInode(`/proc/${spec}/ns/net`);
   if (inode === null) {
     throw new PortwardenError(
       'OPTION_INVALID',
       `--netns ${spec}: no process with pid ${spec} (or its namespace is not readable)`,
-      {
-        hint: 'give the pid of a running process inside the namespace, or an `ip netns list` name',
-      },
+      { hint: 'give the pid of a running process inside the namespace, or an `ip netns list` name' },
     );
   }
-  return { label: labelOf(ns, inode), inode, host: inode === ns.hostInode, pid: Number(spec) };
+  return { label: naming.label(inode), inode, host: inode === naming.hostInode, pid: Number(spec) };
 }
 
-function namedNamespace(ns: NamespaceNames, spec: string): NamespaceTarget {
+function namedNamespace(naming: NamespaceNaming, spec: string): NamespaceTarget {
   if (!/^[A-Za-z0-9_.-]{1,255}$/.test(spec) || spec === '.' || spec === '..') {
     // The name becomes a path under /run/netns and an `ip netns exec` argument.
     throw new PortwardenError(
@@ -140,7 +130,7 @@ function namedNamespace(ns: NamespaceNames, spec: string): NamespaceTarget {
   }
   const inode = netnsInode(`/run/netns/${spec}`);
   if (inode === null) {
-    const known = [...ns.names.values()];
+    const known = [...naming.names.values()];
     throw new PortwardenError('OPTION_INVALID', `--netns "${spec}": no such network namespace`, {
       hint:
         known.length > 0
@@ -152,10 +142,23 @@ function namedNamespace(ns: NamespaceNames, spec: string): NamespaceTarget {
   return {
     label: spec,
     inode,
-    host: inode === ns.hostInode,
+    host: inode === naming.hostInode,
     name: spec,
     ...(pid !== undefined ? { pid } : {}),
   };
+}
+
+function resolveTargets(options: ListSocketsOptions): NamespaceTarget[] {
+  const naming = namespaceNaming();
+  if (options.allNetns) return everyNamespace(naming);
+  if (options.netns !== undefined)
+    return [
+      /^\d+$/.test(options.netns)
+        ? namespaceOfPid(naming, options.netns)
+        : namedNamespace(naming, options.netns),
+    ];
+  const { selfInode, hostInode, label } = naming;
+  return [{ label: label(selfInode), inode: selfInode, host: selfInode === hostInode }];
 }
 
 async function readTarget(target: NamespaceTarget, filter: TableFilter): Promise<ProcNetRow[]> {

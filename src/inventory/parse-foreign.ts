@@ -84,42 +84,6 @@ const FOREIGN_TCP_STATES: Readonly<Record<string, string>> = {
   BOUND: 'BOUND',
 };
 
-/**
- * Parses `lsof -nP -iTCP -iUDP -F pcuLftPTn` (with or without `0`, i.e. NUL-terminated fields):
- * process sets start with `p`, file sets with `f`; `n` is `local` or `local->remote`.
- * One socket open in several processes appears once per process and is merged here by
- * (protocol, local, remote, state) — lsof gives no inode on macOS (`d` is a kernel address).
- */
-export function parseLsof(text: string): ForeignSocket[] {
-  const sockets = new Map<string, ForeignSocket>();
-  let proc: LsofProcess | null = null;
-  let file: LsofFields = {};
-  for (const raw of text.split(/[\0\n]/)) {
-    if (raw.length === 0) continue;
-    const tag = raw[0] ?? '';
-    const value = raw.slice(1);
-    if (tag === 'p') {
-      addLsofFile(sockets, proc, file);
-      file = {};
-      proc = { pid: Number(value), name: null, uid: null, user: null };
-    } else if (tag === 'f') {
-      addLsofFile(sockets, proc, file);
-      file = {};
-    } else if (proc && (tag === 'c' || tag === 'u' || tag === 'L') && Object.keys(file).length === 0) {
-      if (tag === 'c') proc.name = value;
-      if (tag === 'u') proc.uid = Number(value);
-      if (tag === 'L') proc.user = value;
-    } else if (tag === 'T') {
-      file['T'] = `${file['T'] ?? ''} ${value}`;
-    } else {
-      file[tag] = value;
-    }
-  }
-  addLsofFile(sockets, proc, file);
-  return [...sockets.values()];
-}
-
-/** The process set of `lsof -F` output (p, c, u, L fields). */
 interface LsofProcess {
   pid: number;
   name: string | null;
@@ -127,22 +91,11 @@ interface LsofProcess {
   user: string | null;
 }
 
-/** One file set's fields by tag (n name, P protocol, t type, T TCP info, d device). */
-type LsofFields = Record<string, string>;
-
-/** Adds one file set's socket, or its process as one more owner of a socket already seen. */
-function addLsofFile(sockets: Map<string, ForeignSocket>, proc: LsofProcess | null, file: LsofFields): void {
-  if (!proc) return;
-  const found = lsofSocket(proc, file);
-  if (!found) return;
-  const entry = sockets.get(found.key) ?? found.socket;
-  if (!entry.owners.some((o) => o.pid === proc.pid))
-    entry.owners.push(owner(proc.pid, proc.name, proc.user, proc.uid));
-  sockets.set(found.key, entry);
-}
-
-/** One file set as a socket without owners, and the key equal sockets share; null if it is not TCP or UDP. */
-function lsofSocket(proc: LsofProcess, file: LsofFields): { key: string; socket: ForeignSocket } | null {
+/** One lsof file set as a socket (without owners), with its merge key; null for what is not TCP/UDP. */
+function lsofSocket(
+  proc: LsofProcess,
+  file: Record<string, string>,
+): { key: string; socket: ForeignSocket } | null {
   if (!file['n'] || !file['P']) return null;
   const protocol = file['P'].toLowerCase();
   if (protocol !== 'tcp' && protocol !== 'udp') return null;
@@ -152,7 +105,13 @@ function lsofSocket(proc: LsofProcess, file: LsofFields): { key: string; socket:
   if (!local) throw badEndpoint(localText, `lsof socket of pid ${proc.pid}`);
   const remote = remoteText ? splitHostPort(remoteText) : null;
   if (remoteText && !remote) throw badEndpoint(remoteText, `lsof socket of pid ${proc.pid}`);
-  const state = lsofState(protocol, file, remote !== null);
+  const tcpState = /(?:^|\s)ST=(\S+)/.exec(file['T'] ?? '')?.[1];
+  const state =
+    protocol === 'tcp'
+      ? (FOREIGN_TCP_STATES[tcpState ?? ''] ?? tcpState ?? 'UNKNOWN')
+      : remote
+        ? 'ESTABLISHED'
+        : 'UNCONN';
   const localAddr = normaliseAddress(local.address, family);
   const remoteAddr = remote
     ? normaliseAddress(remote.address, family).address
@@ -169,9 +128,9 @@ function lsofSocket(proc: LsofProcess, file: LsofFields): { key: string; socket:
     remotePort,
     state,
     file['d'] ?? '',
-  ];
+  ].join('|');
   const socket: ForeignSocket = {
-    protocol: protocol,
+    protocol,
     family,
     localAddress: localAddr.address,
     localPort: local.port,
@@ -183,14 +142,44 @@ function lsofSocket(proc: LsofProcess, file: LsofFields): { key: string; socket:
     v4Mapped: localAddr.v4Mapped,
     owners: [],
   };
-  return { key: key.join('|'), socket };
+  return { key, socket };
 }
 
-/** TCP: the ST= word of the T fields in /proc/net's names; UDP: ESTABLISHED when connected. */
-function lsofState(protocol: 'tcp' | 'udp', file: LsofFields, connected: boolean): string {
-  if (protocol === 'udp') return connected ? 'ESTABLISHED' : 'UNCONN';
-  const tcpState = /(?:^|\s)ST=(\S+)/.exec(file['T'] ?? '')?.[1];
-  return FOREIGN_TCP_STATES[tcpState ?? ''] ?? tcpState ?? 'UNKNOWN';
+/**
+ * Parses `lsof -nP -iTCP -iUDP -F pcuLftPTn` (with or without `0`, i.e. NUL-terminated fields):
+ * process sets start with `p`, file sets with `f`; `n` is `local` or `local->remote`.
+ * One socket open in several processes appears once per process and is merged here by
+ * (protocol, local, remote, state) — lsof gives no inode on macOS (`d` is a kernel address).
+ */
+export function parseLsof(text: string): ForeignSocket[] {
+  const sockets = new Map<string, ForeignSocket>();
+  let proc: LsofProcess | null = null;
+  let file: Record<string, string> = {};
+  const flush = (): void => {
+    const found = proc ? lsofSocket(proc, file) : null;
+    if (!proc || !found) return;
+    const entry = sockets.get(found.key) ?? found.socket;
+    if (!entry.owners.some((o) => o.pid === proc?.pid))
+      entry.owners.push(owner(proc.pid, proc.name, proc.user, proc.uid));
+    sockets.set(found.key, entry);
+  };
+  for (const raw of text.split(/[\0\n]/)) {
+    if (raw.length === 0) continue;
+    const tag = raw[0] ?? '';
+    const value = raw.slice(1);
+    if (tag === 'p' || tag === 'f') {
+      flush();
+      file = {};
+      if (tag === 'p') proc = { pid: Number(value), name: null, uid: null, user: null };
+    } else if (proc && (tag === 'c' || tag === 'u' || tag === 'L') && Object.keys(file).length === 0) {
+      if (tag === 'c') proc.name = value;
+      if (tag === 'u') proc.uid = Number(value);
+      if (tag === 'L') proc.user = value;
+    } else if (tag === 'T') file['T'] = `${file['T'] ?? ''} ${value}`;
+    else file[tag] = value;
+  }
+  flush();
+  return [...sockets.values()];
 }
 
 /** A process row of `tasklist /fo csv [/v]`. */

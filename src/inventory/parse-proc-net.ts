@@ -69,34 +69,8 @@ function tokenEnd(line: string, at: number): number {
   return space < 0 ? line.length : space;
 }
 
-/**
- * Parses /proc/net/{tcp,tcp6,udp,udp6}. Malformed lines are skipped (the kernel never writes them,
- * but a captured file may be truncated); the header line is recognised and ignored. The scan is
- * index-based with a per-call address cache: 10,000 listeners on one address decode it once.
- */
-export function parseProcNet(
-  text: string,
-  protocol: Protocol,
-  family: 4 | 6,
-  order: ByteOrder = 'LE',
-): ProcNetRow[] {
-  const rows: ProcNetRow[] = [];
-  const decode = cachedDecoder(order);
-  let lineStart = 0;
-  while (lineStart < text.length) {
-    let lineEnd = text.indexOf('\n', lineStart);
-    if (lineEnd < 0) lineEnd = text.length;
-    const row = rowOf(lineTokens(text.slice(lineStart, lineEnd)), protocol, family, decode);
-    lineStart = lineEnd + 1;
-    if (row) rows.push(row);
-  }
-  return rows;
-}
-
-type Decoder = (hex: string) => DecodedAddress | null;
-
-/** decodeProcAddress with a cache: the same few addresses repeat over thousands of rows. */
-function cachedDecoder(order: ByteOrder): Decoder {
+/** decodeProcAddress with a per-call cache (null for a malformed address): 10,000 listeners on one address decode it once. */
+function cachedDecoder(order: ByteOrder): (hex: string) => DecodedAddress | null {
   const cache = new Map<string, DecodedAddress | null>();
   return (hex) => {
     let hit = cache.get(hex);
@@ -124,8 +98,13 @@ function lineTokens(line: string): string[] {
   return tokens;
 }
 
-/** One table row; null for the header and for rows that do not decode. */
-function rowOf(tokens: string[], protocol: Protocol, family: 4 | 6, decode: Decoder): ProcNetRow | null {
+/** One row from its tokens, or null when the line is the header or malformed. */
+function parseRow(
+  tokens: readonly string[],
+  protocol: Protocol,
+  family: 4 | 6,
+  decode: (hex: string) => DecodedAddress | null,
+): ProcNetRow | null {
   if (tokens.length < 10 || !tokens[0]?.endsWith(':')) return null;
   const [, localText = '', remoteText = '', stText = '', , , , uidText = '', , inodeText = ''] = tokens;
   const lc = localText.indexOf(':');
@@ -137,16 +116,16 @@ function rowOf(tokens: string[], protocol: Protocol, family: 4 | 6, decode: Deco
   const remotePort = parseInt(remoteText.slice(rc + 1), 16);
   const uid = Number(uidText);
   const inode = Number(inodeText);
-  if (
-    !local ||
-    !remote ||
-    !(localPort >= 0 && localPort <= 65535) ||
-    !(remotePort >= 0 && remotePort <= 65535) ||
-    !Number.isInteger(uid) ||
-    !Number.isInteger(inode)
-  ) {
-    return null;
-  }
+  const valid =
+    local &&
+    remote &&
+    localPort >= 0 &&
+    localPort <= 65535 &&
+    remotePort >= 0 &&
+    remotePort <= 65535 &&
+    Number.isInteger(uid) &&
+    Number.isInteger(inode);
+  if (!valid || !local || !remote) return null;
   return {
     protocol,
     family,
@@ -159,6 +138,30 @@ function rowOf(tokens: string[], protocol: Protocol, family: 4 | 6, decode: Deco
     inode,
     v4Mapped: local.v4Mapped,
   };
+}
+
+/**
+ * Parses /proc/net/{tcp,tcp6,udp,udp6}. Malformed lines are skipped (the kernel never writes them,
+ * but a captured file may be truncated); the header line is recognised and ignored. The scan is
+ * index-based, line by line without splitting the whole text.
+ */
+export function parseProcNet(
+  text: string,
+  protocol: Protocol,
+  family: 4 | 6,
+  order: ByteOrder = 'LE',
+): ProcNetRow[] {
+  const rows: ProcNetRow[] = [];
+  const decode = cachedDecoder(order);
+  let lineStart = 0;
+  while (lineStart < text.length) {
+    let lineEnd = text.indexOf('\n', lineStart);
+    if (lineEnd < 0) lineEnd = text.length;
+    const row = parseRow(lineTokens(text.slice(lineStart, lineEnd)), protocol, family, decode);
+    if (row) rows.push(row);
+    lineStart = lineEnd + 1;
+  }
+  return rows;
 }
 
 /** UDP reuses the TCP state numbers: 7 (CLOSE) is an unconnected socket, 1 a connected one. */

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import { endianness, networkInterfaces } from 'node:os';
 import { PortwardenError } from '../errors.ts';
 import { runCommand } from '../system/run.ts';
@@ -14,16 +14,9 @@ import {
 import { isListening, parseIfInet6, parseProcNet, type ProcNetRow } from './parse-proc-net.ts';
 import type { LocalInterface, SocketOwner } from './types.ts';
 import { missingCapabilities, parseCapabilityMask, type UnreadableProcess } from './unreadable.ts';
+import { readTextQuietly } from '../system/files.ts';
 
 /** The only module of the inventory that touches /proc: everything it reads goes to pure parsers. */
-
-function readText(path: string): string | null {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return null;
-  }
-}
 
 const TABLES = [
   { file: 'tcp', protocol: 'tcp', family: 4 },
@@ -45,7 +38,7 @@ export function readSocketTables(netDir: string, filter: TableFilter): ProcNetRo
   const rows: ProcNetRow[] = [];
   for (const table of TABLES) {
     if (!filter[table.protocol]) continue;
-    const text = readText(`${netDir}/${table.file}`);
+    const text = readTextQuietly(`${netDir}/${table.file}`);
     if (text === null) continue; // IPv6 disabled, or the namespace vanished
     for (const row of parseProcNet(text, table.protocol, table.family, order)) {
       if (filter.all || isListening(row)) rows.push(row);
@@ -118,7 +111,7 @@ export function scanSocketHolders(wanted: ReadonlySet<number>): FdScan {
 }
 
 function hidepidOption(): string | null {
-  const mounts = readText('/proc/self/mountinfo') ?? '';
+  const mounts = readTextQuietly('/proc/self/mountinfo') ?? '';
   const proc = mounts.split('\n').find((line) => / \/proc .* - proc /.test(line));
   return /hidepid=([^,\s]+)/.exec(proc ?? '')?.[1] ?? null;
 }
@@ -133,8 +126,8 @@ function readNamespace(path: string): string | null {
 
 /** Gathers why a process could not be read: its namespace, capabilities and the /proc mount. */
 export function inspectUnreadable(pid: number, code: string | null, vanished: boolean): UnreadableProcess {
-  const status = readText(`/proc/${pid}/status`) ?? '';
-  const ours = parseCapabilityMask(readText('/proc/self/status') ?? '', 'CapEff');
+  const status = readTextQuietly(`/proc/${pid}/status`) ?? '';
+  const ours = parseCapabilityMask(readTextQuietly('/proc/self/status') ?? '', 'CapEff');
   const theirs = parseCapabilityMask(status, 'CapPrm');
   const theirNs = readNamespace(`/proc/${pid}/ns/user`);
   const uid = /^Uid:\s*(\d+)/m.exec(status)?.[1];
@@ -154,14 +147,14 @@ let passwdCache: Map<number, string> | undefined;
 
 function userName(uid: number | null): string | null {
   if (uid === null) return null;
-  passwdCache ??= parsePasswd(readText('/etc/passwd') ?? '');
+  passwdCache ??= parsePasswd(readTextQuietly('/etc/passwd') ?? '');
   return passwdCache.get(uid) ?? String(uid);
 }
 
 /** Reads what /proc says about a process; fields it may not read stay null. Null if it is gone. */
 export function readProcessOwner(pid: number): SocketOwner | null {
   const base = `/proc/${pid}`;
-  const stat = parseProcStat(readText(`${base}/stat`) ?? '');
+  const stat = parseProcStat(readTextQuietly(`${base}/stat`) ?? '');
   if (!stat) return null;
   let exe: string | null = null;
   try {
@@ -175,8 +168,8 @@ export function readProcessOwner(pid: number): SocketOwner | null {
   } catch {
     uid = null;
   }
-  const cgroup = parseCgroup(readText(`${base}/cgroup`) ?? '');
-  const cmdline = readText(`${base}/cmdline`);
+  const cgroup = parseCgroup(readTextQuietly(`${base}/cgroup`) ?? '');
+  const cmdline = readTextQuietly(`${base}/cmdline`);
   const deleted = exe?.endsWith(' (deleted)') ?? false;
   return {
     pid,
@@ -263,7 +256,7 @@ export async function namespaceInterfaces(target: {
   } catch {
     if (target.pid === undefined) return [];
     const byName = new Map<string, string[]>();
-    for (const row of parseIfInet6(readText(`/proc/${target.pid}/net/if_inet6`) ?? '')) {
+    for (const row of parseIfInet6(readTextQuietly(`/proc/${target.pid}/net/if_inet6`) ?? '')) {
       byName.set(row.interface, [...(byName.get(row.interface) ?? []), row.address]);
     }
     return [...byName].map(([name, addresses]) => ({ name, addresses }));
@@ -292,7 +285,7 @@ export async function readV6OnlyFlags(target: {
 
 /** net.ipv6.bindv6only of the current namespace: the default for sockets that did not set it. */
 export function readBindV6Only(): boolean | null {
-  const text = readText('/proc/sys/net/ipv6/bindv6only');
+  const text = readTextQuietly('/proc/sys/net/ipv6/bindv6only');
   return text === null ? null : text.trim() === '1';
 }
 

@@ -1,9 +1,10 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { settleOnce } from '../system/settle.ts';
 
 /**
  * Tiny servers and an FTP client for the verify lab. They run inside the lab's namespaces (through the
- * private lab worker, worker-entry.ts) and only ever bind or connect to the addresses
+ * hidden `portwarden lab-server` / `lab-ftp` commands) and only ever bind or connect to the addresses
  * the lab gave them. Every wait is bounded.
  */
 
@@ -71,30 +72,88 @@ function listenOnRange(host: string, range: { from: number; to: number } | undef
   );
 }
 
-/** Calls `handle` with each trimmed line that arrives on a utf8 socket. */
-function onLines(socket: net.Socket, handle: (line: string) => void): void {
-  let buffer = '';
-  socket.on('data', (chunk: string) => {
-    buffer += chunk;
-    for (let index = buffer.indexOf('\n'); index >= 0; index = buffer.indexOf('\n')) {
-      const line = buffer.slice(0, index).trim();
-      buffer = buffer.slice(index + 1);
-      handle(line);
+/** The server side of one FTP control connection: login, PASV/EPSV or PORT/EPRT, LIST, QUIT. */
+class FtpServerSession {
+  private passive: net.Server | null = null;
+  private passiveConnection: Promise<net.Socket> | null = null;
+  private active: { host: string; port: number } | null = null;
+
+  constructor(
+    private readonly control: net.Socket,
+    private readonly spec: ServerSpec,
+  ) {}
+
+  reply(line: string): void {
+    void this.control.write(`${line}\r\n`);
+  }
+
+  async handle(line: string): Promise<void> {
+    const [verb = '', ...rest] = line.split(' ');
+    const arg = rest.join(' ');
+    switch (verb.toUpperCase()) {
+      case 'USER':
+        return this.reply('331 any password');
+      case 'PASS':
+        return this.reply('230 logged in');
+      case 'TYPE':
+        return this.reply('200 ok');
+      case 'PASV':
+        return this.enterPassive(false);
+      case 'EPSV':
+        return this.enterPassive(true);
+      case 'PORT':
+        return this.port(arg);
+      case 'EPRT':
+        return this.eprt(arg);
+      case 'LIST':
+      case 'NLST':
+        return this.list();
+      case 'QUIT':
+        this.reply('221 bye');
+        this.control.end();
+        return;
+      default:
+        return this.reply('502 not implemented');
     }
-  });
-}
+  }
 
-/** The server side of one FTP control connection: where the next data connection comes from. */
-interface FtpServerSession {
-  control: net.Socket;
-  spec: ServerSpec;
-  passive: net.Server | null;
-  passiveConnection: Promise<net.Socket> | null;
-  active: { host: string; port: number } | null;
-}
+  private async enterPassive(extended: boolean): Promise<void> {
+    this.passive?.close();
+    const server = await listenOnRange(this.control.localAddress ?? this.spec.host, this.spec.passive);
+    this.passive = server;
+    // the client may connect before it sends LIST: take the connection as soon as it comes
+    this.passiveConnection = new Promise((resolve) => server.once('connection', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    if (extended) return this.reply(`229 Entering Extended Passive Mode (|||${port}|)`);
+    const h = (this.control.localAddress ?? '')
+      .replace(/^::ffff:/, '')
+      .split('.')
+      .join(',');
+    this.reply(`227 Entering Passive Mode (${h},${port >> 8},${port & 255})`);
+  }
 
-function reply(control: net.Socket, line: string): void {
-  void control.write(`${line}\r\n`);
+  private port(arg: string): void {
+    const n = arg.split(',').map(Number);
+    this.active = { host: n.slice(0, 4).join('.'), port: (n[4] ?? 0) * 256 + (n[5] ?? 0) };
+    this.reply('200 PORT ok');
+  }
+
+  private eprt(arg: string): void {
+    const [, , host = '', port = '0'] = arg.split('|');
+    this.active = { host, port: Number(port) };
+    this.reply('200 EPRT ok');
+  }
+
+  private async list(): Promise<void> {
+    const data = await openData(this.control, this.passiveConnection, this.active);
+    if (!data) return this.reply("425 can't open data connection");
+    this.reply('150 here comes the listing');
+    data.end(LISTING, () => this.reply('226 done'));
+    this.passive?.close();
+    this.passive = null;
+    this.passiveConnection = null;
+    this.active = null;
+  }
 }
 
 function ftpSession(control: net.Socket, spec: ServerSpec): void {
@@ -102,77 +161,18 @@ function ftpSession(control: net.Socket, spec: ServerSpec): void {
   control.on('error', () => undefined);
   const idle = setTimeout(() => control.destroy(), 15_000);
   control.on('close', () => clearTimeout(idle));
-  const session: FtpServerSession = { control, spec, passive: null, passiveConnection: null, active: null };
-  reply(control, '220 portwarden lab FTP');
+  const session = new FtpServerSession(control, spec);
+  session.reply('220 portwarden lab FTP');
+  let buffer = '';
   let chain = Promise.resolve();
-  onLines(control, (line) => {
-    chain = chain.then(() => answerCommand(session, line)).catch(() => reply(control, '451 local error'));
+  control.on('data', (chunk: string) => {
+    buffer += chunk;
+    for (let index = buffer.indexOf('\n'); index >= 0; index = buffer.indexOf('\n')) {
+      const line = buffer.slice(0, index).trim();
+      buffer = buffer.slice(index + 1);
+      chain = chain.then(() => session.handle(line)).catch(() => session.reply('451 local error'));
+    }
   });
-}
-
-async function answerCommand(session: FtpServerSession, line: string): Promise<void> {
-  const [verb = '', ...rest] = line.split(' ');
-  const arg = rest.join(' ');
-  const control = session.control;
-  switch (verb.toUpperCase()) {
-    case 'USER':
-      return reply(control, '331 any password');
-    case 'PASS':
-      return reply(control, '230 logged in');
-    case 'TYPE':
-      return reply(control, '200 ok');
-    case 'PASV':
-    case 'EPSV':
-      return reply(control, await enterPassive(session, verb.toUpperCase() === 'EPSV'));
-    case 'PORT': {
-      const n = arg.split(',').map(Number);
-      session.active = { host: n.slice(0, 4).join('.'), port: (n[4] ?? 0) * 256 + (n[5] ?? 0) };
-      return reply(control, '200 PORT ok');
-    }
-    case 'EPRT': {
-      const [, , host = '', port = '0'] = arg.split('|');
-      session.active = { host, port: Number(port) };
-      return reply(control, '200 EPRT ok');
-    }
-    case 'LIST':
-    case 'NLST':
-      return sendListing(session);
-    case 'QUIT':
-      reply(control, '221 bye');
-      control.end();
-      return;
-    default:
-      return reply(control, '502 not implemented');
-  }
-}
-
-/** Listens for the next data connection; returns the 227 (PASV) or 229 (EPSV) reply that names its port. */
-async function enterPassive(session: FtpServerSession, extended: boolean): Promise<string> {
-  const { control, spec } = session;
-  session.passive?.close();
-  const server = await listenOnRange(control.localAddress ?? spec.host, spec.passive);
-  session.passive = server;
-  // the client may connect before it sends LIST: take the connection as soon as it comes
-  session.passiveConnection = new Promise((resolve) => server.once('connection', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  if (extended) return `229 Entering Extended Passive Mode (|||${port}|)`;
-  const h = (control.localAddress ?? '')
-    .replace(/^::ffff:/, '')
-    .split('.')
-    .join(',');
-  return `227 Entering Passive Mode (${h},${port >> 8},${port & 255})`;
-}
-
-async function sendListing(session: FtpServerSession): Promise<void> {
-  const { control } = session;
-  const data = await openData(control, session.passiveConnection, session.active);
-  if (!data) return reply(control, "425 can't open data connection");
-  reply(control, '150 here comes the listing');
-  data.end(LISTING, () => reply(control, '226 done'));
-  session.passive?.close();
-  session.passive = null;
-  session.passiveConnection = null;
-  session.active = null;
 }
 
 function openData(
@@ -180,12 +180,7 @@ function openData(
   passive: Promise<net.Socket> | null,
   active: { host: string; port: number } | null,
 ): Promise<net.Socket | null> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(null), 3000);
-    const done = (socket: net.Socket | null): void => {
-      clearTimeout(timer);
-      resolve(socket);
-    };
+  return settleOnce<net.Socket | null>({ timeoutMs: 3000, onTimeout: () => null }, (done) => {
     if (passive) {
       void passive.then(done);
       return;
@@ -209,15 +204,107 @@ export interface FtpClientResult {
   detail: string;
 }
 
-/** The client side of one FTP session: what to close when it ends and what the data connection brought. */
-interface FtpClientSession {
-  control: net.Socket;
-  host: string;
-  mode: 'passive' | 'active';
-  listing: string;
-  servers: net.Server[];
-  sockets: net.Socket[];
-  finish(ok: boolean, detail: string): void;
+/** What an FTP client session keeps: its sockets (closed at the end), the listing so far, the last reply. */
+class FtpClientSession {
+  readonly servers: net.Server[] = [];
+  readonly sockets: net.Socket[] = [];
+  lastLine = '';
+  private listing = '';
+  private buffer = '';
+
+  constructor(
+    readonly control: net.Socket,
+    readonly host: string,
+    readonly mode: 'passive' | 'active',
+    private readonly finish: (ok: boolean, detail: string) => void,
+  ) {}
+
+  close(): void {
+    for (const s of this.servers) s.close();
+    // a data connection still trying to connect would keep the process alive for a minute
+    for (const s of this.sockets) s.destroy();
+    this.control.destroy();
+  }
+
+  private send(line: string): void {
+    void this.control.write(`${line}\r\n`);
+  }
+
+  private get v6(): boolean {
+    return this.host.includes(':');
+  }
+
+  private receive(data: net.Socket): void {
+    data.setEncoding('utf8');
+    data.on('data', (chunk: string) => (this.listing += chunk));
+    data.on('error', () => undefined);
+    data.on('close', () => {
+      if (this.listing === LISTING) this.finish(true, 'listing received over the data connection');
+    });
+  }
+
+  /** Control bytes in, one reply line at a time. */
+  onData(chunk: string): void {
+    this.buffer += chunk;
+    for (let index = this.buffer.indexOf('\n'); index >= 0; index = this.buffer.indexOf('\n')) {
+      const line = this.buffer.slice(0, index).trim();
+      this.buffer = this.buffer.slice(index + 1);
+      this.lastLine = line;
+      this.onReply(line);
+    }
+  }
+
+  private onReply(line: string): void {
+    const code = line.slice(0, 3);
+    if (code === '220') this.send('USER anonymous');
+    else if (code === '331') this.send('PASS lab@');
+    else if (code === '230') {
+      if (this.mode === 'passive') this.send(this.v6 ? 'EPSV' : 'PASV');
+      else this.offerActive();
+    } else if (code === '227' || code === '229') this.connectPassive(code, line);
+    else if (code === '200') this.send('LIST');
+    else if (code === '425' || code === '451') this.finish(false, `server: ${line}`);
+    else if (code === '226') this.transferDone();
+  }
+
+  /** Active mode: listen here and tell the server where (PORT / EPRT). */
+  private offerActive(): void {
+    const server = net.createServer((socket) => {
+      this.sockets.push(socket);
+      this.receive(socket);
+    });
+    this.servers.push(server);
+    server.listen({ host: this.control.localAddress ?? '', port: 0 }, () => {
+      const p = (server.address() as net.AddressInfo).port;
+      const local = (this.control.localAddress ?? '').replace(/^::ffff:/, '');
+      this.send(
+        this.v6 ? `EPRT |2|${local}|${p}|` : `PORT ${local.split('.').join(',')},${p >> 8},${p & 255}`,
+      );
+    });
+  }
+
+  /** Passive mode: connect where the 227 / 229 reply says, then ask for the listing. */
+  private connectPassive(code: string, line: string): void {
+    const m = code === '229' ? /\|\|\|(\d+)\|/.exec(line) : /(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)/.exec(line);
+    const dataPort = code === '229' ? Number(m?.[1]) : Number(m?.[5]) * 256 + Number(m?.[6]);
+    const dataHost = code === '229' ? this.host : (m?.slice(1, 5) ?? []).join('.');
+    const data = net.connect({ host: dataHost, port: dataPort });
+    this.sockets.push(data);
+    data.once('connect', () => this.send('LIST'));
+    data.once('error', (error) =>
+      this.finish(false, `data connection to port ${dataPort}: ${error.message}`),
+    );
+    this.receive(data);
+  }
+
+  /** 226: the listing may still be on its way over the data connection; give it half a second. */
+  private transferDone(): void {
+    if (this.listing === LISTING) return this.finish(true, 'listing received over the data connection');
+    setTimeout(() => {
+      const ok = this.listing === LISTING;
+      this.finish(ok, ok ? 'listing received' : 'transfer ended without the listing');
+    }, 500);
+  }
 }
 
 /**
@@ -230,113 +317,21 @@ export function ftpClient(
   mode: 'passive' | 'active',
   timeoutMs = 3000,
 ): Promise<FtpClientResult> {
-  return new Promise((resolve) => {
-    const control = net.connect({ host, port });
-    control.setEncoding('utf8');
-    let settled = false;
-    let lastLine = '';
-    const session: FtpClientSession = {
-      control,
-      host,
-      mode,
-      listing: '',
-      servers: [],
-      sockets: [],
-      finish: (ok, detail) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        for (const s of session.servers) s.close();
-        // a data connection still trying to connect would keep the process alive for a minute
-        for (const s of session.sockets) s.destroy();
-        control.destroy();
-        resolve({ ok, mode, detail });
-      },
-    };
-    const timer = setTimeout(
-      () => session.finish(false, `no listing within ${timeoutMs} ms (last: ${lastLine || 'nothing'})`),
-      timeoutMs,
+  const control = net.connect({ host, port });
+  control.setEncoding('utf8');
+  let session: FtpClientSession | null = null;
+  const onTimeout = (): FtpClientResult => ({
+    ok: false,
+    mode,
+    detail: `no listing within ${timeoutMs} ms (last: ${session?.lastLine || 'nothing'})`,
+  });
+  const cleanup = (): void => (session ? session.close() : void control.destroy());
+  return settleOnce({ timeoutMs, onTimeout, cleanup }, (settle) => {
+    const current = new FtpClientSession(control, host, mode, (ok, detail) => settle({ ok, mode, detail }));
+    session = current;
+    control.on('error', (error) =>
+      settle({ ok: false, mode, detail: `control connection: ${error.message}` }),
     );
-    control.on('error', (error) => session.finish(false, `control connection: ${error.message}`));
-    onLines(control, (line) => {
-      lastLine = line;
-      answerReply(session, line);
-    });
+    control.on('data', (chunk: string) => current.onData(chunk));
   });
-}
-
-function send(session: FtpClientSession, line: string): void {
-  void session.control.write(`${line}\r\n`);
-}
-
-/** The client's next step after one server reply. */
-function answerReply(session: FtpClientSession, line: string): void {
-  const code = line.slice(0, 3);
-  const v6 = session.host.includes(':');
-  if (code === '220') send(session, 'USER anonymous');
-  else if (code === '331') send(session, 'PASS lab@');
-  else if (code === '230') {
-    if (session.mode === 'passive') send(session, v6 ? 'EPSV' : 'PASV');
-    else offerActivePort(session);
-  } else if (code === '227' || code === '229') connectPassive(session, code, line);
-  else if (code === '200') send(session, 'LIST');
-  else if (code === '425' || code === '451') session.finish(false, `server: ${line}`);
-  else if (code === '226') afterTransfer(session);
-}
-
-function receiveListing(session: FtpClientSession, data: net.Socket): void {
-  data.setEncoding('utf8');
-  data.on('data', (chunk: string) => (session.listing += chunk));
-  data.on('error', () => undefined);
-  data.on('close', () => {
-    if (session.listing === LISTING) session.finish(true, 'listing received over the data connection');
-  });
-}
-
-/** Active mode: listen on the control connection's local address and tell the server with PORT/EPRT. */
-function offerActivePort(session: FtpClientSession): void {
-  const { control } = session;
-  const server = net.createServer((socket) => {
-    session.sockets.push(socket);
-    receiveListing(session, socket);
-  });
-  session.servers.push(server);
-  server.listen({ host: control.localAddress ?? '', port: 0 }, () => {
-    const p = (server.address() as net.AddressInfo).port;
-    const local = (control.localAddress ?? '').replace(/^::ffff:/, '');
-    send(
-      session,
-      session.host.includes(':')
-        ? `EPRT |2|${local}|${p}|`
-        : `PORT ${local.split('.').join(',')},${p >> 8},${p & 255}`,
-    );
-  });
-}
-
-/** Passive mode: connect to the port a 227 (PASV) or 229 (EPSV) reply names, then ask for the listing. */
-function connectPassive(session: FtpClientSession, code: '227' | '229', line: string): void {
-  const m = code === '229' ? /\|\|\|(\d+)\|/.exec(line) : /(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)/.exec(line);
-  const dataPort = code === '229' ? Number(m?.[1]) : Number(m?.[5]) * 256 + Number(m?.[6]);
-  const dataHost = code === '229' ? session.host : (m?.slice(1, 5) ?? []).join('.');
-  const data = net.connect({ host: dataHost, port: dataPort });
-  session.sockets.push(data);
-  data.once('connect', () => send(session, 'LIST'));
-  data.once('error', (error) =>
-    session.finish(false, `data connection to port ${dataPort}: ${error.message}`),
-  );
-  receiveListing(session, data);
-}
-
-/** 226: the listing may still be in flight on the data connection; give it half a second. */
-function afterTransfer(session: FtpClientSession): void {
-  if (session.listing === LISTING) session.finish(true, 'listing received over the data connection');
-  else
-    setTimeout(
-      () =>
-        session.finish(
-          session.listing === LISTING,
-          session.listing === LISTING ? 'listing received' : 'transfer ended without the listing',
-        ),
-      500,
-    );
 }

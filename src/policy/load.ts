@@ -4,6 +4,7 @@ import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, typ
 import type { ZodError } from 'zod';
 import { parsePortSpec } from '../catalog/port-spec.ts';
 import { portSetHas, unionPortSets, type PortSet } from '../catalog/port-set.ts';
+import type { PortRange, Protocol } from '../catalog/types.ts';
 import {
   isPortwardenError,
   PortwardenError,
@@ -302,57 +303,67 @@ function guessExposure(name: string, sources: readonly Cidr[]): 'external' | 'in
     : 'external';
 }
 
-function normalise(
-  doc: PolicyDocument,
-  file: string,
+type ZoneDocument = PolicyDocument['zones'][string];
+type ForwardDocument = NonNullable<PolicyDocument['forwards']>[number];
+type RouteDocument = NonNullable<PolicyDocument['routing']>[number];
+type ProgramDocument = NonNullable<PolicyDocument['programs']>[number];
+type ZoneCheck = (name: string, path: Path) => void;
+
+/** An interface belongs to one zone: the second zone naming it is an error. */
+function claimInterfaces(n: Normaliser, name: string, z: ZoneDocument, owners: Map<string, string>): void {
+  z.interfaces.forEach((iface, i) => {
+    const owner = owners.get(iface);
+    if (owner) {
+      n.error(
+        'POLICY_INTERFACE_TWICE',
+        `interface "${iface}" is in zone "${owner}" and zone "${name}"`,
+        ['zones', name, 'interfaces', i],
+        'an interface belongs to one zone; split traffic by `sources` instead',
+      );
+    } else owners.set(iface, name);
+  });
+}
+
+/** The zone's passive FTP data range: exactly one TCP range, or null. */
+function ftpPassiveRange(n: Normaliser, z: ZoneDocument, path: Path): PortRange | null {
+  if (!z.ftp?.passive) return null;
+  const set = n.ports(`tcp/${z.ftp.passive}`, [...path, 'ftp', 'passive']);
+  if (set.tcp.length > 1)
+    n.error('POLICY_INVALID', `ftp.passive must be one port range like 50000-50100`, [
+      ...path,
+      'ftp',
+      'passive',
+    ]);
+  return set.tcp.length === 1 ? (set.tcp[0] ?? null) : null;
+}
+
+function normaliseZone(
+  n: Normaliser,
   at: Locator,
-): { policy: Policy; diagnostics: Diagnostic[] } {
-  const n = new Normaliser(at);
-  const zones: Zone[] = [];
-  const interfaceOwner = new Map<string, string>();
-  for (const [name, z] of Object.entries(doc.zones)) {
-    const path = ['zones', name];
-    z.interfaces.forEach((iface, i) => {
-      const owner = interfaceOwner.get(iface);
-      if (owner) {
-        n.error(
-          'POLICY_INTERFACE_TWICE',
-          `interface "${iface}" is in zone "${owner}" and zone "${name}"`,
-          [...path, 'interfaces', i],
-          'an interface belongs to one zone; split traffic by `sources` instead',
-        );
-      } else interfaceOwner.set(iface, name);
-    });
-    let ftpPassive = null;
-    if (z.ftp?.passive) {
-      const set = n.ports(`tcp/${z.ftp.passive}`, [...path, 'ftp', 'passive']);
-      ftpPassive = set.tcp.length === 1 ? (set.tcp[0] ?? null) : null;
-      if (set.tcp.length > 1)
-        n.error('POLICY_INVALID', `ftp.passive must be one port range like 50000-50100`, [
-          ...path,
-          'ftp',
-          'passive',
-        ]);
-    }
-    const sources = n.cidrs(z.sources, [...path, 'sources']);
-    zones.push({
-      name,
-      interfaces: z.interfaces,
-      sources,
-      exposure: z.exposure ?? guessExposure(name, sources),
-      inbound: n.rules(z.inbound, [...path, 'inbound'], 'from'),
-      outbound: n.rules(z.outbound, [...path, 'outbound'], 'to'),
-      ftpPassive,
-      location: at.at(path),
-    });
-  }
-  checkChainNames(zones, n, at);
-  // Zones sharing sources would make a packet's zone ambiguous.
-  for (let i = 0; i < zones.length; i++) {
-    for (let j = i + 1; j < zones.length; j++) {
-      const a = zones[i];
-      const b = zones[j];
-      if (!a || !b) continue;
+  name: string,
+  z: ZoneDocument,
+  owners: Map<string, string>,
+): Zone {
+  const path = ['zones', name];
+  claimInterfaces(n, name, z, owners);
+  const ftpPassive = ftpPassiveRange(n, z, path);
+  const sources = n.cidrs(z.sources, [...path, 'sources']);
+  return {
+    name,
+    interfaces: z.interfaces,
+    sources,
+    exposure: z.exposure ?? guessExposure(name, sources),
+    inbound: n.rules(z.inbound, [...path, 'inbound'], 'from'),
+    outbound: n.rules(z.outbound, [...path, 'outbound'], 'to'),
+    ftpPassive,
+    location: at.at(path),
+  };
+}
+
+/** Zones sharing sources would make a packet's zone ambiguous. */
+function checkOverlappingSources(n: Normaliser, zones: readonly Zone[]): void {
+  zones.forEach((a, i) => {
+    for (const b of zones.slice(i + 1)) {
       for (const sa of a.sources) {
         const clash = b.sources.find((sb) => cidrsOverlap(sa, sb));
         if (clash) {
@@ -365,129 +376,162 @@ function normalise(
         }
       }
     }
-  }
+  });
+}
+
+/** Reports a zone name that no zone has, with the closest one as a suggestion. */
+function zoneCheck(n: Normaliser, zones: readonly Zone[]): ZoneCheck {
   const zoneNames = zones.map((z) => z.name);
-  const checkZone = (name: string, path: Path): void => {
-    if (!zoneNames.includes(name)) {
-      const suggestion = suggestClosest(name, zoneNames);
-      n.error(
-        'POLICY_UNKNOWN_ZONE',
-        `unknown zone "${name}"`,
-        path,
-        suggestion ? `did you mean "${suggestion}"?` : `zones: ${zoneNames.join(', ')}`,
-      );
-    }
+  return (name, path) => {
+    if (zoneNames.includes(name)) return;
+    const suggestion = suggestClosest(name, zoneNames);
+    n.error(
+      'POLICY_UNKNOWN_ZONE',
+      `unknown zone "${name}"`,
+      path,
+      suggestion ? `did you mean "${suggestion}"?` : `zones: ${zoneNames.join(', ')}`,
+    );
   };
-  const forwards: Forward[] = [];
-  (doc.forwards ?? []).forEach((f, i) => {
-    const path = ['forwards', i];
-    checkZone(f.zone, [...path, 'zone']);
-    const listen = n.ports(f.listen, [...path, 'listen']);
-    const protocols = (['tcp', 'udp'] as const).filter((p) => listen[p].length > 0);
-    const single =
-      protocols.length === 1 &&
-      listen[protocols[0] ?? 'tcp'].length === 1 &&
-      listen[protocols[0] ?? 'tcp'][0]?.from === listen[protocols[0] ?? 'tcp'][0]?.to;
-    const protocol = protocols[0];
-    const listenPort = protocol ? listen[protocol][0]?.from : undefined;
-    if (!single || protocol === undefined || listenPort === undefined) {
-      if (protocols.length > 0)
-        n.error('POLICY_INVALID', `forward ${i + 1} must listen on exactly one port, like tcp/2525`, [
-          ...path,
-          'listen',
-        ]);
-      return;
-    }
-    const target = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+|[0-9a-fA-F:]+?))(?::(\d{1,5}))?$/.exec(f.to.trim());
-    const toAddress = target?.[1] ?? target?.[2];
-    if (
-      !target ||
-      !toAddress ||
-      !ipaddr.isValid(toAddress) ||
-      (target[2]?.includes(':') && target[3] !== undefined && !target[1])
-    ) {
-      n.error(
-        'POLICY_BAD_ADDRESS',
-        `forward target "${f.to}" is not address:port`,
-        [...path, 'to'],
-        'write 127.0.0.1:25, 198.51.100.5:8080 or [2001:db8::5]:8080',
-      );
-      return;
-    }
-    const toPort = target[3] === undefined ? listenPort : Number(target[3]);
-    if (toPort < 1 || toPort > 65535) {
-      n.error('PORT_OUT_OF_RANGE', `forward target port ${toPort} is outside 1-65535`, [...path, 'to']);
-      return;
-    }
-    const parsed = ipaddr.parse(toAddress);
-    const toFamily = parsed.kind() === 'ipv4' ? 4 : 6;
-    const toLoopback = parsed.range() === 'loopback';
-    if (toLoopback && toFamily === 6) {
-      n.error(
-        'FEATURE_UNSUPPORTED',
-        `forward ${i + 1} targets ::1, but the kernel cannot DNAT to IPv6 loopback`,
-        [...path, 'to'],
-        'forward to 127.0.0.1 or to a non-loopback address',
-      );
-      return;
-    }
-    forwards.push({
-      zone: f.zone,
-      protocol,
-      listenPort,
-      toAddress: parsed.toString(),
-      toFamily,
-      toPort,
-      toLoopback,
-      sources: n.cidrs(f.from, [...path, 'from']),
-      location: at.at(path),
-    });
-  });
-  const routing: Route[] = (doc.routing ?? []).map((r, i) => {
-    const path = ['routing', i];
-    checkZone(r.from, [...path, 'from']);
-    checkZone(r.to, [...path, 'to']);
-    if (r.from === r.to)
-      n.error('POLICY_INVALID', `route ${i + 1} goes from zone "${r.from}" to itself`, [...path, 'to']);
-    return {
-      from: r.from,
-      to: r.to,
-      ports: n.ports(r.allow, [...path, 'allow']),
-      masquerade: r.masquerade ?? false,
-      spec: specText(r.allow),
-      location: at.at(path),
-    };
-  });
-  const programs: ProgramRule[] = [];
-  (doc.programs ?? []).forEach((p, i) => {
-    const path = ['programs', i];
-    const given = (['unit', 'user', 'path'] as const).filter((k) => p[k] !== undefined);
-    if (given.length !== 1) {
-      n.error(
-        'POLICY_INVALID',
-        `program ${i + 1} needs exactly one of unit, user or path (has ${given.length === 0 ? 'none' : given.join(' and ')})`,
-        path,
-        'e.g. `unit: backup.service`',
-      );
-      return;
-    }
-    const match =
-      p.unit !== undefined
-        ? ({ kind: 'unit', unit: p.unit } as const)
-        : p.user !== undefined
-          ? ({ kind: 'user', user: p.user } as const)
-          : ({ kind: 'path', path: p.path ?? '' } as const);
-    programs.push({
-      match,
-      outbound: n.rules(p.outbound, [...path, 'outbound'], 'to'),
-      location: at.at(path),
-    });
-  });
-  const allPorts = unionPortSets(
-    ...zones.flatMap((z) => [...z.inbound, ...z.outbound].map((r) => r.ports)),
-    ...routing.map((r) => r.ports),
-  );
-  const policy: Policy = {
+}
+
+/** The one port a forward listens on, or null (reported unless the spec itself was already wrong). */
+function forwardListen(
+  n: Normaliser,
+  f: ForwardDocument,
+  i: number,
+  path: Path,
+): { protocol: Protocol; port: number } | null {
+  const listen = n.ports(f.listen, [...path, 'listen']);
+  const protocols = (['tcp', 'udp'] as const).filter((p) => listen[p].length > 0);
+  const protocol = protocols[0];
+  const only = protocol === undefined ? undefined : listen[protocol];
+  const port = only?.[0]?.from;
+  if (protocols.length === 1 && only?.length === 1 && port !== undefined && port === only[0]?.to && protocol)
+    return { protocol, port };
+  if (protocols.length > 0)
+    n.error('POLICY_INVALID', `forward ${i + 1} must listen on exactly one port, like tcp/2525`, [
+      ...path,
+      'listen',
+    ]);
+  return null;
+}
+
+/** A forward's `to` as address, family and port, or null with the problem reported. */
+function forwardTarget(
+  n: Normaliser,
+  f: ForwardDocument,
+  i: number,
+  path: Path,
+  listenPort: number,
+): Pick<Forward, 'toAddress' | 'toFamily' | 'toPort' | 'toLoopback'> | null {
+  const target = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+|[0-9a-fA-F:]+?))(?::(\d{1,5}))?$/.exec(f.to.trim());
+  const toAddress = target?.[1] ?? target?.[2];
+  if (
+    !target ||
+    !toAddress ||
+    !ipaddr.isValid(toAddress) ||
+    (target[2]?.includes(':') && target[3] !== undefined && !target[1])
+  ) {
+    n.error(
+      'POLICY_BAD_ADDRESS',
+      `forward target "${f.to}" is not address:port`,
+      [...path, 'to'],
+      'write 127.0.0.1:25, 198.51.100.5:8080 or [2001:db8::5]:8080',
+    );
+    return null;
+  }
+  const toPort = target[3] === undefined ? listenPort : Number(target[3]);
+  if (toPort < 1 || toPort > 65535) {
+    n.error('PORT_OUT_OF_RANGE', `forward target port ${toPort} is outside 1-65535`, [...path, 'to']);
+    return null;
+  }
+  const parsed = ipaddr.parse(toAddress);
+  const toFamily = parsed.kind() === 'ipv4' ? 4 : 6;
+  const toLoopback = parsed.range() === 'loopback';
+  if (toLoopback && toFamily === 6) {
+    n.error(
+      'FEATURE_UNSUPPORTED',
+      `forward ${i + 1} targets ::1, but the kernel cannot DNAT to IPv6 loopback`,
+      [...path, 'to'],
+      'forward to 127.0.0.1 or to a non-loopback address',
+    );
+    return null;
+  }
+  return { toAddress: parsed.toString(), toFamily, toPort, toLoopback };
+}
+
+function normaliseForward(
+  n: Normaliser,
+  at: Locator,
+  f: ForwardDocument,
+  i: number,
+  checkZone: ZoneCheck,
+): Forward | null {
+  const path = ['forwards', i];
+  checkZone(f.zone, [...path, 'zone']);
+  const listen = forwardListen(n, f, i, path);
+  if (!listen) return null;
+  const target = forwardTarget(n, f, i, path, listen.port);
+  if (!target) return null;
+  return {
+    zone: f.zone,
+    protocol: listen.protocol,
+    listenPort: listen.port,
+    ...target,
+    sources: n.cidrs(f.from, [...path, 'from']),
+    location: at.at(path),
+  };
+}
+
+function normaliseRoute(
+  n: Normaliser,
+  at: Locator,
+  r: RouteDocument,
+  i: number,
+  checkZone: ZoneCheck,
+): Route {
+  const path = ['routing', i];
+  checkZone(r.from, [...path, 'from']);
+  checkZone(r.to, [...path, 'to']);
+  if (r.from === r.to)
+    n.error('POLICY_INVALID', `route ${i + 1} goes from zone "${r.from}" to itself`, [...path, 'to']);
+  return {
+    from: r.from,
+    to: r.to,
+    ports: n.ports(r.allow, [...path, 'allow']),
+    masquerade: r.masquerade ?? false,
+    spec: specText(r.allow),
+    location: at.at(path),
+  };
+}
+
+function normaliseProgram(n: Normaliser, at: Locator, p: ProgramDocument, i: number): ProgramRule | null {
+  const path = ['programs', i];
+  const given = (['unit', 'user', 'path'] as const).filter((k) => p[k] !== undefined);
+  if (given.length !== 1) {
+    n.error(
+      'POLICY_INVALID',
+      `program ${i + 1} needs exactly one of unit, user or path (has ${given.length === 0 ? 'none' : given.join(' and ')})`,
+      path,
+      'e.g. `unit: backup.service`',
+    );
+    return null;
+  }
+  const match =
+    p.unit !== undefined
+      ? ({ kind: 'unit', unit: p.unit } as const)
+      : p.user !== undefined
+        ? ({ kind: 'user', user: p.user } as const)
+        : ({ kind: 'path', path: p.path ?? '' } as const);
+  return { match, outbound: n.rules(p.outbound, [...path, 'outbound'], 'to'), location: at.at(path) };
+}
+
+/** The policy's top-level settings, with their defaults. */
+function settings(
+  doc: PolicyDocument,
+  file: string,
+): Pick<Policy, 'name' | 'file' | 'defaults' | 'icmpEcho' | 'coexist'> {
+  return {
     name: doc.name ?? file.replace(/^.*\//, '').replace(/\.ya?ml$/, ''),
     file,
     defaults: {
@@ -498,6 +542,30 @@ function normalise(
     },
     icmpEcho: doc.icmp?.echo ?? true,
     coexist: [...new Set(doc.coexist ?? [])],
+  };
+}
+
+/** The validated document as a Policy: values parsed once (ports to ranges, CIDRs), cross-references checked. */
+function normalise(
+  doc: PolicyDocument,
+  file: string,
+  at: Locator,
+): { policy: Policy; diagnostics: Diagnostic[] } {
+  const n = new Normaliser(at);
+  const owners = new Map<string, string>();
+  const zones = Object.entries(doc.zones).map(([name, z]) => normaliseZone(n, at, name, z, owners));
+  checkChainNames(zones, n, at);
+  checkOverlappingSources(n, zones);
+  const checkZone = zoneCheck(n, zones);
+  const forwards = (doc.forwards ?? []).flatMap((f, i) => normaliseForward(n, at, f, i, checkZone) ?? []);
+  const routing = (doc.routing ?? []).map((r, i) => normaliseRoute(n, at, r, i, checkZone));
+  const programs = (doc.programs ?? []).flatMap((p, i) => normaliseProgram(n, at, p, i) ?? []);
+  const allPorts = unionPortSets(
+    ...zones.flatMap((z) => [...z.inbound, ...z.outbound].map((r) => r.ports)),
+    ...routing.map((r) => r.ports),
+  );
+  const policy: Policy = {
+    ...settings(doc, file),
     zones,
     forwards,
     routing,

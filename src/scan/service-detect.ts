@@ -1,6 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { htmlTitle, matchService } from './service-rules.ts';
+import { settleOnce } from '../system/settle.ts';
 
 /** What service detection learnt about an open TCP port. */
 export interface ServiceInfo {
@@ -32,59 +33,50 @@ function exchange(
   waitMs: number,
   signal?: AbortSignal,
 ): Promise<Buffer> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const socket = net.connect({ host: address, port });
-    const finish = (): void => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(Buffer.concat(chunks));
-    };
-    const timer = setTimeout(finish, waitMs);
-    signal?.addEventListener('abort', finish, { once: true });
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const socket = net.connect({ host: address, port });
+  const received = (): Buffer => Buffer.concat(chunks);
+  const options = { timeoutMs: waitMs, onTimeout: received, cleanup: () => socket.destroy() };
+  return settleOnce({ ...options, ...(signal ? { signal } : {}) }, (finish) => {
     socket.on('connect', () => probe && socket.write(probe));
     socket.on('data', (d: Buffer) => {
       chunks.push(d);
       size += d.length;
-      if (size > 16_384) finish();
+      if (size > 16_384) finish(received());
     });
-    socket.on('error', finish);
-    socket.on('end', finish);
+    socket.on('error', () => finish(received()));
+    socket.on('end', () => finish(received()));
   });
 }
 
 /** A TLS handshake (certificates are inspected, not trusted), then an HTTP request inside it. */
 function tlsProbe(address: string, port: number, waitMs: number): Promise<ServiceInfo | null> {
-  return new Promise((resolve) => {
-    let settled = false;
-    const chunks: Buffer[] = [];
-    let info: ServiceInfo | null = null;
-    const socket = tls.connect({
-      host: address,
-      port,
-      rejectUnauthorized: false,
-      servername: net.isIP(address) ? undefined : address,
-    });
-    const finish = (): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      if (info) {
-        const text = Buffer.concat(chunks).toString('latin1');
-        const inner = matchService(text);
-        if (inner) {
-          info.name = inner.service === 'http' ? 'https' : inner.service;
-          if (inner.product) info.product = inner.product;
-          if (inner.version) info.version = inner.version;
-          const title = htmlTitle(text);
-          info.banner = printable(`${text.split('\r\n')[0] ?? ''}${title ? ` (${title})` : ''}`);
-        }
+  const chunks: Buffer[] = [];
+  let info: ServiceInfo | null = null;
+  const socket = tls.connect({
+    host: address,
+    port,
+    rejectUnauthorized: false,
+    servername: net.isIP(address) ? undefined : address,
+  });
+  // what the handshake and the HTTP answer inside it told, read once when the connection is done
+  const result = (): ServiceInfo | null => {
+    if (info) {
+      const text = Buffer.concat(chunks).toString('latin1');
+      const inner = matchService(text);
+      if (inner) {
+        info.name = inner.service === 'http' ? 'https' : inner.service;
+        if (inner.product) info.product = inner.product;
+        if (inner.version) info.version = inner.version;
+        const title = htmlTitle(text);
+        info.banner = printable(`${text.split('\r\n')[0] ?? ''}${title ? ` (${title})` : ''}`);
       }
-      resolve(info);
-    };
-    const timer = setTimeout(finish, waitMs);
+    }
+    return info;
+  };
+  const options = { timeoutMs: waitMs, onTimeout: result, cleanup: () => socket.destroy() };
+  return settleOnce(options, (finish) => {
     socket.on('secureConnect', () => {
       const cert = socket.getPeerCertificate();
       const subject = cert.subject
@@ -110,8 +102,8 @@ function tlsProbe(address: string, port: number, waitMs: number): Promise<Servic
       socket.write(`GET / HTTP/1.0\r\nHost: ${address}\r\nUser-Agent: portwarden\r\n\r\n`);
     });
     socket.on('data', (d: Buffer) => chunks.push(d));
-    socket.on('end', finish);
-    socket.on('error', finish);
+    socket.on('end', () => finish(result()));
+    socket.on('error', () => finish(result()));
   });
 }
 

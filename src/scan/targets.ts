@@ -23,14 +23,60 @@ function invalid(text: string, why: string): PortwardenError {
   });
 }
 
+/** A CIDR block target, `198.51.100.0/24` or `2001:db8::/120`. */
+function parseBlock(text: string): TargetSpec {
+  const [addr = '', len = '', ...extra] = text.split('/');
+  if (extra.length > 0) throw invalid(text, 'it has more than one "/"');
+  if (!/^\d{1,3}$/.test(len)) throw invalid(text, `"/${len}" is not a prefix length`);
+  if (!ipaddr.isValid(addr)) {
+    if (HOSTNAME.test(addr))
+      throw invalid(text, 'hostname/prefix is not supported; give the network address');
+    throw invalid(text, `"${addr}" is not an IP address`);
+  }
+  const family = ipaddr.parse(addr).kind() === 'ipv4' ? 4 : 6;
+  const bits = family === 4 ? 32 : 128;
+  const prefix = Number(len);
+  if (prefix > bits) throw invalid(text, `prefix /${prefix} is longer than ${bits} bits`);
+  if (family === 4 && !ipaddr.IPv4.isValidFourPartDecimal(addr))
+    throw invalid(text, 'write IPv4 addresses as four decimal parts');
+  const [first, last] = prefixOf(family, addressValue(addr), prefix) ?? [0n, 0n];
+  return { kind: 'range', family, first, last, text };
+}
+
 /** Parses one target expression (no I/O: hostnames are resolved later). */
 export function parseTarget(input: string): TargetSpec {
   const text = input.trim();
   if (text === '') throw invalid(input, 'it is empty');
   if (text.includes('%')) throw invalid(text, 'scoped (link-local %iface) targets are not supported');
-  if (text.includes('/')) return parseCidr(text);
-  if (/^[\d,.*-]+$/.test(text) && text.split('.').length === 4 && /[-,*]/.test(text))
-    return parseOctets(text);
+  if (text.includes('/')) return parseBlock(text);
+  if (/^[\d,.*-]+$/.test(text) && text.split('.').length === 4 && /[-,*]/.test(text)) {
+    const octets = text.split('.').map((part): [number, number][] => {
+      if (part === '*') return [[0, 255]];
+      return part.split(',').map((item) => {
+        const [a = '', b] = item.split('-');
+        const from = a === '' ? 0 : Number(a);
+        const to = b === undefined ? from : b === '' ? 255 : Number(b);
+        if (
+          !/^\d{0,3}$/.test(a) ||
+          (b !== undefined && !/^\d{0,3}$/.test(b)) ||
+          from > 255 ||
+          to > 255 ||
+          from > to
+        ) {
+          throw invalid(text, `bad octet range "${item}"`);
+        }
+        return [from, to];
+      });
+    });
+    // Octet lists are stored as one [from,to] per octet when simple; lists become several specs.
+    if (octets.some((o) => o.length !== 1)) {
+      throw invalid(
+        text,
+        'comma lists inside an octet are not supported; use ranges (1-20) or several targets',
+      );
+    }
+    return { kind: 'octets', octets: octets.map((o) => o[0] ?? [0, 0]), text };
+  }
   if (ipaddr.isValid(text)) {
     const parsed = ipaddr.parse(text);
     if (parsed.kind() === 'ipv4' && !ipaddr.IPv4.isValidFourPartDecimal(text))
@@ -41,61 +87,6 @@ export function parseTarget(input: string): TargetSpec {
   if (/^[\d.]+$/.test(text)) throw invalid(text, 'not a valid IPv4 address');
   if (!HOSTNAME.test(text)) throw invalid(text, 'not an address, CIDR block, range or hostname');
   return { kind: 'hostname', name: text, text };
-}
-
-/** `ADDR/LEN` as the range of addresses it covers. */
-function parseCidr(text: string): TargetSpec {
-  const [addr = '', len = '', ...extra] = text.split('/');
-  if (extra.length > 0) throw invalid(text, 'it has more than one "/"');
-  if (!/^\d{1,3}$/.test(len)) throw invalid(text, `"/${len}" is not a prefix length`);
-  if (!ipaddr.isValid(addr)) {
-    if (HOSTNAME.test(addr))
-      throw invalid(text, 'hostname/prefix is not supported; give the network address');
-    throw invalid(text, `"${addr}" is not an IP address`);
-  }
-  const parsed = ipaddr.parse(addr);
-  const family = parsed.kind() === 'ipv4' ? 4 : 6;
-  const bits = family === 4 ? 32 : 128;
-  const prefix = Number(len);
-  if (prefix > bits) throw invalid(text, `prefix /${prefix} is longer than ${bits} bits`);
-  if (family === 4 && !ipaddr.IPv4.isValidFourPartDecimal(addr))
-    throw invalid(text, 'write IPv4 addresses as four decimal parts');
-  const [first, last] = prefixOf(family, addressValue(addr), prefix) ?? [0n, 0n];
-  return { kind: 'range', family, first, last, text };
-}
-
-/** One octet item: `N`, `N-M`, `-M` or `N-` as [from, to]. */
-function parseOctetItem(text: string, item: string): [number, number] {
-  const [a = '', b] = item.split('-');
-  const from = a === '' ? 0 : Number(a);
-  const to = b === undefined ? from : b === '' ? 255 : Number(b);
-  if (
-    !/^\d{0,3}$/.test(a) ||
-    (b !== undefined && !/^\d{0,3}$/.test(b)) ||
-    from > 255 ||
-    to > 255 ||
-    from > to
-  ) {
-    throw invalid(text, `bad octet range "${item}"`);
-  }
-  return [from, to];
-}
-
-/** nmap's octet ranges (198.51.100.1-20, 198.51.100.*). */
-function parseOctets(text: string): TargetSpec {
-  const octets = text
-    .split('.')
-    .map((part): [number, number][] =>
-      part === '*' ? [[0, 255]] : part.split(',').map((item) => parseOctetItem(text, item)),
-    );
-  // Octet lists are stored as one [from,to] per octet when simple; lists become several specs.
-  if (octets.some((o) => o.length !== 1)) {
-    throw invalid(
-      text,
-      'comma lists inside an octet are not supported; use ranges (1-20) or several targets',
-    );
-  }
-  return { kind: 'octets', octets: octets.map((o) => o[0] ?? [0, 0]), text };
 }
 
 /** How many addresses a spec covers (a hostname counts as one). */

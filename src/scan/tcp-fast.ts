@@ -1,5 +1,6 @@
 import { getSystemErrorName } from 'node:util';
 import { classifyErrno, connectProbe, type Connector, type ProbeOutcome } from './tcp.ts';
+import { settleOnce } from '../system/settle.ts';
 
 /**
  * A lighter connector on libuv's TCP handle (Node's internal tcp_wrap binding), without the
@@ -56,39 +57,35 @@ function errnoName(status: number): string {
   }
 }
 
-const fastProbe: Connector = (address, port, timeoutMs) =>
-  new Promise((resolve) => {
-    if (!binding) return resolve(connectProbe(address, port, timeoutMs));
-    const start = performance.now();
-    const handle = new binding.TCP(binding.constants.SOCKET);
-    const req = new binding.TCPConnectWrap();
-    let done = false;
-    const finish = (outcome: ProbeOutcome): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      handle.close();
-      resolve(outcome);
-    };
-    const timer = setTimeout(() => finish({ kind: 'timeout' }), timeoutMs);
-    req.oncomplete = (status: number) => {
-      const rttMs = performance.now() - start;
-      if (status !== 0) return finish(classifyErrno(errnoName(status), rttMs));
-      const local: { address?: string; port?: number } = {};
-      const peer: { address?: string; port?: number } = {};
-      handle.getsockname(local);
-      handle.getpeername(peer);
-      // Loopback trap: the kernel picked the probed port as source and the SYN met itself.
-      if (local.port === port && local.address === peer.address) return finish({ kind: 'self-connect' });
-      finish({ kind: 'open', rttMs });
-    };
-    req.address = address;
-    req.port = port;
-    const err = address.includes(':')
-      ? handle.connect6(req, address, port)
-      : handle.connect(req, address, port);
-    if (err !== 0) finish(classifyErrno(errnoName(err), 0));
-  });
+const fastProbe: Connector = (address, port, timeoutMs) => {
+  if (!binding) return connectProbe(address, port, timeoutMs);
+  const start = performance.now();
+  const handle = new binding.TCP(binding.constants.SOCKET);
+  const req = new binding.TCPConnectWrap();
+  const timeout = (): ProbeOutcome => ({ kind: 'timeout' });
+  return settleOnce<ProbeOutcome>(
+    { timeoutMs, onTimeout: timeout, cleanup: () => handle.close() },
+    (finish) => {
+      req.oncomplete = (status: number) => {
+        const rttMs = performance.now() - start;
+        if (status !== 0) return finish(classifyErrno(errnoName(status), rttMs));
+        const local: { address?: string; port?: number } = {};
+        const peer: { address?: string; port?: number } = {};
+        handle.getsockname(local);
+        handle.getpeername(peer);
+        // Loopback trap: the kernel picked the probed port as source and the SYN met itself.
+        if (local.port === port && local.address === peer.address) return finish({ kind: 'self-connect' });
+        finish({ kind: 'open', rttMs });
+      };
+      req.address = address;
+      req.port = port;
+      const err = address.includes(':')
+        ? handle.connect6(req, address, port)
+        : handle.connect(req, address, port);
+      if (err !== 0) finish(classifyErrno(errnoName(err), 0));
+    },
+  );
+};
 
 /** The default connector: the light one when available. */
 export const defaultConnector: Connector = binding ? fastProbe : connectProbe;

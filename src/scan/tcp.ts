@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { settleOnce } from '../system/settle.ts';
 
 /** What one connect() attempt told us. */
 export type ProbeOutcome =
@@ -38,33 +39,31 @@ export function classifyErrno(code: string | undefined, rttMs: number): ProbeOut
 }
 
 /** The real connector: one net.Socket per attempt, reset (not FIN) on success, like nmap -sT. */
-export const connectProbe: Connector = (address, port, timeoutMs) =>
-  new Promise((resolve) => {
-    const start = performance.now();
-    const socket = new net.Socket();
-    let done = false;
-    const finish = (outcome: ProbeOutcome): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (outcome.kind === 'open' || outcome.kind === 'self-connect') socket.resetAndDestroy();
-      else socket.destroy();
-      resolve(outcome);
-    };
-    const timer = setTimeout(() => finish({ kind: 'timeout' }), timeoutMs);
-    socket.once('connect', () => {
-      // Loopback trap: with the probed port free, the kernel may choose it as the source port and
-      // the SYN meets itself (simultaneous open). That is not a listener.
-      if (socket.localPort === port && socket.localAddress === socket.remoteAddress)
-        finish({ kind: 'self-connect' });
-      else finish({ kind: 'open', rttMs: performance.now() - start });
-    });
-    socket.once('error', (error: NodeJS.ErrnoException) =>
-      finish(classifyErrno(error.code, performance.now() - start)),
-    );
-    try {
-      socket.connect({ host: address, port });
-    } catch (error) {
-      finish(classifyErrno((error as NodeJS.ErrnoException).code, 0));
-    }
-  });
+export const connectProbe: Connector = (address, port, timeoutMs) => {
+  const start = performance.now();
+  const socket = new net.Socket();
+  const cleanup = (outcome: ProbeOutcome): void => {
+    if (outcome.kind === 'open' || outcome.kind === 'self-connect') socket.resetAndDestroy();
+    else socket.destroy();
+  };
+  return settleOnce<ProbeOutcome>(
+    { timeoutMs, onTimeout: () => ({ kind: 'timeout' }), cleanup },
+    (finish) => {
+      socket.once('connect', () => {
+        // Loopback trap: with the probed port free, the kernel may choose it as the source port and
+        // the SYN meets itself (simultaneous open). That is not a listener.
+        if (socket.localPort === port && socket.localAddress === socket.remoteAddress)
+          finish({ kind: 'self-connect' });
+        else finish({ kind: 'open', rttMs: performance.now() - start });
+      });
+      socket.once('error', (error: NodeJS.ErrnoException) =>
+        finish(classifyErrno(error.code, performance.now() - start)),
+      );
+      try {
+        socket.connect({ host: address, port });
+      } catch (error) {
+        finish(classifyErrno((error as NodeJS.ErrnoException).code, 0));
+      }
+    },
+  );
+};

@@ -1,5 +1,6 @@
 import dgram from 'node:dgram';
 import { payloadFor } from './udp-payloads.ts';
+import { settleOnce } from '../system/settle.ts';
 
 export type UdpState = 'open' | 'closed' | 'open|filtered';
 
@@ -24,26 +25,22 @@ export type UdpProber = (
   timeoutMs: number,
 ) => Promise<UdpOutcome>;
 
-export const udpProbe: UdpProber = (address, port, payload, timeoutMs) =>
-  new Promise((resolve) => {
-    const socket = dgram.createSocket(address.includes(':') ? 'udp6' : 'udp4');
-    let done = false;
-    const finish = (outcome: UdpOutcome): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      socket.close();
-      resolve(outcome);
-    };
-    const timer = setTimeout(() => finish({ kind: 'silence' }), timeoutMs);
-    socket.on('message', (data) => finish({ kind: 'reply', data }));
-    socket.on('error', (error: NodeJS.ErrnoException) =>
-      finish(error.code === 'ECONNREFUSED' ? { kind: 'unreachable' } : { kind: 'silence' }),
-    );
-    socket.connect(port, address, () =>
-      socket.send(payload, (error) => error && finish({ kind: 'silence' })),
-    );
-  });
+export const udpProbe: UdpProber = (address, port, payload, timeoutMs) => {
+  const socket = dgram.createSocket(address.includes(':') ? 'udp6' : 'udp4');
+  const silence = (): UdpOutcome => ({ kind: 'silence' });
+  return settleOnce<UdpOutcome>(
+    { timeoutMs, onTimeout: silence, cleanup: () => socket.close() },
+    (finish) => {
+      socket.on('message', (data) => finish({ kind: 'reply', data }));
+      socket.on('error', (error: NodeJS.ErrnoException) =>
+        finish(error.code === 'ECONNREFUSED' ? { kind: 'unreachable' } : { kind: 'silence' }),
+      );
+      socket.connect(port, address, () =>
+        socket.send(payload, (error) => error && finish({ kind: 'silence' })),
+      );
+    },
+  );
+};
 
 export interface UdpScanOptions {
   /** Wait for an answer this long (ms). Default 1000. */

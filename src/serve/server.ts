@@ -256,8 +256,11 @@ function answerBadUrl(
   void reply.code(problem.status).send({ error: problem.message });
 }
 
-export async function buildServer(options: ServeOptions): Promise<FastifyInstance> {
-  const loopbackOnly = isLoopback(options.host);
+type Sources = ServeOptions['sources'];
+type Current = () => Promise<{ data: AuditData; report: AuditReport }>;
+
+/** Fastify with portwarden's JSON parser, error answers and Host check on its own 400s. */
+function createApp(loopbackOnly: boolean): FastifyInstance {
   const app = Fastify({
     logger: false,
     bodyLimit: SCAN_BODY_LIMIT,
@@ -279,17 +282,28 @@ export async function buildServer(options: ServeOptions): Promise<FastifyInstanc
     return reply.code(status).send({ error: message });
   });
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not found' }));
-  const { sources } = options;
+  return app;
+}
+
+/** The audit of this host, computed at most once per `cacheMs` (default 10 s) however many pages ask. */
+function cachedAudit(options: ServeOptions): Current {
   let cached: { at: number; data: AuditData; report: AuditReport } | null = null;
-  const current = async (): Promise<{ data: AuditData; report: AuditReport }> => {
+  return async () => {
     if (cached && Date.now() - cached.at < (options.cacheMs ?? 10_000)) return cached;
-    const data = await sources.auditData();
-    const report = auditFromData(data, { policy: sources.policy?.policy ?? null });
+    const data = await options.sources.auditData();
+    const report = auditFromData(data, { policy: options.sources.policy?.policy ?? null });
     cached = { at: Date.now(), data, report };
     return cached;
   };
+}
 
-  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+/**
+ * The gate every request passes first: security headers, the Host check (DNS rebinding), and the
+ * token — always for changes, and for reading too unless the server listens on loopback only. A
+ * valid ?token= on a GET is remembered in a strict cookie, so pages and their API calls need no query.
+ */
+export function authorize(options: Pick<ServeOptions, 'token'>, loopbackOnly: boolean) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
     secure(reply);
     const problem = hostProblem(request, loopbackOnly);
     if (problem) return reply.code(problem.status).send({ error: problem.message });
@@ -303,52 +317,61 @@ export async function buildServer(options: ServeOptions): Promise<FastifyInstanc
     }
     const query = (request.query as Record<string, string | undefined>)['token'];
     if (query !== undefined && sameToken(query, options.token) && request.method === 'GET') {
-      // remember the token in a strict cookie, so pages and their API calls need no query string
       void reply.header(
         'set-cookie',
         `pw_token=${encodeURIComponent(query)}; HttpOnly; SameSite=Strict; Path=/`,
       );
     }
     return undefined;
-  });
+  };
+}
 
+/** The dashboard's pages and assets, read once at start. */
+function registerPages(app: FastifyInstance): void {
   const template = readFileSync(new URL('page.html', WEB), 'utf8');
   for (const [path, page] of Object.entries(PAGES)) {
     const html = template.replaceAll('{{page}}', page.page).replaceAll('{{title}}', page.title);
     app.get(path, (_request, reply) => reply.type('text/html; charset=utf-8').send(html));
   }
   for (const [path, type] of Object.entries(ASSETS)) {
-    // read once at start, like the page template
     const body = readFileSync(new URL(path.slice(1), WEB), 'utf8');
     app.get(path, (_request, reply) => reply.type(type).send(body));
   }
-
   // browsers ask for it on every page; no icon, and no 404 noise
   app.get('/favicon.ico', (_request, reply) => reply.code(204).send());
-  app.get('/api/overview', async () => {
-    const { report } = await current();
-    const bySeverity: Record<string, number> = { critical: 0, high: 0, medium: 0, low: 0, info: 0 };
-    for (const f of report.findings) bySeverity[f.severity] = (bySeverity[f.severity] ?? 0) + 1;
-    const reach: Record<string, number> = {};
-    for (const r of report.exposure) reach[String(r.reachable)] = (reach[String(r.reachable)] ?? 0) + 1;
-    return {
-      host: report.host,
-      generatedAt: report.generatedAt,
-      version: sources.version,
-      profile: report.profile,
-      policy: report.policy,
-      firewall: report.method === 'static' ? (report.ruleset?.tables ?? []) : [],
-      listeners: report.listeners,
-      exposure: reach,
-      findings: bySeverity,
-      watching: sources.store !== null,
-    };
-  });
+}
+
+function overview(report: AuditReport, sources: Sources): Record<string, unknown> {
+  const bySeverity: Record<string, number> = { critical: 0, high: 0, medium: 0, low: 0, info: 0 };
+  for (const f of report.findings) bySeverity[f.severity] = (bySeverity[f.severity] ?? 0) + 1;
+  const reach: Record<string, number> = {};
+  for (const r of report.exposure) reach[String(r.reachable)] = (reach[String(r.reachable)] ?? 0) + 1;
+  return {
+    host: report.host,
+    generatedAt: report.generatedAt,
+    version: sources.version,
+    profile: report.profile,
+    policy: report.policy,
+    firewall: report.method === 'static' ? (report.ruleset?.tables ?? []) : [],
+    listeners: report.listeners,
+    exposure: reach,
+    findings: bySeverity,
+    watching: sources.store !== null,
+  };
+}
+
+/** /api/overview, /api/listeners, /api/findings: the live audit. */
+function registerAuditRoutes(app: FastifyInstance, sources: Sources, current: Current): void {
+  app.get('/api/overview', async () => overview((await current()).report, sources));
   app.get('/api/listeners', async () => {
     const { data, report } = await current();
     return { listeners: listenerRows(data, report) };
   });
   app.get('/api/findings', async () => ({ findings: (await current()).report.findings }));
+}
+
+/** /api/history: watch's snapshots, events and knocks since a time. */
+function registerHistoryRoute(app: FastifyInstance, sources: Sources): void {
   app.get('/api/history', (request, reply) => {
     const raw = (request.query as Record<string, string | undefined>)['since'];
     // an ISO 8601 time, as every time the API gives; milliseconds since the epoch are taken too
@@ -366,21 +389,25 @@ export async function buildServer(options: ServeOptions): Promise<FastifyInstanc
       knocks: store.knocks(since, 5000),
     });
   });
+}
+
+function compiledFor(policy: NonNullable<Sources['policy']>, target: string, version: string) {
+  const backend = BACKENDS.find((b) => b.name === target);
+  if (!backend) return { compiled: null, error: `unknown target "${target}"` };
+  try {
+    return { compiled: compilePolicy(policy.policy, backend.name, version), error: null };
+  } catch (e) {
+    return { compiled: null, error: (e as Error).message };
+  }
+}
+
+/** /api/policy: the policy's text and its ruleset for a target. */
+function registerPolicyRoute(app: FastifyInstance, sources: Sources): void {
   app.get('/api/policy', (request, reply) => {
     const policy = sources.policy;
     if (!policy) return reply.send({ available: false });
     const target = (request.query as Record<string, string | undefined>)['target'] ?? 'nftables';
-    const backend = BACKENDS.find((b) => b.name === target);
-    let compiled: { suffix: string; content: string }[] | null = null;
-    let error: string | null = null;
-    if (!backend) error = `unknown target "${target}"`;
-    else {
-      try {
-        compiled = compilePolicy(policy.policy, backend.name, sources.version);
-      } catch (e) {
-        error = (e as Error).message;
-      }
-    }
+    const { compiled, error } = compiledFor(policy, target, sources.version);
     return reply.send({
       available: true,
       file: policy.file,
@@ -392,6 +419,10 @@ export async function buildServer(options: ServeOptions): Promise<FastifyInstanc
       error,
     });
   });
+}
+
+/** /api/scans: stored scan results (summaries, one in full) and storing a new one (token required). */
+function registerScanRoutes(app: FastifyInstance, sources: Sources): void {
   // summaries only: the results themselves can be megabytes each
   app.get('/api/scans', (_request, reply) =>
     reply.send({ available: sources.store !== null, scans: sources.store?.scans() ?? [] }),
@@ -406,7 +437,6 @@ export async function buildServer(options: ServeOptions): Promise<FastifyInstanc
       .type('application/json; charset=utf-8')
       .send(`{"scan":${JSON.stringify(summary)},"data":${data}}`);
   });
-  // State-changing: store a scan result (the JSON of `portwarden scan --json`). Token required.
   app.post('/api/scans', (request, reply) => {
     const store = sources.store;
     if (!store) return reply.code(409).send({ error: 'no watch database: start serve with --db' });
@@ -428,5 +458,17 @@ export async function buildServer(options: ServeOptions): Promise<FastifyInstanc
     });
     return reply.code(201).send({ stored: true, id, targets });
   });
-  return app;
+}
+
+/** The dashboard server: the auth gate first, then pages and API routes (one register function each). */
+export function buildServer(options: ServeOptions): Promise<FastifyInstance> {
+  const loopbackOnly = isLoopback(options.host);
+  const app = createApp(loopbackOnly);
+  app.addHook('onRequest', authorize(options, loopbackOnly));
+  registerPages(app);
+  registerAuditRoutes(app, options.sources, cachedAudit(options));
+  registerHistoryRoute(app, options.sources);
+  registerPolicyRoute(app, options.sources);
+  registerScanRoutes(app, options.sources);
+  return Promise.resolve(app);
 }

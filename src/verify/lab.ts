@@ -7,6 +7,7 @@ import { cidrContains } from '../catalog/address.ts';
 import { privateEntry } from '../lab/private-entry.ts';
 import type { Policy } from '../policy/types.ts';
 import { labSide, labSubnet, type ExtraPeer, type LabZone } from './plan.ts';
+import { settleOnce } from '../system/settle.ts';
 import {
   PRIORITY_FIRST,
   PRIORITY_PASS,
@@ -245,22 +246,16 @@ async function checkPriorities(lab: NetnsLab, host: string): Promise<void> {
 /** Starts the lab worker's servers in a namespace and waits until they listen. */
 export async function startServers(lab: NetnsLab, ns: string, specs: readonly string[]): Promise<void> {
   const child = lab.spawn(ns, [process.execPath, LAB_WORKER, 'server', ...specs]);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new PortwardenError('NETNS_SETUP_FAILED', `lab servers ${specs.join(' ')} did not start`)),
-      10_000,
-    );
-    let err = '';
-    child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
-    child.stdout?.once('data', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.once('exit', () => {
-      clearTimeout(timer);
-      reject(
-        new PortwardenError('NETNS_SETUP_FAILED', `lab servers ${specs.join(' ')} exited: ${err.trim()}`),
-      );
-    });
-  });
+  let err = '';
+  // null once the servers listen, else why they do not
+  const failure = await settleOnce<string | null>(
+    { timeoutMs: 10_000, onTimeout: () => 'did not start' },
+    (finish) => {
+      child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
+      child.stdout?.once('data', () => finish(null));
+      child.once('exit', () => finish(`exited: ${err.trim()}`));
+    },
+  );
+  if (failure !== null)
+    throw new PortwardenError('NETNS_SETUP_FAILED', `lab servers ${specs.join(' ')} ${failure}`);
 }

@@ -1,4 +1,4 @@
-import ipaddr from 'ipaddr.js';
+import { formatAddress, parseAddress } from '../catalog/address.ts';
 import { PortwardenError } from '../errors.ts';
 
 /**
@@ -241,9 +241,8 @@ function isObject(value: Json): value is Record<string, Json> {
 }
 
 function canonical(address: Json): string {
-  return typeof address === 'string' && ipaddr.isValid(address)
-    ? ipaddr.parse(address).toString()
-    : String(address);
+  const parsed = typeof address === 'string' ? parseAddress(address) : null;
+  return parsed ? formatAddress(parsed.family, parsed.value) : String(address);
 }
 
 const PROTOCOL_NUMBERS: Record<string, string> = { '6': 'tcp', '17': 'udp' };

@@ -246,6 +246,39 @@ function describeChecks(
   return checks;
 }
 
+function describeLab(plan: readonly LabZone[], extras: readonly ExtraPeer[]): VerifyResult['lab'] {
+  return plan.map((z) => ({
+    zone: z.zone,
+    interface: z.hostIf,
+    host: [z.v4.host, z.v6.host],
+    peer: [z.v4.peer, z.v6.peer],
+    extraPeers: extras.filter((e) => e.zone === z.zone).map((e) => e.address),
+  }));
+}
+
+/** The ruleset under test (the user's files, or the policy compiled) loaded between the recorder's tables. */
+async function loadUnderTest(
+  lab: NetnsLab,
+  host: string,
+  policy: Policy,
+  plan: readonly LabZone[],
+  questions: readonly Question[],
+  options: VerifyOptions,
+  dir: string,
+): Promise<void> {
+  const files = options.rulesetFiles ?? compilePolicy(policy, options.backend, options.version);
+  const units = policy.programs.flatMap((p) =>
+    p.match.kind === 'unit' ? [`system.slice/${p.match.unit}`] : [],
+  );
+  await loadWithRecorder(
+    lab,
+    host,
+    { backend: options.backend, files, units },
+    { interfaces: plan.map((z) => z.hostIf), ...expectations(questions) },
+    dir,
+  );
+}
+
 /**
  * Proves a ruleset against its policy with real packets. The lab: a host namespace with the policy's
  * interface names and the ruleset loaded between verify's recorder tables; per zone a peer namespace
@@ -274,17 +307,7 @@ export async function verifyPolicy(policy: Policy, options: VerifyOptions): Prom
       udp: ranges(samplePorts(policy, 'udp'), 'udp'),
     });
     options.onStep?.('loading the ruleset between the recorder tables');
-    const files = options.rulesetFiles ?? compilePolicy(policy, options.backend, options.version);
-    const units = policy.programs.flatMap((p) =>
-      p.match.kind === 'unit' ? [`system.slice/${p.match.unit}`] : [],
-    );
-    await loadWithRecorder(
-      lab,
-      ns.host,
-      { backend: options.backend, files, units },
-      { interfaces: plan.map((z) => z.hostIf), ...expectations(questions) },
-      dir,
-    );
+    await loadUnderTest(lab, ns.host, policy, plan, questions, options, dir);
     const probing = await probeRounds(lab, plan, ns, questions, options);
     const reason = probing.troubled
       ? `conntrack dropped packets in the lab during the rounds (or its counters could not be read), so no probe there counts as blocked`
@@ -301,13 +324,7 @@ export async function verifyPolicy(policy: Policy, options: VerifyOptions): Prom
       undecided,
       probes: probing.probes + ftp.sessions,
       rounds: probing.rounds,
-      lab: plan.map((z) => ({
-        zone: z.zone,
-        interface: z.hostIf,
-        host: [z.v4.host, z.v6.host],
-        peer: [z.v4.peer, z.v6.peer],
-        extraPeers: extras.filter((e) => e.zone === z.zone).map((e) => e.address),
-      })),
+      lab: describeLab(plan, extras),
       checks,
     };
   } finally {

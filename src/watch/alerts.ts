@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { WatchEvent } from './events.ts';
+import { pause } from '../system/settle.ts';
 
 /** Where events go besides the database: stdout JSON lines, syslog/journald, a webhook. */
 export interface AlertSink {
@@ -50,19 +51,6 @@ export interface WebhookOptions {
   onDrop?: (event: WatchEvent, why: string) => void;
   /** At a stop: how many events were still queued or in flight when flush gave up on them. */
   onAbandon?: (count: number) => void;
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts; leaves no timer behind either way. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 /**

@@ -10,6 +10,7 @@ import { diffListeners, type WatchEvent } from './events.ts';
 import { KnockDeduper, parseKnock, ScanDetector } from './knocks.ts';
 import { Recorder } from './recorder.ts';
 import { describeStorageError, unusableDatabase, type WatchStore } from './store.ts';
+import { pause } from '../system/settle.ts';
 
 export interface WatchOptions {
   store: WatchStore;
@@ -144,7 +145,7 @@ export async function runWatch(options: WatchOptions): Promise<{ samples: number
       }
       loop.samples++;
       if (options.maxSamples !== undefined && loop.samples >= options.maxSamples) break;
-      await sleepUnlessAborted(options.signal, Math.max(0, options.intervalMs - (Date.now() - started)));
+      await pause(Math.max(0, options.intervalMs - (Date.now() - started)), options.signal);
     }
   } finally {
     await stopWatch(options, reader, recorder, stopAt);
@@ -206,20 +207,6 @@ function maintainStore(
     const before = started - (options.retentionMs ?? 30 * 86_400_000);
     if (recorder.maintain(() => store.prune(before))) loop.lastPrune = started;
   }
-}
-
-/** Waits `ms`, or less if `signal` aborts. */
-function sleepUnlessAborted(signal: AbortSignal, ms: number): Promise<void> {
-  // One abort listener per wait, removed when the wait ends: days of samples must not pile them up.
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 /**

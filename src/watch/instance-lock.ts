@@ -1,5 +1,6 @@
-import { linkSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { PortwardenError } from '../errors.ts';
+import { processStartTime, readTextIfExists } from '../system/files.ts';
 
 /**
  * One watch daemon per database: two would record every event twice. The lock is `<db>.lock`, created
@@ -19,17 +20,6 @@ interface Holder {
   since: string;
 }
 
-/** The start time of a process in clock ticks since boot (/proc/<pid>/stat field 22), or null. */
-function startTimeOf(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // the command name (field 2) may hold spaces and parentheses: count from its closing one
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
-}
-
 function parseHolder(text: string): Holder | null {
   try {
     const value: unknown = JSON.parse(text);
@@ -43,17 +33,8 @@ function parseHolder(text: string): Holder | null {
 }
 
 function isRunning(holder: Holder): boolean {
-  const start = startTimeOf(holder.pid);
+  const start = processStartTime(holder.pid);
   return start !== null && (holder.start === null || start === holder.start);
-}
-
-function readText(path: string): string | null {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
-  }
 }
 
 /** Links a complete file into place; false when a lock is already there. */
@@ -83,7 +64,7 @@ function removeStale(path: string, staleText: string): void {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw error;
   }
-  if (readText(aside) !== staleText) {
+  if (readTextIfExists(aside) !== staleText) {
     try {
       linkSync(aside, path);
     } catch {
@@ -119,13 +100,13 @@ export function lockInstance(dbPath: string): InstanceLock {
   const path = `${dbPath}.lock`;
   const own = JSON.stringify({
     pid: process.pid,
-    start: startTimeOf(process.pid),
+    start: processStartTime(process.pid),
     since: new Date().toISOString(),
   });
   try {
     for (let attempt = 0; attempt < 5; attempt++) {
       if (tryCreate(path, own)) return { path, release: () => release(path, own) };
-      const text = readText(path);
+      const text = readTextIfExists(path);
       if (text === null) continue;
       const holder = parseHolder(text);
       if (holder && isRunning(holder)) throw inUse(dbPath, holder);
@@ -141,7 +122,7 @@ export function lockInstance(dbPath: string): InstanceLock {
 /** Removes the lock if it is still ours. */
 function release(path: string, own: string): void {
   try {
-    if (readText(path) === own) unlinkSync(path);
+    if (readTextIfExists(path) === own) unlinkSync(path);
   } catch {
     // nothing to clean up that a later start would not handle as stale
   }

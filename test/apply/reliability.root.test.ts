@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { ApplyLab, history, sleep, until } from '../helpers/apply-lab.ts';
+import { ApplyLab, history, sleep } from '../helpers/apply-lab.ts';
+import { until } from '../helpers/until.ts';
 import { BIN, ROOT } from '../helpers/cli.ts';
 import { describeRootTier } from '../helpers/root-tier.ts';
 

@@ -91,17 +91,4 @@ export function history(state: string): HistoryEntry[] {
     .map((l) => JSON.parse(l) as HistoryEntry);
 }
 
-/** Polls `check` every 100 ms for at most `ms`. */
-export async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  ms: number,
-): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -11,14 +11,8 @@ const MAX_LINES = 60;
 // Functions in files other branches are splitting right now. Each entry must still be over the limit
 // here: once a split merges, the test fails until its entry is removed, so this list only shrinks.
 const STILL_LONG: readonly string[] = [
-  'src/compile/ir.ts: buildIr',
-  'src/compile/nftables.ts: compileNftables',
   'src/policy/load.ts: zodDiagnostics',
-  'src/policy/load.ts: normalise',
-  'src/policy/load.ts: normalise > <arrow>',
   'src/policy/load.ts: loadPolicy',
-  'src/serve/server.ts: buildServer',
-  'src/verify/run.ts: verifyPolicy',
 ];
 
 const ROOT = join(import.meta.dirname, '../..');

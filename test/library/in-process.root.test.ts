@@ -10,7 +10,8 @@ import {
   type PendingApply,
 } from '../../src/index.ts';
 import { ROOT } from '../helpers/cli.ts';
-import { ApplyLab, history, until } from '../helpers/apply-lab.ts';
+import { ApplyLab, history } from '../helpers/apply-lab.ts';
+import { until } from '../helpers/until.ts';
 import { describeRootTier } from '../helpers/root-tier.ts';
 
 /** The library's verify and apply called directly, in namespaces (root tier). */

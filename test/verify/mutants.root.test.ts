@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { compilePolicy } from '../../src/compile/registry.ts';
 import { loadPolicyOrThrow } from '../../src/policy/load.ts';
 import { verifyPolicy } from '../../src/verify/run.ts';
@@ -25,12 +25,6 @@ function load(example: string): { policy: ReturnType<typeof loadPolicyOrThrow>; 
 const all = EXAMPLES.flatMap((example) => {
   const { policy, nft } = load(example);
   return mutantsOf(example, policy, nft);
-});
-
-describe('mutants (pure)', () => {
-  it.each(EXAMPLES)('%s has at least 20 mutants, each changing some probe', (example) => {
-    expect(all.filter((m) => m.example === example).length).toBeGreaterThanOrEqual(20);
-  });
 });
 
 /** A small deterministic generator, so a failing sample can be run again from its seed. */

@@ -16,6 +16,8 @@ import { afterAll, expect, it } from 'vitest';
 import { WatchStore } from '../../src/watch/store.ts';
 import { BIN } from '../helpers/cli.ts';
 import { describeRootTier } from '../helpers/root-tier.ts';
+import { until } from '../helpers/until.ts';
+import { hasBaseline } from '../helpers/watch-db.ts';
 
 /**
  * The real thing: the watch database on a 1 MiB tmpfs (mounted in a mount namespace of the daemon's
@@ -37,14 +39,6 @@ await describeRootTier('watch on a full disk and a read-only mount', ['unshare',
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   });
-
-  async function until(what: string, check: () => boolean, ms = 15_000): Promise<void> {
-    const end = Date.now() + ms;
-    while (!check()) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
 
   /** Writes until the file system says ENOSPC, in smaller and smaller pieces. */
   function fillUp(file: string): void {
@@ -103,8 +97,19 @@ await describeRootTier('watch on a full disk and a read-only mount', ['unshare',
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     // unshare and sh exec: the pid is the daemon's, and /proc/<pid>/root sees its tmpfs
     const inside = (name: string): string => `/proc/${child.pid}/root${mnt}/${name}`;
-    await until('the baseline', () => existsSync(inside('watch.db-wal')));
-    await new Promise((r) => setTimeout(r, 700));
+    // SQLite resolves the /proc magic link to a path of this namespace: read a copy instead
+    const copyOfDb = (name: string): string => {
+      const copy = join(dir, name);
+      rmSync(`${copy}-wal`, { force: true });
+      for (const suffix of ['', '-wal'])
+        if (existsSync(inside(`watch.db${suffix}`)))
+          copyFileSync(inside(`watch.db${suffix}`), `${copy}${suffix}`);
+      return copy;
+    };
+    await until(
+      'the baseline',
+      () => existsSync(inside('watch.db')) && hasBaseline(copyOfDb('baseline.db'), false),
+    );
     fillUp(inside('fill'));
 
     let port = 1;
@@ -128,8 +133,6 @@ await describeRootTier('watch on a full disk and a read-only mount', ['unshare',
     unlinkSync(inside('fill'));
     appendFileSync(log, knockLine(port++));
     await until('the storage-recovered alert', () => events.some((e) => e.kind === 'storage-recovered'));
-    // SQLite resolves the /proc magic link to a path of this namespace: read a copy instead
-    const copy = join(dir, 'copy.db');
     // a copy taken while the daemon writes can be torn: such a read counts as "not yet"
     const stored = (): { knocks: number; kinds: string[] } => {
       try {
@@ -139,8 +142,7 @@ await describeRootTier('watch on a full disk and a read-only mount', ['unshare',
       }
     };
     const storedOnce = (): { knocks: number; kinds: string[] } => {
-      for (const suffix of ['', '-wal']) copyFileSync(inside(`watch.db${suffix}`), `${copy}${suffix}`);
-      const conn = new Database(copy);
+      const conn = new Database(copyOfDb('copy.db'));
       try {
         const knocks = conn.prepare('SELECT count(*) AS n FROM knocks').get() as { n: number };
         const kinds = conn.prepare('SELECT kind FROM events').all() as { kind: string }[];

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,8 @@ import { afterAll, expect, it } from 'vitest';
 import { NetnsLab } from '../../src/lab/netns.ts';
 import { BIN, ROOT } from '../helpers/cli.ts';
 import { describeRootTier } from '../helpers/root-tier.ts';
+import { until } from '../helpers/until.ts';
+import { hasBaseline, knockCount } from '../helpers/watch-db.ts';
 
 const LISTEN = join(ROOT, 'test/fixtures/servers/listen.mjs');
 
@@ -29,14 +31,6 @@ await describeRootTier(
       await lab.dispose();
       rmSync(dir, { recursive: true, force: true });
     });
-
-    async function until(what: string, check: () => boolean, ms = 15_000): Promise<void> {
-      const end = Date.now() + ms;
-      while (!check()) {
-        if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
 
     function startWatch(args: readonly string[]): {
       child: ChildProcess;
@@ -60,22 +54,15 @@ await describeRootTier(
       return { child, events, stderr: () => err };
     }
 
-    async function stop(child: ChildProcess): Promise<number | null> {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
+    async function exited(child: ChildProcess): Promise<number | null> {
+      if (child.exitCode === null && child.signalCode === null)
+        await new Promise((resolve) => child.once('exit', resolve));
       return child.exitCode;
     }
 
-    function hasBaseline(db: string): boolean {
-      if (!existsSync(db)) return false;
-      const conn = new Database(db, { readonly: true });
-      try {
-        return conn.prepare("SELECT 1 FROM state WHERE key = 'listeners'").get() !== undefined;
-      } catch {
-        return false; // not created yet
-      } finally {
-        conn.close();
-      }
+    async function stop(child: ChildProcess): Promise<number | null> {
+      child.kill('SIGTERM');
+      return exited(child);
     }
 
     function dbEvents(db: string): Event[] {
@@ -121,12 +108,20 @@ await describeRootTier(
         // while watch is down: a listener opens
         const web = lab.spawn(ns, [process.execPath, LISTEN, 'tcp:127.0.0.1:8080']);
         await new Promise<void>((resolve) => web.stdout?.once('data', () => resolve()));
-        const second = startWatch(['--netns', ns, '--db', db, '--kernel-log', 'none', '--webhook', url]);
-        await until('the listener opened during the downtime', () =>
-          second.events.some((e) => e.key.includes('|8080|')),
-        );
-        await new Promise((r) => setTimeout(r, 700)); // a few more samples: nothing else may come
-        expect(await stop(second.child)).toBe(0);
+        // a fixed number of samples, then watch ends by itself: nothing but the new listener may come
+        const second = startWatch([
+          '--netns',
+          ns,
+          '--db',
+          db,
+          '--kernel-log',
+          'none',
+          '--webhook',
+          url,
+          '--samples',
+          '4',
+        ]);
+        expect(await exited(second.child)).toBe(0);
         expect(second.events.map((e) => `${e.kind} ${e.key.split('|')[2]}`)).toEqual([
           'listener-opened 8080',
         ]);
@@ -181,7 +176,8 @@ await describeRootTier(
         '8',
       ]);
       try {
-        await new Promise((r) => setTimeout(r, 800));
+        // the kernel log is followed from before the first sample on
+        await until('the baseline', () => hasBaseline(db));
         const scan = await lab.exec(peer, [
           process.execPath,
           BIN,
@@ -195,7 +191,7 @@ await describeRootTier(
         ]);
         expect(scan.status).toBe(0);
         await until('the port-scan alert', () => watch.events.some((e) => e.key === 'scan|198.51.100.77'));
-        await new Promise((r) => setTimeout(r, 1500));
+        await until('the knocks in the database', () => knockCount(db, '198.51.100.77') >= 8);
       } finally {
         spawnSync('sysctl', ['-qw', `net.netfilter.nf_log_all_netns=${before}`]);
         expect(await stop(watch.child)).toBe(0);

@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import type { AuditData } from '../../audit/run.ts';
-import type { DashboardSources } from '../../serve/server.ts';
 import { PortwardenError } from '../../errors.ts';
 import { toJson, type CliContext } from '../context.ts';
 import { numberOption } from '../options.ts';
 import { VERSION } from '../version.ts';
 import { readPolicyText } from './policy-file.ts';
 import { watchDbPath } from '../../system/state-dir.ts';
+import { readUserFile } from '../../system/files.ts';
 
 interface ServeCliOptions {
   host: string;
@@ -20,15 +20,15 @@ interface ServeCliOptions {
   json?: boolean;
 }
 
-async function servedPolicy(file: string | undefined): Promise<DashboardSources['policy']> {
-  if (!file) return null;
+async function servedPolicy(options: ServeCliOptions) {
+  if (!options.policy) return null;
   const { loadPolicyOrThrow } = await import('../../policy/load.ts');
-  const text = readPolicyText(file);
-  return { file, text, policy: loadPolicyOrThrow(text, file) };
+  const text = readPolicyText(options.policy);
+  return { file: options.policy, text, policy: loadPolicyOrThrow(text, options.policy) };
 }
 
-/** The watch database when there is one; --db names one that must exist. */
-async function openStore(ctx: CliContext, options: ServeCliOptions): Promise<DashboardSources['store']> {
+/** The watch database when there is one; --db naming a missing one is an error. */
+async function watchStore(ctx: CliContext, options: ServeCliOptions) {
   const dbPath = watchDbPath(options.db, options.stateDir, ctx.io.env);
   if (options.db !== undefined && !existsSync(dbPath)) {
     throw new PortwardenError('FILE_UNREADABLE', `no watch database at "${dbPath}"`, {
@@ -39,37 +39,45 @@ async function openStore(ctx: CliContext, options: ServeCliOptions): Promise<Das
   return existsSync(dbPath) ? new WatchStore(dbPath) : null;
 }
 
-/** This machine's audit data, or the captured file --data names (read once, now). */
-async function auditDataSource(path: string | undefined): Promise<DashboardSources['auditData']> {
-  if (path === undefined) return (await import('../../audit/run.ts')).readAuditData;
+/** Where the audit comes from: captured JSON (--data), else this host, read live. */
+async function auditSource(options: ServeCliOptions): Promise<() => Promise<AuditData>> {
+  if (options.data === undefined) return (await import('../../audit/run.ts')).readAuditData;
+  const path = options.data;
+  const hint = 'give the JSON of the audit data (sockets, interfaces, nftJson, ...)';
+  const text = readUserFile(path, 'captured data', hint);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
+    parsed = JSON.parse(text);
   } catch (error) {
     throw new PortwardenError(
       'FILE_UNREADABLE',
-      `cannot read captured data "${path}": ${(error as Error).message}`,
+      `captured data "${path}" is not JSON: ${(error as Error).message}`,
       {
-        hint: 'give the JSON of the audit data (sockets, interfaces, nftJson, ...)',
+        hint,
       },
     );
   }
   return () => Promise.resolve(parsed as AuditData);
 }
 
-function printListening(ctx: CliContext, json: boolean, url: string, token: string, loopback: boolean): void {
-  if (json) ctx.out(toJson({ url, token, loopback }));
-  else {
-    ctx.out(`portwarden dashboard: ${url}`);
-    ctx.out(
-      loopback
-        ? `token (for POST requests and scripts): ${token}`
-        : `bound beyond loopback: every request needs the token (${token})`,
-    );
-  }
+function announce(
+  ctx: CliContext,
+  options: ServeCliOptions,
+  address: string,
+  token: string,
+  loopback: boolean,
+): void {
+  const url = loopback ? `${address}/` : `${address}/?token=${token}`;
+  if (options.json) return ctx.out(toJson({ url, token, loopback }));
+  ctx.out(`portwarden dashboard: ${url}`);
+  ctx.out(
+    loopback
+      ? `token (for POST requests and scripts): ${token}`
+      : `bound beyond loopback: every request needs the token (${token})`,
+  );
 }
 
-function untilStopSignal(): Promise<void> {
+function signalled(): Promise<void> {
   return new Promise<void>((resolve) => {
     const stop = (): void => resolve();
     process.once('SIGTERM', stop);
@@ -80,9 +88,9 @@ function untilStopSignal(): Promise<void> {
 async function serveAction(ctx: CliContext, options: ServeCliOptions): Promise<void> {
   const port = numberOption('--port', options.port, { min: 0, max: 65535, integer: true });
   const { buildServer, isLoopback } = await import('../../serve/server.ts');
-  const policy = await servedPolicy(options.policy);
-  const store = await openStore(ctx, options);
-  const auditData = await auditDataSource(options.data);
+  const policy = await servedPolicy(options);
+  const store = await watchStore(ctx, options);
+  const auditData = await auditSource(options);
   const token = randomBytes(24).toString('base64url');
   const app = await buildServer({
     host: options.host,
@@ -98,20 +106,11 @@ async function serveAction(ctx: CliContext, options: ServeCliOptions): Promise<v
     throw new PortwardenError(
       'SOCKET_FAILED',
       `cannot listen on ${options.host}:${port}: ${(error as Error).message}`,
-      {
-        hint: 'pick another --port, or stop what uses it (`portwarden ports` shows who)',
-      },
+      { hint: 'pick another --port, or stop what uses it (`portwarden ports` shows who)' },
     );
   }
-  const loopback = isLoopback(options.host);
-  printListening(
-    ctx,
-    options.json === true,
-    loopback ? `${address}/` : `${address}/?token=${token}`,
-    token,
-    loopback,
-  );
-  await untilStopSignal();
+  announce(ctx, options, address, token, isLoopback(options.host));
+  await signalled();
   await app.close();
   store?.close();
 }

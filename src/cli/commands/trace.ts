@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { PortwardenError } from '../../errors.ts';
 import { toJson, type CliContext } from '../context.ts';
+import { readUserFile } from '../../system/files.ts';
 
 interface TraceOptions {
   json?: boolean;
@@ -12,18 +12,7 @@ interface TraceOptions {
 async function loadRuleset(file: string | undefined) {
   const { rulesetFromData } = await import('../../audit/run.ts');
   if (file !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (error) {
-      throw new PortwardenError(
-        'FILE_UNREADABLE',
-        `cannot read "${file}": ${error instanceof Error ? error.message : String(error)}`,
-        {
-          hint: 'save one with: nft -j list ruleset > ruleset.json',
-        },
-      );
-    }
+    const text = readUserFile(file, 'ruleset', 'save one with: nft -j list ruleset > ruleset.json');
     return rulesetFromData({ nftJson: text });
   }
   const { readLiveRuleset } = await import('../../ruleset/read-live.ts');

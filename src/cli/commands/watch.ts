@@ -5,9 +5,8 @@ import { PortwardenError } from '../../errors.ts';
 import { watchDbPath } from '../../system/state-dir.ts';
 import { numberOption } from '../options.ts';
 import type { CliContext } from '../context.ts';
+import type * as AlertsModule from '../../watch/alerts.ts';
 import { readPolicyFile } from './policy-file.ts';
-import type * as alertsModule from '../../watch/alerts.ts';
-import type { AlertSink } from '../../watch/alerts.ts';
 
 interface WatchCliOptions {
   interval: string;
@@ -30,6 +29,19 @@ function number(name: string, value: string, min: number, max: number): number {
   return numberOption(name, value, { min, max });
 }
 
+/** The numeric options, checked and in milliseconds. */
+function timing(options: WatchCliOptions) {
+  return {
+    intervalMs: number('--interval', options.interval, 0.1, 3600) * 1000,
+    retentionMs: number('--retention-days', options.retentionDays, 0.001, 3650) * 86_400_000,
+    snapshotEveryMs: number('--snapshot-every', options.snapshotEvery, 1, 86_400) * 1000,
+    scanThreshold: number('--scan-threshold', options.scanThreshold, 2, 65_535),
+    ...(options.samples === undefined ? {} : { maxSamples: number('--samples', options.samples, 1, 1e9) }),
+  };
+}
+
+type Alerts = typeof AlertsModule;
+
 /**
  * The firewall's answer for each sample's listeners, read in the watched namespace (the host's, or an
  * `ip netns` name); a namespace given by pid is not read: its listeners are `unknown`.
@@ -44,57 +56,51 @@ async function watchReach(sockets: readonly Socket[], netns: string | undefined)
   return readReachability(sockets, netns === undefined ? {} : { netns });
 }
 
-/** The numeric options (checked in this order) and the webhook URL. */
-function watchSettings(options: WatchCliOptions): {
-  intervalMs: number;
-  retentionMs: number;
-  snapshotEveryMs: number;
-  scanThreshold: number;
-  maxSamples: number | undefined;
-} {
-  const intervalMs = number('--interval', options.interval, 0.1, 3600) * 1000;
-  const retentionMs = number('--retention-days', options.retentionDays, 0.001, 3650) * 86_400_000;
-  const snapshotEveryMs = number('--snapshot-every', options.snapshotEvery, 1, 86_400) * 1000;
-  const scanThreshold = number('--scan-threshold', options.scanThreshold, 2, 65_535);
-  const maxSamples = options.samples === undefined ? undefined : number('--samples', options.samples, 1, 1e9);
+/** Where alerts go: stdout (JSON, or a line for a terminal) unless --quiet, syslog, a webhook. */
+function alertSinks(ctx: CliContext, options: WatchCliOptions, alerts: Alerts) {
+  const asJson = options.json === true || ctx.io.stdout.isTTY !== true;
+  const stdout = alerts.stdoutSink((line) => {
+    if (asJson) return ctx.out(line);
+    const event = JSON.parse(line) as { at: string; kind: string; message: string };
+    ctx.out(`${event.at}  ${event.kind.padEnd(15)}  ${event.message}`);
+  });
+  const webhook = (url: string) =>
+    alerts.webhookSink({
+      url,
+      onDrop: (_e, why) => ctx.err(`watch: alert dropped: ${why}`),
+      onAbandon: (count) =>
+        ctx.err(
+          `watch: stopping: ${count} alert(s) not delivered to the webhook within 4 s were dropped (they are in the database unless it reported a storage failure)`,
+        ),
+    });
+  return [
+    ...(options.quiet ? [] : [stdout]),
+    ...(options.syslog ? [alerts.syslogSink()] : []),
+    ...(options.webhook ? [webhook(options.webhook)] : []),
+  ];
+}
+
+/** Runs `work` with an AbortSignal that SIGTERM and SIGINT fire; the handlers go when it ends. */
+async function untilSignalled<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const stop = (): void => controller.abort();
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  try {
+    return await work(controller.signal);
+  } finally {
+    process.removeListener('SIGTERM', stop);
+    process.removeListener('SIGINT', stop);
+  }
+}
+
+async function watchAction(ctx: CliContext, options: WatchCliOptions): Promise<void> {
+  const times = timing(options);
   if (options.webhook !== undefined && !/^https?:\/\//.test(options.webhook)) {
     throw new PortwardenError('OPTION_INVALID', `--webhook "${options.webhook}" is not an http(s) URL`, {
       hint: 'e.g. --webhook http://127.0.0.1:9000/portwarden',
     });
   }
-  return { intervalMs, retentionMs, snapshotEveryMs, scanThreshold, maxSamples };
-}
-
-/** Where alerts go: stdout (JSON lines, or columns on a terminal) unless --quiet, syslog, a webhook. */
-function alertSinks(ctx: CliContext, options: WatchCliOptions, alerts: typeof alertsModule): AlertSink[] {
-  const asJson = options.json === true || ctx.io.stdout.isTTY !== true;
-  const toStdout = alerts.stdoutSink((line) => {
-    if (asJson) ctx.out(line);
-    else {
-      const event = JSON.parse(line) as { at: string; kind: string; message: string };
-      ctx.out(`${event.at}  ${event.kind.padEnd(15)}  ${event.message}`);
-    }
-  });
-  return [
-    ...(options.quiet ? [] : [toStdout]),
-    ...(options.syslog ? [alerts.syslogSink()] : []),
-    ...(options.webhook
-      ? [
-          alerts.webhookSink({
-            url: options.webhook,
-            onDrop: (_e, why) => ctx.err(`watch: alert dropped: ${why}`),
-            onAbandon: (count) =>
-              ctx.err(
-                `watch: stopping: ${count} alert(s) not delivered to the webhook within 4 s were dropped (they are in the database unless it reported a storage failure)`,
-              ),
-          }),
-        ]
-      : []),
-  ];
-}
-
-async function watchAction(ctx: CliContext, options: WatchCliOptions): Promise<void> {
-  const { maxSamples, ...settings } = watchSettings(options);
   const policy = options.policy ? await readPolicyFile(options.policy) : undefined;
   const [{ WatchStore }, alerts, { runWatch }, { listSockets }] = await Promise.all([
     import('../../watch/store.ts'),
@@ -102,36 +108,26 @@ async function watchAction(ctx: CliContext, options: WatchCliOptions): Promise<v
     import('../../watch/daemon.ts'),
     import('../../inventory/list.ts'),
   ]);
-  const store = new WatchStore(watchDbPath(options.db, options.stateDir, ctx.io.env), {
-    exclusive: true,
-  });
+  const store = new WatchStore(watchDbPath(options.db, options.stateDir, ctx.io.env), { exclusive: true });
   const sinks = alertSinks(ctx, options, alerts);
-  const controller = new AbortController();
-  const stop = (): void => controller.abort();
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  const onSample = (s: { samples: number; listeners: number; ms: number }): void =>
+    void ctx.io.stderr.write(`\rwatch: sample ${s.samples}, ${s.listeners} listeners, ${s.ms} ms `);
   try {
-    await runWatch({
-      store,
-      sample: async () => (await listSockets(options.netns ? { netns: options.netns } : {})).sockets,
-      reach: (sockets) => watchReach(sockets, options.netns),
-      ...settings,
-      ...(policy ? { policy } : {}),
-      sinks,
-      kernelLog: options.kernelLog,
-      ...(maxSamples !== undefined ? { maxSamples } : {}),
-      signal: controller.signal,
-      onError: (error) => ctx.err(`watch: ${error.message}`),
-      ...(ctx.progress
-        ? {
-            onSample: (s) =>
-              ctx.io.stderr.write(`\rwatch: sample ${s.samples}, ${s.listeners} listeners, ${s.ms} ms `),
-          }
-        : {}),
-    });
+    await untilSignalled((signal) =>
+      runWatch({
+        store,
+        sample: async () => (await listSockets(options.netns ? { netns: options.netns } : {})).sockets,
+        reach: (sockets) => watchReach(sockets, options.netns),
+        ...times,
+        ...(policy ? { policy } : {}),
+        sinks,
+        kernelLog: options.kernelLog,
+        signal,
+        onError: (error) => ctx.err(`watch: ${error.message}`),
+        ...(ctx.progress ? { onSample } : {}),
+      }),
+    );
   } finally {
-    process.removeListener('SIGTERM', stop);
-    process.removeListener('SIGINT', stop);
     store.close();
   }
 }
