@@ -35,6 +35,8 @@ export interface IrZoneChain {
 
 export interface IrProgramRule extends IrRule {
   program: ProgramMatch;
+  /** Index of the program in the policy's `programs:` list (a `path:` rule matches its mark). */
+  programIndex: number;
 }
 
 export interface IrRoute extends IrRule {
@@ -159,7 +161,11 @@ export function buildIr(policy: Policy): Ir {
   }
   const programs: IrProgramRule[] = policy.programs.flatMap((p, i) =>
     p.outbound.flatMap((r, j) =>
-      expandRule(`prog_${i + 1}_${j + 1}`, r, 'daddr').map((rule) => ({ ...rule, program: p.match })),
+      expandRule(`prog_${i + 1}_${j + 1}`, r, 'daddr').map((rule) => ({
+        ...rule,
+        program: p.match,
+        programIndex: i,
+      })),
     ),
   );
   const forward: IrRoute[] = policy.routing.flatMap((route, i) => {

@@ -3,6 +3,7 @@ import type { Cidr, Verdict } from '../policy/types.ts';
 import type { Backend, CompileMeta, CompiledFile } from './backend.ts';
 import type { Ir, IrNat, IrRule, IrZoneChain } from './ir.ts';
 import { logPrefix } from './log-prefix.ts';
+import { formatMark, programMark } from './program-mark.ts';
 import { hashComment, nftComment, nftString } from './_quote.ts';
 
 /**
@@ -148,7 +149,8 @@ function programMatch(rule: Ir['programs'][number]): string {
     case 'user':
       return `meta skuid ${nftString(rule.program.user)} `;
     case 'path':
-      return '';
+      // nft cannot see an executable: `watch --programs` marks the packets it attributed to this program.
+      return `meta mark ${formatMark(programMark(rule.programIndex))} `;
   }
 }
 
@@ -207,7 +209,6 @@ export function compileNftables(ir: Ir, meta: CompileMeta): string {
   // output
   const output = essentials(ir, 'out');
   for (const rule of ir.programs) {
-    if (rule.program.kind === 'path') continue;
     for (const line of ruleLines(w, rule)) output.push(programMatch(rule) + line);
   }
   for (const chain of ir.output) {
@@ -297,6 +298,12 @@ export function compileNftables(ir: Ir, meta: CompileMeta): string {
     );
   }
 
+  if (ir.programs.some((p) => p.program.kind === 'path')) {
+    notes.push(
+      'per-program (path:) rules match a packet mark that `portwarden watch --programs` sets on connections it attributed to that executable; without the daemon they admit nothing.',
+    );
+  }
+
   const base = [
     chainBlock(
       'input',
@@ -332,8 +339,6 @@ export const nftables: Backend = {
   name: 'nftables',
   description: 'nft -f script replacing table inet portwarden atomically (Linux, primary)',
   extension: 'nft',
-  unsupported: {
-    'program-path': 'nftables cannot match a program by its executable path; use `unit:` or `user:`',
-  },
+  unsupported: {},
   compile: (ir, meta): CompiledFile[] => [{ suffix: '', content: compileNftables(ir, meta) }],
 };

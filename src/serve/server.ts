@@ -14,6 +14,7 @@ import type { Socket } from '../inventory/types.ts';
 import type { Policy } from '../policy/types.ts';
 import { listenersOf } from '../watch/events.ts';
 import type { WatchStore } from '../watch/store.ts';
+import { registerProgramsRoutes } from './programs-routes.ts';
 
 /**
  * The local dashboard: static pages from web/ and the JSON API under /api/ they use. Loopback by
@@ -414,5 +415,6 @@ export async function buildServer(options: ServeOptions): Promise<FastifyInstanc
     });
     return reply.code(201).send({ stored: true, id, targets });
   });
+  registerProgramsRoutes(app, sources);
   return app;
 }

@@ -33,7 +33,9 @@ export type EventKind =
   | 'knock'
   | 'port-scan'
   | 'storage-failed'
-  | 'storage-recovered';
+  | 'storage-recovered'
+  | 'program-ask'
+  | 'program-denied';
 
 export interface WatchEvent {
   /** Milliseconds since the epoch. */
@@ -52,6 +54,8 @@ export interface WatchEvent {
     direction: string;
   };
   ports?: number[];
+  /** For program events (watch --programs): the prompt or the attempt, in the dashboard's vocabulary. */
+  program?: Record<string, unknown>;
 }
 
 export function listenerKey(s: {

@@ -15,6 +15,7 @@ import { registerWatch } from './watch.ts';
 import { registerServe } from './serve.ts';
 import { registerCompletion } from './completion.ts';
 import { registerMan } from './man.ts';
+import { registerPrograms } from './programs.ts';
 
 /** Every CLI verb; each registers itself on the program. Add new verbs here. */
 export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] = [
@@ -33,4 +34,5 @@ export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] 
   registerCompletion,
   registerMan,
   registerLab,
+  registerPrograms,
 ];

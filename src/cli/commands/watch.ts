@@ -2,6 +2,9 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { PortwardenError } from '../../errors.ts';
 import { numberOption } from '../options.ts';
+import type { AlertSink } from '../../watch/alerts.ts';
+import type { WatchStore as Store } from '../../watch/store.ts';
+import type { Policy } from '../../policy/types.ts';
 import type { CliContext } from '../context.ts';
 import { readPolicyFile } from './policy-file.ts';
 
@@ -20,6 +23,10 @@ interface WatchCliOptions {
   netns?: string;
   quiet?: boolean;
   json?: boolean;
+  programs?: string;
+  programsTimeout: string;
+  programAlerts: boolean;
+  programsPoll: string;
 }
 
 function number(name: string, value: string, min: number, max: number): number {
@@ -86,6 +93,7 @@ async function watchAction(ctx: CliContext, options: WatchCliOptions): Promise<v
       : []),
   ];
   const controller = new AbortController();
+  const programs = await startPrograms(ctx, options, store, sinks, policy, controller.signal);
   const stop = (): void => controller.abort();
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
@@ -103,6 +111,7 @@ async function watchAction(ctx: CliContext, options: WatchCliOptions): Promise<v
       ...(maxSamples !== undefined ? { maxSamples } : {}),
       signal: controller.signal,
       onError: (error) => ctx.err(`watch: ${error.message}`),
+      // with --programs, the listener side stops early only when asked to (--samples)
       ...(ctx.progress
         ? {
             onSample: (s) =>
@@ -110,11 +119,79 @@ async function watchAction(ctx: CliContext, options: WatchCliOptions): Promise<v
           }
         : {}),
     });
+    controller.abort();
+    await programs.done;
   } finally {
     process.removeListener('SIGTERM', stop);
     process.removeListener('SIGINT', stop);
     store.close();
   }
+}
+
+/** `--programs ask|learn|enforce`: the per-program gate beside the listener watch (src/programs/). */
+async function startPrograms(
+  ctx: CliContext,
+  options: WatchCliOptions,
+  store: Store,
+  sinks: readonly AlertSink[],
+  policy: Policy | undefined,
+  signal: AbortSignal,
+): Promise<{ done: Promise<void> }> {
+  if (options.programs === undefined) return { done: Promise.resolve() };
+  const { PROGRAMS_MODES } = await import('../../programs/types.ts');
+  const mode = PROGRAMS_MODES.find((m) => m === options.programs);
+  if (!mode)
+    throw new PortwardenError('OPTION_INVALID', `--programs "${options.programs}" is not a mode`, {
+      hint: `modes: ${PROGRAMS_MODES.join(', ')}`,
+    });
+  const promptTimeoutMs = number('--programs-timeout', options.programsTimeout, 1, 86_400) * 1000;
+  const pollMs = number('--programs-poll', options.programsPoll, 5, 10_000);
+  const [{ runProgramsGate }, { kernelGateIo }, { ProgramStore }, edit] = await Promise.all([
+    import('../../programs/gatekeeper.ts'),
+    import('../../programs/nft-io.ts'),
+    import('../../programs/store.ts'),
+    import('../../programs/policy-edit.ts'),
+  ]);
+  const policyFile = options.policy;
+  let ready: () => void = () => undefined;
+  const started = new Promise<void>((resolve) => (ready = resolve));
+  const running = runProgramsGate({
+    mode,
+    store: new ProgramStore(store.db),
+    io: kernelGateIo(),
+    policy: policy ?? null,
+    promptTimeoutMs,
+    pollMs,
+    retentionMs: number('--retention-days', options.retentionDays, 0.001, 3650) * 86_400_000,
+    ...(options.programAlerts ? { alert: (event) => sinks.forEach((s) => s.send(event)) } : {}),
+    ...(policyFile
+      ? {
+          onAlways: async (decision, program) => {
+            const { readFileSync, writeFileSync } = await import('node:fs');
+            const text = edit.addProgramRules(readFileSync(policyFile, 'utf8'), [
+              {
+                path: decision.exe,
+                rules: [edit.ruleOfDecision(decision)],
+                comment: `allowed on prompt (watch --programs); sha256 ${(program.sha256 ?? '?').slice(0, 16)}`,
+              },
+            ]);
+            writeFileSync(policyFile, text);
+            ctx.err(
+              `watch: added ${decision.exe} to programs: in ${policyFile}; apply it with \`portwarden apply ${policyFile}\``,
+            );
+          },
+        }
+      : {}),
+    onReady: () => ready(),
+    onError: (error) => ctx.err(`watch: programs: ${error.message}`),
+    signal,
+  });
+  await Promise.race([started, running]);
+  ctx.err(
+    `watch: programs gate loaded (mode ${mode}): table inet portwarden_programs; it stays loaded when watch stops${mode === 'learn' ? '' : ' (undecided programs stay blocked: nft delete table inet portwarden_programs opens them)'}`,
+  );
+  // a promise in an object: returned bare, the async function would wait for the gate to stop
+  return { done: running };
 }
 
 export function registerWatch(program: Command, ctx: CliContext): void {
@@ -141,5 +218,9 @@ export function registerWatch(program: Command, ctx: CliContext): void {
     .option('--netns <name|pid>', 'watch the listeners of another network namespace')
     .option('--quiet', 'no events on stdout')
     .option('--json', 'events as JSON lines (the default when stdout is not a terminal)')
+    .option('--programs <mode>', 'per-program outbound firewall: ask | learn | enforce (see README)')
+    .option('--programs-timeout <seconds>', 'an unanswered prompt is denied after this long', '30')
+    .option('--no-program-alerts', 'no alerts for prompts and denials (they are still stored)')
+    .option('--programs-poll <ms>', 'read the gate this often', '50')
     .action((options: WatchCliOptions) => watchAction(ctx, options));
 }
