@@ -125,7 +125,7 @@
       node('h2', {}, `Waiting for an answer (${data.prompts.length})`),
       data.prompts.length === 0
         ? node('p', { class: 'muted', 'data-testid': 'no-prompts' }, 'No program is waiting.')
-        : data.prompts.map(promptCard),
+        : node('div', { 'data-testid': 'prompts' }, data.prompts.map(promptCard)),
       node('h2', {}, 'Programs'),
       table(
         'programs',
