@@ -36,7 +36,7 @@ export interface ProgramsGateOptions {
   policy: Policy | null;
   /** Unanswered prompts are denied after this long. Default 30 s. */
   promptTimeoutMs?: number;
-  /** How often the gate is read. Default 50 ms. */
+  /** How often the gate is read. Default 200 ms (well inside the 1 s a TCP client waits before it retransmits its SYN). */
   pollMs?: number;
   /** Alerts for prompts and denials; none when alerts are off. */
   alert?: (event: WatchEvent) => void;
@@ -242,7 +242,7 @@ export async function runProgramsGate(options: ProgramsGateOptions): Promise<voi
   const gate = new ProgramsGate(options);
   await gate.start();
   options.onReady?.();
-  const pollMs = options.pollMs ?? 50;
+  const pollMs = options.pollMs ?? 200;
   let pruned = 0;
   while (!options.signal.aborted) {
     const started = performance.now();

@@ -221,6 +221,6 @@ export function registerWatch(program: Command, ctx: CliContext): void {
     .option('--programs <mode>', 'per-program outbound firewall: ask | learn | enforce (see README)')
     .option('--programs-timeout <seconds>', 'an unanswered prompt is denied after this long', '30')
     .option('--no-program-alerts', 'no alerts for prompts and denials (they are still stored)')
-    .option('--programs-poll <ms>', 'read the gate this often', '50')
+    .option('--programs-poll <ms>', 'read the gate this often (a held SYN is sent again after 1 s)', '200')
     .action((options: WatchCliOptions) => watchAction(ctx, options));
 }
