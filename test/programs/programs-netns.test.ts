@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   appendFileSync,
   copyFileSync,
@@ -14,6 +15,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { NetnsLab } from '../../src/lab/netns.ts';
 import { runCommand } from '../../src/lab/run.ts';
+import { ProgramStore } from '../../src/programs/store.ts';
 import { buildServer } from '../../src/serve/server.ts';
 import { WatchStore } from '../../src/watch/store.ts';
 import { BIN } from '../helpers/cli.ts';
@@ -35,6 +37,29 @@ const CLIENT = [
   'except Exception as e:',
   '    data, ok = str(e), False',
   "print(json.dumps({'pid': os.getpid(), 'ok': ok, 'data': data, 'seconds': time.time() - t}))",
+].join('\n');
+
+const UDP_CLIENT = [
+  'import socket, json, os, sys, time',
+  's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(0.5)',
+  "s.connect(('198.51.100.2', 5353)); ok = False",
+  'for _ in range(12):',
+  '    try:',
+  "        s.send(b'ping')",
+  '        ok = s.recv(10) == b"ping"; break',
+  '    except socket.timeout:',
+  '        pass',
+  '    except PermissionError:',
+  '        time.sleep(0.5)  # the gate dropped the datagram: the kernel says EPERM to the sender',
+  "print(json.dumps({'pid': os.getpid(), 'ok': ok, 'data': '', 'seconds': 0}))",
+].join('\n');
+
+const UDP_ECHO = [
+  'import socket',
+  's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+  "s.bind(('198.51.100.2', 5353))",
+  'for _ in range(5000):',
+  '    d, a = s.recvfrom(100); s.sendto(d, a)',
 ].join('\n');
 
 const SERVER = [
@@ -161,7 +186,9 @@ await describeRootTier('watch --programs (namespaces)', ['ip', 'nft', 'python3']
     await lab.addAddress(host, 'eth0', '198.51.100.1/24');
     await lab.addAddress(peer, 'eth0', '198.51.100.2/24');
     lab.spawn(peer, ['python3', '-c', SERVER]);
-    for (const name of ['clientA', 'clientB', 'clientC']) copyFileSync('/usr/bin/python3', exe(name));
+    lab.spawn(peer, ['python3', '-c', UDP_ECHO]);
+    for (const name of ['clientA', 'clientB', 'clientC', 'clientD', 'clientE', 'clientF'])
+      copyFileSync('/usr/bin/python3', exe(name));
     writeFileSync(
       policyFile,
       [
@@ -270,6 +297,42 @@ await describeRootTier('watch --programs (namespaces)', ['ip', 'nft', 'python3']
     await stopDaemon('SIGKILL');
     expect((await client('clientC', 5)).ok).toBe(true);
   }, 60_000);
+
+  it('attributes every attempt to its own program when several connect at once (TCP and UDP)', async () => {
+    const sha256 = createHash('sha256').update(readFileSync('/usr/bin/python3')).digest('hex');
+    const decisions = new ProgramStore(store.db);
+    const always = {
+      sha256,
+      scope: 'always' as const,
+      protocol: null,
+      remoteAddress: null,
+      remotePort: null,
+    };
+    decisions.addDecision({ ...always, exe: exe('clientD'), verdict: 'allow' }, Date.now(), 'test');
+    decisions.addDecision({ ...always, exe: exe('clientE'), verdict: 'deny' }, Date.now(), 'test');
+    await startDaemon('enforce');
+    const runs = ['clientD', 'clientE', 'clientF'].flatMap((name) => [
+      ...Array.from({ length: 8 }, () => client(name, 5).then((r) => ({ name, ...r }))),
+      lab
+        .exec(host, [exe(name), '-c', UDP_CLIENT], { timeoutMs: 20_000 })
+        .then((r) => ({ name, udp: true, ...(JSON.parse(r.stdout) as ClientResult) })),
+    ]);
+    const results = await Promise.all(runs);
+    await stopDaemon();
+    for (const r of results)
+      expect({ name: r.name, ok: r.ok }).toEqual({ name: r.name, ok: r.name === 'clientD' });
+    const log = new ProgramStore(store.db).connections({ limit: 1000 });
+    const mine = log.filter((c) => /client[DEF]$/.test(c.program?.exe ?? ''));
+    expect(mine.filter((c) => c.verdict === 'allowed').every((c) => c.program?.exe === exe('clientD'))).toBe(
+      true,
+    );
+    expect(mine.filter((c) => c.program?.exe === exe('clientD')).every((c) => c.verdict === 'allowed')).toBe(
+      true,
+    );
+    expect(mine.some((c) => c.program?.exe === exe('clientD') && c.protocol === 'udp')).toBe(true);
+    expect(mine.find((c) => c.program?.exe === exe('clientE'))?.reason).toMatch(/deny always/);
+    expect(mine.find((c) => c.program?.exe === exe('clientF'))?.reason).toBe('enforce: no decision');
+  }, 120_000);
 
   it('learn, then policy suggest: verify proves the result, and the kernel lets only the learned program through', async () => {
     await startDaemon('learn');

@@ -55,6 +55,15 @@ async function watchAction(ctx: CliContext, options: WatchCliOptions): Promise<v
       hint: 'e.g. --webhook http://127.0.0.1:9000/portwarden',
     });
   }
+  if (options.programs !== undefined) {
+    const { PROGRAMS_MODES } = await import('../../programs/types.ts');
+    if (!PROGRAMS_MODES.some((m) => m === options.programs))
+      throw new PortwardenError('OPTION_INVALID', `--programs "${options.programs}" is not a mode`, {
+        hint: `modes: ${PROGRAMS_MODES.join(', ')}`,
+      });
+    number('--programs-timeout', options.programsTimeout, 1, 86_400);
+    number('--programs-poll', options.programsPoll, 5, 10_000);
+  }
   const policy = options.policy ? await readPolicyFile(options.policy) : undefined;
   const [{ WatchStore }, alerts, { runWatch }, { listSockets }] = await Promise.all([
     import('../../watch/store.ts'),
