@@ -171,7 +171,10 @@ async function main() {
   let server;
   const cleanup = () => {
     server?.kill('SIGKILL');
-    for (const ns of [host, peer]) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+    // a namespace whose last process is still exiting can refuse deletion once: try again
+    for (const ns of [host, peer])
+      for (let i = 0; i < 3 && spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }).status !== 0; i++)
+        spawnSync('sleep', ['0.2']);
     rmSync(dir, { recursive: true, force: true });
   };
   process.on('exit', cleanup);
