@@ -67,6 +67,19 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   watch: [
     'sudo portwarden watch --policy policy.yaml --syslog',
     'portwarden watch --samples 10 --interval 1 --json',
+    'sudo portwarden watch --programs ask --policy policy.yaml   # programs ask before they connect out',
+  ],
+  ask: [
+    'sudo portwarden ask                                  # each pending prompt on the terminal',
+    'sudo portwarden ask --id 3 --answer allow-destination --json',
+  ],
+  programs: [
+    'sudo portwarden programs            # per program: allowed, denied, first and last seen; decisions',
+    'sudo portwarden programs --log --since 24 --json',
+  ],
+  'policy suggest': [
+    'sudo portwarden policy suggest policy.yaml           # the policy with learned programs: rules, printed',
+    'sudo portwarden policy suggest policy.yaml --write   # written back, comments kept',
   ],
   serve: ['portwarden serve --policy policy.yaml   # http://127.0.0.1:7780 with a token'],
   completion: [

@@ -35,6 +35,8 @@ export interface IrZoneChain {
 
 export interface IrProgramRule extends IrRule {
   program: ProgramMatch;
+  /** Index of the program in the policy's `programs:` list (a `path:` rule matches its mark). */
+  programIndex: number;
 }
 
 export interface IrRoute extends IrRule {
@@ -142,7 +144,11 @@ function outboundChain(zone: Zone): IrZoneChain {
 function programRules(policy: Policy): IrProgramRule[] {
   return policy.programs.flatMap((p, i) =>
     p.outbound.flatMap((r, j) =>
-      expandRule(`prog_${i + 1}_${j + 1}`, r, 'daddr').map((rule) => ({ ...rule, program: p.match })),
+      expandRule(`prog_${i + 1}_${j + 1}`, r, 'daddr').map((rule) => ({
+        ...rule,
+        program: p.match,
+        programIndex: i,
+      })),
     ),
   );
 }

@@ -3,6 +3,7 @@ import type { Cidr, Verdict } from '../policy/types.ts';
 import type { Backend, CompileMeta, CompiledFile } from './backend.ts';
 import type { Ir, IrNat, IrRule, IrZoneChain } from './ir.ts';
 import { logPrefix } from './log-prefix.ts';
+import { formatMark, programMark } from './program-mark.ts';
 import { hashComment, nftComment, nftString } from './_quote.ts';
 
 /**
@@ -148,7 +149,8 @@ function programMatch(rule: Ir['programs'][number]): string {
     case 'user':
       return `meta skuid ${nftString(rule.program.user)} `;
     case 'path':
-      return '';
+      // nft cannot see an executable: `watch --programs` marks the packets it attributed to this program.
+      return `meta mark ${formatMark(programMark(rule.programIndex))} `;
   }
 }
 
@@ -204,7 +206,6 @@ function inputChains(w: NftWriter, ir: Ir): { lines: string[]; zones: string[] }
 function outputChains(w: NftWriter, ir: Ir): { lines: string[]; zones: string[] } {
   const lines = essentials(ir, 'out');
   for (const rule of ir.programs) {
-    if (rule.program.kind === 'path') continue;
     for (const line of ruleLines(w, rule)) lines.push(programMatch(rule) + line);
   }
   for (const chain of ir.output) {
@@ -342,6 +343,10 @@ export function compileNftables(ir: Ir, meta: CompileMeta): string {
   const nat = natChains(ir, notes);
   const ftp = ftpHelperBlocks(ir, notes);
   notes.push(...loadNotes(ir));
+  if (ir.programs.some((p) => p.program.kind === 'path'))
+    notes.push(
+      'per-program (path:) rules match a packet mark that `portwarden watch --programs` sets on connections it attributed to that executable; without the daemon they admit nothing.',
+    );
   const base = [
     baseChain('input', ir.defaults.input, input.lines),
     baseChain('output', ir.defaults.output, output.lines),
@@ -363,8 +368,6 @@ export const nftables: Backend = {
   name: 'nftables',
   description: 'nft -f script replacing table inet portwarden atomically (Linux, primary)',
   extension: 'nft',
-  unsupported: {
-    'program-path': 'nftables cannot match a program by its executable path; use `unit:` or `user:`',
-  },
+  unsupported: {},
   compile: (ir, meta): CompiledFile[] => [{ suffix: '', content: compileNftables(ir, meta) }],
 };

@@ -16,6 +16,7 @@ import { listenersOf } from '../inventory/listeners.ts';
 import type { Reach } from '../audit/exposure.ts';
 import { reachabilityFrom } from '../audit/reachability.ts';
 import type { WatchStore } from '../watch/store.ts';
+import { registerProgramsRoutes } from './programs-routes.ts';
 
 /**
  * The local dashboard: static pages from web/ and the JSON API under /api/ they use. Loopback by
@@ -470,5 +471,6 @@ export function buildServer(options: ServeOptions): Promise<FastifyInstance> {
   registerHistoryRoute(app, options.sources);
   registerPolicyRoute(app, options.sources);
   registerScanRoutes(app, options.sources);
+  registerProgramsRoutes(app, options.sources);
   return Promise.resolve(app);
 }

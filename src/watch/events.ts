@@ -15,7 +15,9 @@ export type EventKind =
   | 'knock'
   | 'port-scan'
   | 'storage-failed'
-  | 'storage-recovered';
+  | 'storage-recovered'
+  | 'program-ask'
+  | 'program-denied';
 
 export interface WatchEvent {
   /** When, as an ISO 8601 time (UTC), like every other time portwarden prints. */
@@ -34,6 +36,8 @@ export interface WatchEvent {
     direction: string;
   };
   ports?: number[];
+  /** For program events (watch --programs): the prompt or the attempt, in the dashboard's vocabulary. */
+  program?: Record<string, unknown>;
 }
 
 function who(l: Listener): string {

@@ -35,6 +35,23 @@ const MIGRATIONS: readonly string[] = [
    DROP TABLE scans;
    ALTER TABLE scan_list RENAME TO scans;
    CREATE INDEX scans_at ON scans(at);`,
+  // watch --programs (src/programs/store.ts): the decisions, the prompts the dashboard and
+  // `portwarden ask` answer (the database is how they reach the daemon), and the connection log.
+  `CREATE TABLE program_decisions (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, exe TEXT NOT NULL,
+     sha256 TEXT, verdict TEXT NOT NULL, scope TEXT NOT NULL, protocol TEXT, remote_address TEXT,
+     remote_port INTEGER, source TEXT NOT NULL);
+   CREATE INDEX program_decisions_exe ON program_decisions(exe);
+   CREATE TABLE program_prompts (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, deadline INTEGER NOT NULL,
+     exe TEXT NOT NULL, sha256 TEXT, changed INTEGER NOT NULL, program TEXT NOT NULL, protocol TEXT NOT NULL,
+     remote_address TEXT NOT NULL, remote_port INTEGER NOT NULL, answer TEXT, answered_at INTEGER,
+     answered_by TEXT, resolved INTEGER NOT NULL DEFAULT 0);
+   CREATE INDEX program_prompts_open ON program_prompts(resolved, answer);
+   CREATE TABLE program_connections (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, exe TEXT, sha256 TEXT,
+     pid INTEGER, start_time INTEGER, user TEXT, unit TEXT, container TEXT, cmdline TEXT,
+     protocol TEXT NOT NULL, local_address TEXT NOT NULL, local_port INTEGER NOT NULL,
+     remote_address TEXT NOT NULL, remote_port INTEGER NOT NULL, verdict TEXT NOT NULL, reason TEXT NOT NULL);
+   CREATE INDEX program_connections_at ON program_connections(at);
+   CREATE INDEX program_connections_exe ON program_connections(exe);`,
 ];
 
 const TABLES = ['events', 'snapshots', 'knocks', 'scans', 'state'];

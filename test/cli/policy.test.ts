@@ -93,15 +93,25 @@ describe('policy check warns about what compile would refuse', () => {
   const withPath =
     'version: 1\nzones:\n  lan:\n    interfaces: [eth0]\n    inbound: [{ allow: ssh }]\nprograms:\n  - path: /usr/bin/curl\n    outbound: [{ allow: https }]\n';
 
-  it('warns for the default target (nftables), where compile fails on program-path', () => {
-    const check = runCli(['policy', 'check', '-'], { input: withPath });
+  it('warns for a target where compile fails on program-path (iptables)', () => {
+    const check = runCli(['policy', 'check', '--target', 'iptables', '-'], { input: withPath });
     expect(check.status).toBe(0);
     expect(check.stderr).toMatch(
-      /^portwarden: warning\[FEATURE_UNSUPPORTED\]: target nftables cannot express program-path \(program "\/usr\/bin\/curl"\).*\n {2}--> -:7:5\n/m,
+      /^portwarden: warning\[FEATURE_UNSUPPORTED\]: target iptables cannot express program-path \(program "\/usr\/bin\/curl"\).*\n {2}--> -:7:5\n/m,
     );
     expect(check.stdout).toMatch(/1 warning\(s\)/);
-    expect(runCli(['policy', 'check', '--strict', '-'], { input: withPath }).status).toBe(1);
-    expect(runCli(['compile', '-'], { input: withPath }).stderr).toMatch(/cannot express program-path/);
+    expect(
+      runCli(['policy', 'check', '--strict', '--target', 'iptables', '-'], { input: withPath }).status,
+    ).toBe(1);
+    expect(runCli(['compile', '--target', 'iptables', '-'], { input: withPath }).stderr).toMatch(
+      /cannot express program-path/,
+    );
+  });
+
+  it('compiles a path: rule for nftables as a match on the mark watch --programs sets', () => {
+    const compiled = runCli(['compile', '-'], { input: withPath });
+    expect(compiled.status).toBe(0);
+    expect(compiled.stdout).toMatch(/^\t\tmeta mark 0x50570001 tcp dport @prog_1_1_tcp counter accept/m);
   });
 
   it('checks the target given with --target, and rejects an unknown one', () => {

@@ -222,6 +222,8 @@ const FEATURE_OUTPUT: Readonly<Record<Feature, Readonly<Record<string, readonly 
     pf: ['pass out proto tcp to any port 443 user "nobody" keep state'],
   },
   'program-path': {
+    // the mark `watch --programs` sets on connections it attributed to the executable
+    nftables: ['meta mark 0x50570001 tcp dport @prog_1_1_tcp'],
     windows: ["-Direction Outbound -Program '/usr/bin/curl' -Protocol TCP -RemotePort 443 -Action Allow"],
   },
   'ftp-helper': {

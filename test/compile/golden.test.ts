@@ -74,8 +74,8 @@ describe('compiler invariants', () => {
       'version: 1\nzones:\n  z:\n    interfaces: [eth0]\nprograms:\n  - path: /usr/bin/curl\n    outbound: [{ allow: https }]\n',
       'p.yaml',
     );
-    expect(() => compilePolicy(policy, 'nftables', 'x')).toThrow(
-      /nftables cannot express program-path \(program "\/usr\/bin\/curl"\)/,
+    expect(() => compilePolicy(policy, 'iptables', 'x')).toThrow(
+      /iptables cannot express program-path \(program "\/usr\/bin\/curl"\)/,
     );
     expect(() => compilePolicy(policy, 'nope', 'x')).toThrow(/unknown target "nope"/);
   });

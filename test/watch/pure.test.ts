@@ -246,7 +246,7 @@ describe('watch store and loop', () => {
         .map((e) => e.kind)
         .reverse(),
     ).toEqual(seen.map((e) => e.kind));
-    expect(Number(store.db.pragma('user_version', { simple: true }))).toBe(2);
+    expect(Number(store.db.pragma('user_version', { simple: true }))).toBe(3);
     expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(store.snapshots().length).toBeGreaterThanOrEqual(2);
     store.close();

@@ -113,7 +113,7 @@ describe('a database watch cannot use is exit 3 with the path and the fix, never
     expectExit3(
       watchCli(db),
       db,
-      /written by a newer portwarden \(schema version 99; this one knows up to 2\)/,
+      /written by a newer portwarden \(schema version 99; this one knows up to 3\)/,
     );
   });
 

@@ -14,6 +14,7 @@ import { registerWatch } from './watch.ts';
 import { registerServe } from './serve.ts';
 import { registerCompletion } from './completion.ts';
 import { registerMan } from './man.ts';
+import { registerPrograms } from './programs.ts';
 
 /** Every CLI verb; each registers itself on the program. Add new verbs here. */
 export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] = [
@@ -31,4 +32,5 @@ export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] 
   registerServe,
   registerCompletion,
   registerMan,
+  registerPrograms,
 ];
