@@ -118,62 +118,88 @@ function identifierProblem(path: Path, value: unknown, problem: string): { messa
   return { message: `${owner}${noun} ${shown(value)} is ${problem}`, ...(hint ? { hint } : {}) };
 }
 
+type ZodIssue = ZodError['issues'][number];
+type IssuePath = (string | number)[];
+
+/** Unknown keys, each with the closest known key as a hint. */
+function unknownKeyDiagnostics(keys: readonly string[], path: IssuePath, at: Locator): Diagnostic[] {
+  const where = describePath(path);
+  return keys.map((key) => {
+    const suggestion = suggestClosest(key, knownKeysFor(path));
+    return {
+      severity: 'error',
+      code: 'POLICY_UNKNOWN_KEY',
+      message: `unknown key "${key}" in ${where}`,
+      hint: suggestion
+        ? `did you mean "${suggestion}"?`
+        : `known keys here: ${knownKeysFor(path).join(', ')}`,
+      location: at.at(path, key),
+    };
+  });
+}
+
+function valueAt(raw: unknown, path: IssuePath): unknown {
+  return path.reduce<unknown>(
+    (node, key) =>
+      node !== null && typeof node === 'object' ? (node as Record<string | number, unknown>)[key] : undefined,
+    raw,
+  );
+}
+
+function describeValue(value: unknown): string {
+  if (Array.isArray(value)) return 'a list';
+  if (value === null) return 'empty';
+  return typeof value === 'object' ? 'a mapping' : `${typeof value} ${JSON.stringify(value)}`;
+}
+
+/** The message and hint for a schema issue on a value that is there (or missing). */
+function issueText(issue: ZodIssue, path: IssuePath, value: unknown): { message: string; hint?: string } {
+  const where = describePath(path);
+  const field = String(path[path.length - 1] ?? 'value');
+  if (value === undefined)
+    return {
+      message: `${describePath(path.slice(0, -1))} needs "${field}"`,
+      hint: field === 'version' ? 'start the file with `version: 1`' : `add a "${field}:" key`,
+    };
+  switch (issue.code) {
+    case 'invalid_value':
+      return {
+        message: `${where} cannot be ${JSON.stringify(value)}`,
+        hint: `use one of: ${issue.values.map((v) => String(v)).join(', ')}`,
+      };
+    case 'invalid_type': {
+      const expected =
+        issue.expected === 'array'
+          ? 'a list'
+          : issue.expected === 'object'
+            ? 'a mapping'
+            : `a ${issue.expected}`;
+      return { message: `${where} must be ${expected}, not ${describeValue(value)}` };
+    }
+    case 'invalid_format':
+    case 'invalid_key':
+      return identifierProblem(path, value, issue.message);
+    case 'too_small':
+      return { message: `${where} must not be empty` };
+    case 'invalid_union':
+      return {
+        message: `${where} must be a port spec string or a list of them, not ${JSON.stringify(value)}`,
+        hint: 'e.g. `allow: ssh, http` or `allow: [tcp/8080, udp/53]`',
+      };
+    default:
+      return { message: `${where}: ${issue.message} (got ${JSON.stringify(value)})` };
+  }
+}
+
 function zodDiagnostics(error: ZodError, raw: unknown, at: Locator): Diagnostic[] {
   const out: Diagnostic[] = [];
   for (const issue of error.issues) {
     const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
-    const where = describePath(path);
     if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) {
-        const suggestion = suggestClosest(key, knownKeysFor(path));
-        out.push({
-          severity: 'error',
-          code: 'POLICY_UNKNOWN_KEY',
-          message: `unknown key "${key}" in ${where}`,
-          hint: suggestion
-            ? `did you mean "${suggestion}"?`
-            : `known keys here: ${knownKeysFor(path).join(', ')}`,
-          location: at.at(path, key),
-        });
-      }
+      out.push(...unknownKeyDiagnostics(issue.keys, path, at));
       continue;
     }
-    const value = path.reduce<unknown>(
-      (node, key) =>
-        node !== null && typeof node === 'object'
-          ? (node as Record<string | number, unknown>)[key]
-          : undefined,
-      raw,
-    );
-    const field = String(path[path.length - 1] ?? 'value');
-    let message: string;
-    let hint: string | undefined;
-    if (value === undefined) {
-      const parent = describePath(path.slice(0, -1));
-      message = `${parent} needs "${field}"`;
-      hint = field === 'version' ? 'start the file with `version: 1`' : `add a "${field}:" key`;
-    } else if (issue.code === 'invalid_value') {
-      message = `${where} cannot be ${JSON.stringify(value)}`;
-      hint = `use one of: ${issue.values.map((v) => String(v)).join(', ')}`;
-    } else if (issue.code === 'invalid_type') {
-      const got = Array.isArray(value)
-        ? 'a list'
-        : value === null
-          ? 'empty'
-          : typeof value === 'object'
-            ? 'a mapping'
-            : `${typeof value} ${JSON.stringify(value)}`;
-      message = `${where} must be ${issue.expected === 'array' ? 'a list' : issue.expected === 'object' ? 'a mapping' : `a ${issue.expected}`}, not ${got}`;
-    } else if (issue.code === 'invalid_format' || issue.code === 'invalid_key') {
-      ({ message, hint } = identifierProblem(path, value, issue.message));
-    } else if (issue.code === 'too_small') {
-      message = `${where} must not be empty`;
-    } else if (issue.code === 'invalid_union') {
-      message = `${where} must be a port spec string or a list of them, not ${JSON.stringify(value)}`;
-      hint = 'e.g. `allow: ssh, http` or `allow: [tcp/8080, udp/53]`';
-    } else {
-      message = `${where}: ${issue.message} (got ${JSON.stringify(value)})`;
-    }
+    const { message, hint } = issueText(issue, path, valueAt(raw, path));
     out.push({
       severity: 'error',
       code: 'POLICY_INVALID',
@@ -586,65 +612,60 @@ export function isPrivate(cidr: Cidr): boolean {
  * Parses and validates a policy file. Every problem is collected (YAML syntax, schema, semantics)
  * and returned sorted by position; `policy` is null when any is an error.
  */
-export function loadPolicy(text: string, file = 'policy.yaml'): LoadResult {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const at = new Locator(doc, lineCounter, file);
-  const diagnostics: Diagnostic[] = doc.errors.map((e) => {
+/** yaml's own errors, each with yaml's code (YAML_DUPLICATE_KEY, YAML_BAD_INDENT, ...) and its range. */
+function yamlDiagnostics(doc: Document, text: string, at: Locator): Diagnostic[] {
+  return doc.errors.map((e) => {
     const key = /^[\w.-]+/.exec(text.slice(e.pos[0]))?.[0];
-    // yaml's own code is kept (YAML_DUPLICATE_KEY, YAML_BAD_INDENT, ...), with its source range.
-    const end = e.code === 'DUPLICATE_KEY' && key ? e.pos[0] + key.length : e.pos[1];
+    const duplicate = e.code === 'DUPLICATE_KEY' && key !== undefined;
     return {
       severity: 'error' as const,
       code: yamlCode(e.code),
-      message:
-        e.code === 'DUPLICATE_KEY' && key
-          ? `duplicate key "${key}"`
-          : (e.message.split('\n')[0] ?? e.message),
+      message: duplicate ? `duplicate key "${key}"` : (e.message.split('\n')[0] ?? e.message),
       hint:
         e.code === 'DUPLICATE_KEY'
           ? 'each key may appear once; merge the two entries'
           : 'check indentation and quoting on this line',
-      location: at.range(e.pos[0], end),
+      location: at.range(e.pos[0], duplicate ? e.pos[0] + key.length : e.pos[1]),
     };
   });
-  if (diagnostics.length > 0) return { policy: null, diagnostics: sortDiagnostics(diagnostics) };
+}
+
+/** One error at the top of the file: the load stops there. */
+function failedAt(file: string, code: ErrorCode, message: string, hint: string): LoadResult {
+  return {
+    policy: null,
+    diagnostics: [{ severity: 'error', code, message, hint, location: { file, line: 1, col: 1 } }],
+  };
+}
+
+/** The document as plain data, or why it cannot be: aliases are bounded ("billion laughs"). */
+function documentData(doc: Document, file: string): { raw: unknown } | { failed: LoadResult } {
   let raw: unknown;
   try {
-    // Aliases are bounded: a "billion laughs" document must not exhaust memory.
     raw = doc.toJS({ maxAliasCount: 100 });
   } catch (error) {
-    return {
-      policy: null,
-      diagnostics: [
-        {
-          severity: 'error',
-          // the only failure of toJS: an alias expanded more than maxAliasCount times
-          code: 'YAML_RESOURCE_EXHAUSTION',
-          message: (error as Error).message,
-          hint: 'remove or fix the YAML alias (*name) it names',
-          location: { file, line: 1, col: 1 },
-        },
-      ],
-    };
+    // the only failure of toJS: an alias expanded more than maxAliasCount times
+    const hint = 'remove or fix the YAML alias (*name) it names';
+    return { failed: failedAt(file, 'YAML_RESOURCE_EXHAUSTION', (error as Error).message, hint) };
   }
   if (raw === null || raw === undefined) {
-    return {
-      policy: null,
-      diagnostics: [
-        {
-          severity: 'error',
-          code: 'POLICY_INVALID',
-          message: 'the policy file is empty',
-          hint: 'start with `version: 1` and a `zones:` mapping (see examples/)',
-          location: { file, line: 1, col: 1 },
-        },
-      ],
-    };
+    const hint = 'start with `version: 1` and a `zones:` mapping (see examples/)';
+    return { failed: failedAt(file, 'POLICY_INVALID', 'the policy file is empty', hint) };
   }
-  const parsed = policySchema.safeParse(raw);
+  return { raw };
+}
+
+export function loadPolicy(text: string, file = 'policy.yaml'): LoadResult {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const at = new Locator(doc, lineCounter, file);
+  const diagnostics = yamlDiagnostics(doc, text, at);
+  if (diagnostics.length > 0) return { policy: null, diagnostics: sortDiagnostics(diagnostics) };
+  const data = documentData(doc, file);
+  if ('failed' in data) return data.failed;
+  const parsed = policySchema.safeParse(data.raw);
   if (!parsed.success)
-    return { policy: null, diagnostics: sortDiagnostics(zodDiagnostics(parsed.error, raw, at)) };
+    return { policy: null, diagnostics: sortDiagnostics(zodDiagnostics(parsed.error, data.raw, at)) };
   const { policy, diagnostics: semantic } = normalise(parsed.data, file, at);
   const sorted = sortDiagnostics(semantic);
   return { policy: sorted.some((d) => d.severity === 'error') ? null : policy, diagnostics: sorted };
