@@ -37,6 +37,13 @@ export interface ServeOptions {
   sources: DashboardSources;
   /** How long an audit result is reused (ms). */
   cacheMs?: number;
+  /** More routes (the fleet's), some authenticating their own requests instead of by the token. */
+  plugins?: readonly ServerPlugin[];
+}
+
+export interface ServerPlugin {
+  register: (app: FastifyInstance) => void;
+  authenticates?: (request: FastifyRequest) => boolean;
 }
 
 const WEB = new URL('../../web/', import.meta.url);
@@ -285,6 +292,7 @@ export async function buildServer(options: ServeOptions): Promise<FastifyInstanc
     secure(reply);
     const problem = hostProblem(request, loopbackOnly);
     if (problem) return reply.code(problem.status).send({ error: problem.message });
+    if (options.plugins?.some((p) => p.authenticates?.(request))) return undefined;
     const needsToken = !loopbackOnly || request.method !== 'GET';
     const given = needsToken ? tokenOf(request) : undefined;
     if (given === null) return reply.code(400).send({ error: 'the pw_token cookie is malformed' });
@@ -414,5 +422,6 @@ export async function buildServer(options: ServeOptions): Promise<FastifyInstanc
     });
     return reply.code(201).send({ stored: true, id, targets });
   });
+  for (const plugin of options.plugins ?? []) plugin.register(app);
   return app;
 }

@@ -15,6 +15,8 @@ import { registerWatch } from './watch.ts';
 import { registerServe } from './serve.ts';
 import { registerCompletion } from './completion.ts';
 import { registerMan } from './man.ts';
+import { registerAgent } from './agent.ts';
+import { registerFleet } from './fleet.ts';
 
 /** Every CLI verb; each registers itself on the program. Add new verbs here. */
 export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] = [
@@ -33,4 +35,6 @@ export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] 
   registerCompletion,
   registerMan,
   registerLab,
+  registerAgent,
+  registerFleet,
 ];

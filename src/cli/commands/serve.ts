@@ -29,14 +29,18 @@ async function serveAction(ctx: CliContext, options: ServeCliOptions): Promise<v
         return { file: options.policy, text, policy: loadPolicyOrThrow(text, options.policy) };
       })()
     : null;
-  const dbPath = await watchDbPath(options.db, options.stateDir, ctx.io.env);
-  if (options.db !== undefined && !existsSync(dbPath)) {
+  const fleetUrl = options.db !== undefined && /^postgres(ql)?:\/\//i.test(options.db) ? options.db : null;
+  const fleet = fleetUrl
+    ? await (await import('./serve-fleet.ts')).openFleetServe(fleetUrl, options.host)
+    : null;
+  const dbPath = fleet ? '' : await watchDbPath(options.db, options.stateDir, ctx.io.env);
+  if (!fleet && options.db !== undefined && !existsSync(dbPath)) {
     throw new PortwardenError('FILE_UNREADABLE', `no watch database at "${dbPath}"`, {
       hint: 'run `portwarden watch` first, or leave out --db',
     });
   }
   const { WatchStore } = await import('../../watch/store.ts');
-  const store = existsSync(dbPath) ? new WatchStore(dbPath) : null;
+  const store = !fleet && existsSync(dbPath) ? new WatchStore(dbPath) : null;
   let auditData;
   if (options.data !== undefined) {
     const path = options.data;
@@ -62,12 +66,14 @@ async function serveAction(ctx: CliContext, options: ServeCliOptions): Promise<v
     port,
     token,
     sources: { auditData, store, policy, version: VERSION },
+    plugins: fleet ? [fleet.plugin] : [],
   });
   let address: string;
   try {
     address = await app.listen({ host: options.host, port });
   } catch (error) {
     store?.close();
+    await fleet?.close();
     throw new PortwardenError(
       'SOCKET_FAILED',
       `cannot listen on ${options.host}:${port}: ${(error as Error).message}`,
@@ -78,7 +84,7 @@ async function serveAction(ctx: CliContext, options: ServeCliOptions): Promise<v
   }
   const loopback = isLoopback(options.host);
   const url = loopback ? `${address}/` : `${address}/?token=${token}`;
-  if (options.json) ctx.out(toJson({ url, token, loopback }));
+  if (options.json) ctx.out(toJson({ url, token, loopback, ...(fleet ? { fleet: true } : {}) }));
   else {
     ctx.out(`portwarden dashboard: ${url}`);
     ctx.out(
@@ -94,6 +100,7 @@ async function serveAction(ctx: CliContext, options: ServeCliOptions): Promise<v
   });
   await app.close();
   store?.close();
+  await fleet?.close();
 }
 
 export function registerServe(program: Command, ctx: CliContext): void {
@@ -108,7 +115,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option('--port <port>', 'TCP port', '7780')
     .option(
       '--db <file>',
-      'the watch database for history and scans (default <state dir>/watch.db if present)',
+      'the watch database for history and scans (default <state dir>/watch.db if present), or postgres://… for fleet mode',
     )
     .option('--state-dir <dir>', 'state directory (default /var/lib/portwarden, or PORTWARDEN_STATE_DIR)')
     .option('--policy <file>', 'show this policy and its compiled rulesets, and audit against it')

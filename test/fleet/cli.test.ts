@@ -1,0 +1,120 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { BIN, ROOT, runCli } from '../helpers/cli.ts';
+import { describePostgres } from '../helpers/postgres.ts';
+
+const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', NO_COLOR: '1', LANG: 'C' };
+
+/** Starts the built `serve --db postgres://…` and resolves with its URL once it listens. */
+function startServe(db: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--db', db, '--port', '0', '--json'], {
+    cwd: ROOT,
+    env,
+  });
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout });
+    lines.once('line', (line) => resolve({ child, url: (JSON.parse(line) as { url: string }).url }));
+    child.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
+  });
+}
+
+describePostgres('fleet CLI (built binary) on PostgreSQL', (cluster) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pw-fleet-cli-'));
+  let serve: { child: ChildProcess; url: string } | null = null;
+  const fleet = (...args: string[]): ReturnType<typeof runCli> =>
+    runCli(['fleet', ...args, '--db', cluster().url]);
+
+  beforeAll(async () => {
+    serve = await startServe(cluster().url);
+  });
+  afterAll(() => {
+    serve?.child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('add-host prints a token once; the agent uploads with it; fleet queries find this machine', () => {
+    const added = fleet('add-host', 'cli-host', '--group', 'lab', '--json');
+    expect(added.status, added.stderr).toBe(0);
+    const { token } = JSON.parse(added.stdout) as { token: string };
+    expect(token).toMatch(/^pwh_[\w-]{32}$/);
+    expect(fleet('add-host', 'cli-host').status).toBe(2);
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, `${token}\n`);
+
+    const agent = (server: string): ReturnType<typeof runCli> =>
+      runCli([
+        'agent',
+        '--server',
+        server,
+        '--token-file',
+        tokenFile,
+        '--once',
+        '--outbox',
+        join(dir, 'outbox.db'),
+      ]);
+    // offline first: kept in the outbox, exit 3
+    const offline = agent('http://127.0.0.1:9/');
+    expect(offline.status, offline.stderr).toBe(3);
+    expect(offline.stderr).toMatch(/server unreachable: .*1 snapshots and 0 events kept in /);
+    const online = agent(serve!.url);
+    expect(online.status, online.stderr).toBe(0);
+
+    const hosts = JSON.parse(fleet('hosts', '--json').stdout) as {
+      hosts: { name: string; lastSeen: string | null; listeners: number }[];
+    };
+    const host = hosts.hosts.find((h) => h.name === 'cli-host');
+    expect(host?.lastSeen).toMatch(/^\d{4}-\d\d-\d\dT/);
+    // serve itself listens on loopback, owned by node: the agent saw it
+    const port = Number(new URL(serve!.url).port);
+    const running = JSON.parse(fleet('running', 'node', '--json').stdout) as {
+      listeners: { host: string; localPort: number }[];
+    };
+    expect(running.listeners).toContainEqual(expect.objectContaining({ host: 'cli-host', localPort: port }));
+    const exposing = JSON.parse(fleet('exposing', `tcp/${port}`, '--json').stdout) as {
+      listeners: unknown[];
+    };
+    expect(exposing.listeners).toEqual([]);
+  });
+
+  it('bad input: exit 2 with a one-line error and a hint, no stack', () => {
+    for (const [args, message] of [
+      [['agent', '--server', 'ftp://x', '--token', 't'], /is not http\(s\)/],
+      [
+        ['agent', '--server', 'http://203.0.113.5:7780', '--token', 't'],
+        /would send the host token unencrypted/,
+      ],
+      [['agent', '--server', 'http://127.0.0.1:9'], /needs its host token/],
+      [['fleet', 'exposing', 'tcp/99999', '--db', cluster().url], /port/],
+      [['fleet', 'changes', '--since', 'monday', '--db', cluster().url], /--since "monday" is not a date/],
+      [['fleet', 'hosts', '--db', '/tmp/x.db'], /is not a postgres:\/\/ URL/],
+      [['serve', '--db', cluster().url, '--host', '0.0.0.0'], /fleet mode serves plain HTTP/],
+    ] as const) {
+      const result = runCli(args);
+      expect(result.status, `${args.join(' ')}: ${result.stderr}`).toBe(2);
+      expect(result.stderr).toMatch(message);
+      expect(result.stderr).toMatch(/hint: /);
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it('a wrong token is refused with exit 2 and kept for a retry', () => {
+    const tokenFile = join(dir, 'wrong');
+    writeFileSync(tokenFile, 'pwh_wrong');
+    const result = runCli([
+      'agent',
+      '--server',
+      serve!.url,
+      '--token-file',
+      tokenFile,
+      '--once',
+      '--outbox',
+      join(dir, 'o2.db'),
+    ]);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/the server refused the upload: a registered host token is required/);
+  });
+});
