@@ -44,7 +44,7 @@ const HOST_COLUMNS =
 
 export async function listHosts(pool: pg.Pool, group?: string): Promise<FleetHost[]> {
   const rows = await pool.query<HostDbRow>(
-    `SELECT ${HOST_COLUMNS} FROM fleet_hosts WHERE $1::text IS NULL OR host_group = $1 ORDER BY name`,
+    `SELECT ${HOST_COLUMNS} FROM fleet_hosts WHERE $1::text IS NULL OR host_group = $1 ORDER BY name COLLATE "C"`,
     [group ?? null],
   );
   return rows.rows.map(hostFromDb);
@@ -101,7 +101,7 @@ export async function hostsExposing(
 ): Promise<FleetListenerRow[]> {
   const rows = await pool.query<ListenerJoinRow>(
     `${LISTENER_SELECT} WHERE l.local_port = $1 AND l.protocol = $2 AND l.exposure <> 'loopback'
-     ORDER BY h.name, l.local_address COLLATE "C" LIMIT $3`,
+     ORDER BY h.name COLLATE "C", l.local_address COLLATE "C" LIMIT $3`,
     [port, protocol, limit],
   );
   return rows.rows.map(listenerRow);
@@ -119,7 +119,7 @@ export async function hostsRunning(
 ): Promise<FleetListenerRow[]> {
   const rows = await pool.query<ListenerJoinRow>(
     `${LISTENER_SELECT} WHERE (l.service = $1 OR l.process = $1) AND ($2::text IS NULL OR l.local_address = $2)
-     ORDER BY h.name, l.local_port, l.local_address COLLATE "C" LIMIT $3`,
+     ORDER BY h.name COLLATE "C", l.local_port, l.local_address COLLATE "C" LIMIT $3`,
     [name, address ?? null, limit],
   );
   return rows.rows.map(listenerRow);
