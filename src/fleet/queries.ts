@@ -169,7 +169,7 @@ export interface HostDetail {
   history: { takenAt: string; listeners: number; exposed: number; openFindings: number }[];
 }
 
-/** One host: its current listeners and findings, and its history points over the last `days`. */
+/** One host: its current listeners and findings, and its hourly history over the last `days`. */
 export async function hostDetail(pool: pg.Pool, name: string, days = 30): Promise<HostDetail | null> {
   const host = (
     await pool.query<HostDbRow & { id: string; findings: FleetFinding[] }>(
@@ -184,8 +184,10 @@ export async function hostDetail(pool: pg.Pool, name: string, days = 30): Promis
       [host.id],
     ),
     pool.query<{ taken_at: Date; listeners: number; exposed: number; open_findings: number }>(
-      `SELECT taken_at, listeners, exposed, open_findings FROM fleet_snapshots
-       WHERE host_id = $1 AND taken_at >= now() - make_interval(days => $2) ORDER BY taken_at`,
+      // one point per hour (the highest counts in it): a month is 720 points, whatever the agents' interval
+      `SELECT date_trunc('hour', taken_at) AS taken_at, max(listeners) AS listeners, max(exposed) AS exposed,
+         max(open_findings) AS open_findings FROM fleet_snapshots
+       WHERE host_id = $1 AND taken_at >= now() - make_interval(days => $2) GROUP BY 1 ORDER BY 1`,
       [host.id, days],
     ),
   ]);
