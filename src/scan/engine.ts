@@ -155,6 +155,7 @@ async function scanHost(
 
   await new Promise<void>((resolve) => {
     let waking = false;
+    let reserved = false;
     const settle = (probe: Probe, outcome: ProbeOutcome): void => {
       inFlight--;
       budget.inFlight--;
@@ -187,15 +188,18 @@ async function scanHost(
     const pump = (): void => {
       if (options.signal?.aborted) queue.clear();
       while (queue.length > 0 && inFlight < window.size && budget.inFlight < budget.limit) {
-        const delay = limiter.delay(now());
+        // a timer will pump again; asking the limiter now would reserve a slot nobody uses
+        if (waking) return;
+        // delay() reserves the next slot: after waiting for it, the probe goes without asking again
+        const delay = reserved ? 0 : limiter.delay(now());
+        reserved = false;
         if (delay > 0) {
-          if (!waking) {
-            waking = true;
-            setTimeout(() => {
-              waking = false;
-              pump();
-            }, delay);
-          }
+          waking = true;
+          setTimeout(() => {
+            waking = false;
+            reserved = true;
+            pump();
+          }, delay);
           return;
         }
         const probe = queue.shift();
