@@ -6,7 +6,7 @@
 // only) and removes it. Traffic: 127.0.0.1 only. As root, PostgreSQL runs as the postgres user.
 // Usage: npm run build && node bench/fleet.mjs [agents=1000] [seconds=60] [hosts=10000]
 import { execFileSync, spawn } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';

@@ -49,6 +49,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'portwarden scan 198.51.100.0/24 -p 22,80,443 -T4',
     'portwarden scan -sU -p 53,123,161 198.51.100.7',
     'portwarden scan -iL hosts.txt -p- -oX scan.xml',
+    'portwarden scan 198.51.100.0/22 -p- --queue postgres://portwarden@db.example/portwarden   # shared by scan-workers',
   ],
   verify: [
     'sudo portwarden verify policy.yaml                      # compile, then probe in namespaces',
@@ -88,6 +89,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'fleet running': [
     'portwarden fleet running redis --address 0.0.0.0 --db postgres://portwarden@localhost/portwarden',
   ],
+  'scan-worker': ['portwarden scan-worker --queue postgres://portwarden@db.example/portwarden'],
   'fleet changes': [
     'portwarden fleet changes --group web --since 2026-11-30 --db postgres://portwarden@localhost/portwarden',
   ],

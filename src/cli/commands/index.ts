@@ -17,6 +17,7 @@ import { registerCompletion } from './completion.ts';
 import { registerMan } from './man.ts';
 import { registerAgent } from './agent.ts';
 import { registerFleet } from './fleet.ts';
+import { registerScanWorker } from './scan-queue.ts';
 
 /** Every CLI verb; each registers itself on the program. Add new verbs here. */
 export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] = [
@@ -37,4 +38,5 @@ export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] 
   registerLab,
   registerAgent,
   registerFleet,
+  registerScanWorker,
 ];

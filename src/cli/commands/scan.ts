@@ -30,6 +30,9 @@ interface ScanOptions {
   allFormats?: string;
   udp?: boolean;
   banners?: boolean;
+  queue?: string;
+  shardSize?: string;
+  shardTimeout?: string;
 }
 
 /** Above this many addresses a scan needs --yes: nobody scans a /8 by accident. */
@@ -178,25 +181,49 @@ async function scanAction(ctx: CliContext, targetArgs: string[], options: ScanOp
     hosts =
       ports.length === 0
         ? []
-        : await scanTcpParallel(
-            streamTargets(specs, {
-              exclude,
-              resolve: resolveName,
-              ...(options.resolveAll ? { resolveAll: true } : {}),
-            }),
-            {
+        : options.queue !== undefined
+          ? await (
+              await import('./scan-queue.ts')
+            ).scanThroughQueue(ctx, options.queue, {
+              targets: streamTargets(specs, {
+                exclude,
+                resolve: resolveName,
+                ...(options.resolveAll ? { resolveAll: true } : {}),
+              }),
               ports,
-              template: timing,
-              fdLimit: fdLimit(),
+              scan: {
+                template: timing,
+                ...(retries !== undefined ? { retries } : {}),
+                ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+                ...(concurrency !== undefined ? { concurrency } : {}),
+                ...(minParallel !== undefined ? { minParallel } : {}),
+                ...(rate !== undefined ? { rate } : {}),
+              },
+              ...(options.shardSize !== undefined ? { shardSize: options.shardSize } : {}),
+              ...(options.shardTimeout !== undefined ? { shardTimeout: options.shardTimeout } : {}),
+              udp: udpPorts.length > 0,
+              banners: options.banners === true,
               signal: controller.signal,
-              ...(retries !== undefined ? { retries } : {}),
-              ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-              ...(concurrency !== undefined ? { concurrency } : {}),
-              ...(minParallel !== undefined ? { minParallel } : {}),
-              ...(rate !== undefined ? { rate } : {}),
-              ...(progress ? { onProgress: progress } : {}),
-            },
-          );
+            })
+          : await scanTcpParallel(
+              streamTargets(specs, {
+                exclude,
+                resolve: resolveName,
+                ...(options.resolveAll ? { resolveAll: true } : {}),
+              }),
+              {
+                ports,
+                template: timing,
+                fdLimit: fdLimit(),
+                signal: controller.signal,
+                ...(retries !== undefined ? { retries } : {}),
+                ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+                ...(concurrency !== undefined ? { concurrency } : {}),
+                ...(minParallel !== undefined ? { minParallel } : {}),
+                ...(rate !== undefined ? { rate } : {}),
+                ...(progress ? { onProgress: progress } : {}),
+              },
+            );
   } finally {
     process.removeListener('SIGINT', onInterrupt);
     if (ctx.progress) ctx.io.stderr.write('\r\u001b[K');
@@ -330,5 +357,15 @@ export function registerScan(program: Command, ctx: CliContext): void {
       new Option('--icmp-budget <n>', 'ICMP errors per second the target sends (UDP; default 1)').hideHelp(),
     )
     .option('--show-all', 'with --json: list every port instead of counting the common states in extraPorts')
+    .option(
+      '--queue <url>',
+      'share the scan with `portwarden scan-worker` processes through this PostgreSQL queue',
+    )
+    .option('--shard-size <n>', 'with --queue: addresses per shard', '16')
+    .option(
+      '--shard-timeout <seconds>',
+      'with --queue: a shard not done by then goes to another worker',
+      '300',
+    )
     .action((targets: string[], options: ScanOptions) => scanAction(ctx, targets, options));
 }
