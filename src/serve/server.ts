@@ -37,6 +37,8 @@ export interface ServeOptions {
   sources: DashboardSources;
   /** How long an audit result is reused (ms). */
   cacheMs?: number;
+  /** Ask the token for every request, loopback GETs too (fleet mode: a TLS proxy in front looks local). */
+  alwaysToken?: boolean;
   /** More routes (the fleet's), some authenticating their own requests instead of by the token. */
   plugins?: readonly ServerPlugin[];
 }
@@ -293,7 +295,7 @@ export async function buildServer(options: ServeOptions): Promise<FastifyInstanc
     const problem = hostProblem(request, loopbackOnly);
     if (problem) return reply.code(problem.status).send({ error: problem.message });
     if (options.plugins?.some((p) => p.authenticates?.(request))) return undefined;
-    const needsToken = !loopbackOnly || request.method !== 'GET';
+    const needsToken = options.alwaysToken === true || !loopbackOnly || request.method !== 'GET';
     const given = needsToken ? tokenOf(request) : undefined;
     if (given === null) return reply.code(400).send({ error: 'the pw_token cookie is malformed' });
     if (needsToken && !sameToken(given, options.token)) {

@@ -80,6 +80,18 @@ describePostgres('fleet CLI (built binary) on PostgreSQL', (cluster) => {
     expect(exposing.listeners).toEqual([]);
   });
 
+  it('fleet mode asks the dashboard token for every request, loopback GETs too (a proxy in front looks local)', async () => {
+    const url = new URL(serve!.url);
+    const token = url.searchParams.get('token');
+    expect(token).toBeTruthy();
+    expect((await fetch(new URL('/api/fleet/hosts', url))).status).toBe(401);
+    expect((await fetch(new URL('/hosts', url))).status).toBe(401);
+    const page = await fetch(new URL(`/hosts?token=${token}`, url));
+    expect(page.status).toBe(200);
+    const cookie = page.headers.get('set-cookie')?.split(';')[0] ?? '';
+    expect((await fetch(new URL('/api/fleet/hosts', url), { headers: { cookie } })).status).toBe(200);
+  });
+
   it('bad input: exit 2 with a one-line error and a hint, no stack', () => {
     for (const [args, message] of [
       [['agent', '--server', 'ftp://x', '--token', 't'], /is not http\(s\)/],

@@ -67,6 +67,7 @@ async function serveAction(ctx: CliContext, options: ServeCliOptions): Promise<v
     token,
     sources: { auditData, store, policy, version: VERSION },
     plugins: fleet ? [fleet.plugin] : [],
+    alwaysToken: fleet !== null,
   });
   let address: string;
   try {
@@ -83,7 +84,7 @@ async function serveAction(ctx: CliContext, options: ServeCliOptions): Promise<v
     );
   }
   const loopback = isLoopback(options.host);
-  const url = loopback ? `${address}/` : `${address}/?token=${token}`;
+  const url = loopback && !fleet ? `${address}/` : `${address}/?token=${token}`;
   if (options.json) ctx.out(toJson({ url, token, loopback, ...(fleet ? { fleet: true } : {}) }));
   else {
     ctx.out(`portwarden dashboard: ${url}`);
