@@ -4,6 +4,9 @@
 // server and of PostgreSQL; (2) queries over 10,000 hosts x 100 listeners (1,000,000 rows), 1,000,000
 // events and 30-day histories. Starts its own PostgreSQL cluster in a temporary directory (unix socket
 // only) and removes it. Traffic: 127.0.0.1 only. As root, PostgreSQL runs as the postgres user.
+// (3) `node bench/fleet.mjs scan [addresses=4096] [ports=100]`: one process vs `scan --queue` with one
+// and with two scan-workers on this machine, over loopback addresses (127.1.0.0/…), results compared
+// port by port.
 // Usage: npm run build && node bench/fleet.mjs [agents=1000] [seconds=60] [hosts=10000]
 import { execFileSync, spawn } from 'node:child_process';
 import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -13,9 +16,13 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
-const agents = Number(process.argv[2] ?? 1000);
-const seconds = Number(process.argv[3] ?? 60);
-const queryHosts = Number(process.argv[4] ?? 10_000);
+const scanMode = process.argv[2] === 'scan';
+const args = scanMode ? process.argv.slice(1) : process.argv;
+const agents = scanMode ? 0 : Number(args[2] ?? 1000);
+const seconds = Number(args[3] ?? 60);
+const queryHosts = Number(args[4] ?? 10_000);
+const scanAddresses = scanMode ? Number(args[2] ?? 4096) : 0;
+const scanPorts = scanMode ? Number(args[3] ?? 100) : 0;
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { FleetStore } = await import(join(root, 'dist/fleet/store.js'));
 const { migrate } = await import(join(root, 'dist/fleet/db.js'));
@@ -260,6 +267,64 @@ async function queryBench(url) {
   return { loaded: rows, loadSeconds, queries: out };
 }
 
+function runCli(cliArgs) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(root, 'bin/portwarden.js'), ...cliArgs], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (err += c));
+    child.once('exit', (code) =>
+      code === 0 ? resolve({ out, err }) : reject(new Error(`${cliArgs[0]}: ${err}`)),
+    );
+  });
+}
+
+const portLines = (json) =>
+  JSON.parse(json).hosts.flatMap((h) => h.ports.map((p) => `${h.address} ${p.port}/${p.state}`));
+
+async function scanBench(url) {
+  const bits = Math.ceil(Math.log2(scanAddresses));
+  const target = `127.1.0.0/${32 - bits}`;
+  const ports = `41000-${41000 + scanPorts - 1}`;
+  const base = ['scan', target, '-p', ports, '--json', '--show-all', '--yes'];
+  const timed = async (cliArgs) => {
+    const start = performance.now();
+    const result = await runCli(cliArgs);
+    return { ms: performance.now() - start, ...result };
+  };
+  const single = await timed(base);
+  const out = { target, ports, addresses: 2 ** bits, singleProcess: `${(single.ms / 1000).toFixed(1)} s` };
+  const expected = portLines(single.out);
+  const shardSize = 64;
+  for (const count of [1, 2]) {
+    const workers = Array.from({ length: count }, (_, i) =>
+      spawn(
+        process.execPath,
+        [join(root, 'bin/portwarden.js'), 'scan-worker', '--queue', url, '--name', `w${i}`],
+        {
+          stdio: 'ignore',
+        },
+      ),
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    const shared = await timed([...base, '--queue', url, '--shard-size', String(shardSize)]);
+    for (const w of workers) w.kill('SIGTERM');
+    const same = JSON.stringify(portLines(shared.out)) === JSON.stringify(expected);
+    out[`queue, ${count} worker(s)`] =
+      `${(shared.ms / 1000).toFixed(1)} s, ${shared.err.trim().split('\n').at(-1)}, same ports as single: ${same}`;
+    out[`ms${count}`] = shared.ms;
+  }
+  const shards = Math.ceil(2 ** bits / shardSize);
+  out.speedUpTwoWorkers = `${(out.ms1 / out.ms2).toFixed(2)}x`;
+  out.overheadPerShard = `${((out.ms1 - single.ms) / shards).toFixed(0)} ms (1 worker vs one process, ${shards} shards)`;
+  delete out.ms1;
+  delete out.ms2;
+  return out;
+}
+
 try {
   if (asRoot) {
     const id = (flag) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }));
@@ -278,8 +343,12 @@ try {
     'start',
   ]);
   const url = `postgres://postgres@localhost/postgres?host=${encodeURIComponent(dir)}`;
-  console.log(JSON.stringify({ ingest: await ingestBench(url) }, null, 2));
-  if (queryHosts > 0) console.log(JSON.stringify(await queryBench(url), null, 2));
+  console.log(JSON.stringify({ loadAverage: (await import('node:os')).loadavg().map((l) => l.toFixed(1)) }));
+  if (scanMode) {
+    console.log(JSON.stringify(await scanBench(url), null, 2));
+    process.exitCode = 0;
+  } else console.log(JSON.stringify({ ingest: await ingestBench(url) }, null, 2));
+  if (!scanMode && queryHosts > 0) console.log(JSON.stringify(await queryBench(url), null, 2));
 } finally {
   cleanup();
 }
