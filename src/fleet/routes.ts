@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { z } from 'zod';
 import { changesSince, hostDetail, hostsExposing, hostsRunning, listHosts } from './queries.ts';
 import { ingestBatchSchema } from './schema.ts';
-import type { FleetStore } from './store.ts';
+import { HostRemovedError, type FleetStore } from './store.ts';
 
 /**
  * The fleet's part of the dashboard: the agents' ingest endpoint (authenticated by each host's own
@@ -64,8 +64,13 @@ function registerFleetRoutes(app: FastifyInstance, pool: pg.Pool, store: FleetSt
         .send({ error: 'a registered host token is required (Authorization: Bearer pwh_…)' });
     const parsed = ingestBatchSchema.safeParse(request.body);
     if (!parsed.success) return badRequest(reply, parsed.error.issues, 'not an agent batch');
-    const result = await store.ingest(host.id, parsed.data);
-    return reply.send({ host: host.name, ...result });
+    try {
+      const result = await store.ingest(host.id, parsed.data);
+      return await reply.send({ host: host.name, ...result });
+    } catch (error) {
+      if (error instanceof HostRemovedError) return reply.code(401).send({ error: 'this host was removed' });
+      throw error;
+    }
   });
   const html = readFileSync(new URL('hosts.html', WEB), 'utf8');
   app.get('/hosts', (_request, reply) => reply.type('text/html; charset=utf-8').send(html));

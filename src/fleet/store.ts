@@ -58,6 +58,13 @@ export interface IngestResult {
   events: { stored: number; duplicates: number };
 }
 
+/** The host of a cached token was removed meanwhile: the agent is answered as unauthenticated. */
+export class HostRemovedError extends Error {
+  constructor() {
+    super('the host was removed');
+  }
+}
+
 export function hashToken(token: string): Buffer {
   return createHash('sha256').update(token).digest();
 }
@@ -296,9 +303,10 @@ export class FleetStore {
         [hostId],
       )
     ).rows[0];
+    if (!row) throw new HostRemovedError();
     const state: HostState = {
-      lastSnapshotAt: row?.last_snapshot_at?.getTime() ?? -Infinity,
-      lastHistoryAt: row?.last_history_at?.getTime() ?? -Infinity,
+      lastSnapshotAt: row.last_snapshot_at?.getTime() ?? -Infinity,
+      lastHistoryAt: row.last_history_at?.getTime() ?? -Infinity,
       current: null,
     };
     const ordered = [...batch.snapshots].sort((a, b) => Date.parse(a.takenAt) - Date.parse(b.takenAt));

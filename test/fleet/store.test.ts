@@ -77,6 +77,13 @@ describePostgres('fleet store on PostgreSQL', (cluster) => {
     expect(rows.rows).toEqual([{ version: 1 }]);
   });
 
+  it('a removed host: its cached token gets no ingest (the agent is told it is unauthenticated)', async () => {
+    const token = await store.addHost('gone', 'x');
+    const host = (await store.hostForToken(token))!;
+    expect(await store.removeHost('gone')).toBe(true);
+    await expect(store.ingest(host.id, batch([]))).rejects.toThrow(/removed/);
+  });
+
   it('tokens are stored as hashes; an unknown token finds no host; a name cannot be registered twice', async () => {
     const stored = await pool.query<{ token_hash: Buffer }>('SELECT token_hash FROM fleet_hosts');
     expect(stored.rows.every((r) => r.token_hash.length === 32)).toBe(true);
