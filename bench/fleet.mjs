@@ -8,6 +8,7 @@
 // and with two scan-workers on this machine, over loopback addresses (127.1.0.0/…), results compared
 // port by port.
 // Usage: npm run build && node bench/fleet.mjs [agents=1000] [seconds=60] [hosts=10000]
+// BENCH_PG_SETTINGS='-c synchronous_commit=off' adds server settings (to tell disk waits from CPU).
 import { execFileSync, spawn } from 'node:child_process';
 import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -339,7 +340,7 @@ try {
     '-l',
     join(dir, 'log'),
     '-o',
-    `-k ${dir} -c listen_addresses='' -c max_connections=200 -c shared_buffers=256MB`,
+    `-k ${dir} -c listen_addresses='' -c max_connections=200 -c shared_buffers=256MB ${process.env.BENCH_PG_SETTINGS ?? ''}`,
     'start',
   ]);
   const url = `postgres://postgres@localhost/postgres?host=${encodeURIComponent(dir)}`;

@@ -130,8 +130,11 @@ export async function runDistributedScan(
     if (outputs.size < shards.length) await new Promise((r) => setTimeout(r, options.pollMs ?? 250));
   }
   const ordered = [...outputs.entries()].sort((a, b) => a[0] - b[0]).map(([, o]) => o);
+  // a shard lists its hosts as they finish; the report lists them in target order
+  const position = new Map(options.targets.map((t, i) => [t.address, i]));
+  const at = (h: HostResult): number => position.get(h.address) ?? Number.MAX_SAFE_INTEGER;
   return {
-    hosts: ordered.flatMap((o) => o.hosts),
+    hosts: ordered.flatMap((o) => o.hosts).sort((a, b) => at(a) - at(b)),
     shards: shards.length,
     workers: [...new Set(ordered.map((o) => o.worker))],
   };
@@ -148,7 +151,8 @@ export interface ScanWorkerOptions {
 
 /** Takes shards from the queue one at a time until the signal; then finishes the shard in hand. */
 export async function runScanWorker(boss: PgBoss, options: ScanWorkerOptions): Promise<void> {
-  await boss.work<ShardData>(
+  let workerId: string | null = null;
+  workerId = await boss.work<ShardData>(
     SCAN_QUEUE,
     { batchSize: 1, pollingIntervalSeconds: options.pollSeconds ?? 0.5 },
     async (jobs) => {
@@ -164,6 +168,8 @@ export async function runScanWorker(boss: PgBoss, options: ScanWorkerOptions): P
         ms: Date.now() - started,
       });
       const output: ShardOutput = { hosts, worker: options.name };
+      // a shard done: fetch the next at once instead of after the rest of the polling interval
+      if (workerId !== null) boss.notifyWorker(workerId);
       return output;
     },
   );

@@ -27,12 +27,23 @@ function start(args: string[]): { child: ChildProcess; done: Promise<Run> } {
   return { child, done };
 }
 
-/** Every port of every host, as "address port/state/reason": what must match between the two scans. */
+/**
+ * Every port of every host, as "address port/state/reason", in address order: what must match between
+ * the two scans (a one-process scan lists hosts as they finish, so its order is not part of the answer).
+ */
 function portByPort(json: string): string[] {
   const report = JSON.parse(json) as {
     hosts: { address: string; ports: { port: number; state: string; reason: string }[] }[];
   };
-  return report.hosts.flatMap((h) => h.ports.map((p) => `${h.address} ${p.port}/${p.state}/${p.reason}`));
+  const last = (address: string): number => Number(address.split('.').at(-1));
+  return [...report.hosts]
+    .sort((a, b) => last(a.address) - last(b.address))
+    .flatMap((h) => h.ports.map((p) => `${h.address} ${p.port}/${p.state}/${p.reason}`));
+}
+
+/** The hosts of a report in the order it lists them. */
+function hostOrder(json: string): string[] {
+  return (JSON.parse(json) as { hosts: { address: string }[] }).hosts.map((h) => h.address);
 }
 
 it('shards are slices of the targets in order, every target in exactly one', () => {
@@ -89,6 +100,8 @@ describePostgres('distributed scan through pg-boss', (cluster) => {
     expect(lines).toEqual(portByPort(expected.stdout));
     expect(lines).toHaveLength(16 * ports.length);
     expect(lines.filter((l) => l.includes('/open/'))).toHaveLength(3);
+    // the merged report lists hosts in target order, whichever shard finished first
+    expect(hostOrder(shared.stdout)).toEqual(Array.from({ length: 16 }, (_, i) => `127.0.0.${i + 1}`));
     for (const w of workers.splice(0)) w.kill('SIGTERM');
   }, 90_000);
 
