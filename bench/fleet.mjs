@@ -54,14 +54,15 @@ process.on('SIGINT', () => {
   process.exit(130);
 });
 
-/** utime+stime in seconds of a pid, and of every child of it (PostgreSQL's backends). */
+/** CPU seconds of these pids and of their exited children (PostgreSQL's backends). */
 function cpuSeconds(pids) {
   let ticks = 0;
   for (const pid of pids) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
+      // utime + stime, and cutime + cstime: backends that exited are counted in the postmaster's
+      ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
     } catch {
       // exited
     }
@@ -85,8 +86,8 @@ function postgresPids() {
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))];
 
 function listenersOf(agent, round) {
-  // 100 listeners; every 10th round of an agent one of them moves (a change to diff and record)
-  const moved = round % 10 === 9 ? 1 : 0;
+  // 100 listeners; each round a tenth of the agents see one of them move (a change to diff and record)
+  const moved = (round + agent) % 10 === 9 ? (round % 2) + 1 : 0;
   return Array.from({ length: 100 }, (_, j) => ({
     protocol: j % 5 === 0 ? 'udp' : 'tcp',
     localAddress: j % 3 === 0 ? '127.0.0.1' : '0.0.0.0',
@@ -126,6 +127,8 @@ async function ingestBench(url) {
   const stopAt = Date.now() + seconds * 1000;
   const cpu0 = { serve: cpuSeconds([serve.pid]), pg: cpuSeconds(postgresPids()), bench: process.cpuUsage() };
   const t0 = Date.now();
+  // p99 per 10-s window: the first holds every host's baseline insert, the rest the steady state
+  const windows = Array.from({ length: Math.ceil(seconds / 10) + 2 }, () => []);
   await Promise.all(
     tokens.map(async (token, agent) => {
       // agents start spread over the first interval, as real ones do
@@ -155,6 +158,7 @@ async function ingestBench(url) {
         if (!response?.ok) errors++;
         await response?.arrayBuffer();
         latencies.push(performance.now() - start);
+        windows[Math.floor((Date.now() - t0) / 10_000)]?.push(performance.now() - start);
         await new Promise((r) => setTimeout(r, Math.max(0, next - Date.now())));
       }
     }),
@@ -176,6 +180,16 @@ async function ingestBench(url) {
     p50: `${percentile(latencies, 50).toFixed(1)} ms`,
     p99: `${percentile(latencies, 99).toFixed(1)} ms`,
     max: `${latencies.at(-1).toFixed(1)} ms`,
+    p99PerWindow: windows
+      .filter((w) => w.length > 0)
+      .map(
+        (w) =>
+          `${percentile(
+            w.sort((a, b) => a - b),
+            99,
+          ).toFixed(0)} ms (${w.length})`,
+      )
+      .join(', '),
   });
   serve.kill('SIGTERM');
   serve = null;
