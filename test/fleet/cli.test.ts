@@ -104,6 +104,12 @@ describePostgres('fleet CLI (built binary) on PostgreSQL', (cluster) => {
       [['fleet', 'changes', '--since', 'monday', '--db', cluster().url], /--since "monday" is not a date/],
       [['fleet', 'hosts', '--db', '/tmp/x.db'], /is not a postgres:\/\/ URL/],
       [['serve', '--db', cluster().url, '--host', '0.0.0.0'], /fleet mode serves plain HTTP/],
+      [
+        ['scan', '127.0.0.1', '-p', 'U:53', '--queue', cluster().url],
+        /--queue shares TCP connect scans only/,
+      ],
+      [['scan', '127.0.0.1', '-p', '22', '--queue', '/tmp/x.db'], /is not a postgres:\/\/ URL/],
+      [['scan-worker', '--queue', 'redis://x'], /is not a postgres:\/\/ URL/],
     ] as const) {
       const result = runCli(args);
       expect(result.status, `${args.join(' ')}: ${result.stderr}`).toBe(2);

@@ -1,68 +1,81 @@
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
-import type { HostResult } from '../../scan/engine.ts';
-import type { ShardScanOptions } from '../../fleet/distributed-scan.ts';
+import type { HostResult, ScanTcpOptions } from '../../scan/engine.ts';
+
+type Target = { address: string; hostname: string | null };
 import { PortwardenError } from '../../errors.ts';
 import { toJson, type CliContext } from '../context.ts';
 import { numberOption } from '../options.ts';
 
-/** scan --queue postgres://…: the same scan, its shards done by scan-worker processes. */
-export async function scanThroughQueue(
+/**
+ * scan --queue postgres://…: a drop-in for scanTcpParallel (same arguments, same answer) whose shards
+ * are done by scan-worker processes.
+ */
+export async function queuedScanner(
   ctx: CliContext,
-  url: string,
-  request: {
-    targets: AsyncIterable<{ address: string; hostname: string | null }>;
-    ports: readonly number[];
-    scan: ShardScanOptions;
+  options: {
+    queue?: string;
     shardSize?: string;
     shardTimeout?: string;
-    udp: boolean;
-    banners: boolean;
-    signal: AbortSignal;
+    udp?: boolean;
+    banners?: boolean;
+    ports?: string;
   },
-): Promise<HostResult[]> {
-  if (request.udp || request.banners)
+): Promise<
+  (targets: AsyncIterable<Target> | Iterable<Target>, scan: ScanTcpOptions) => Promise<HostResult[]>
+> {
+  const url = options.queue ?? '';
+  if (options.udp || options.banners || /(^|,)\s*U:/i.test(options.ports ?? ''))
     throw new PortwardenError('FEATURE_UNSUPPORTED', '--queue shares TCP connect scans only', {
-      hint: 'leave out --udp/--banners, or scan without --queue',
+      hint: 'leave out --udp/--banners/U: ports, or scan without --queue',
     });
   const { isPostgresUrl } = await import('../../fleet/db.ts');
   if (!isPostgresUrl(url))
     throw new PortwardenError('OPTION_INVALID', `--queue "${url}" is not a postgres:// URL`, {
       hint: 'e.g. --queue postgres://portwarden@db.example/portwarden',
     });
-  const shardSize = numberOption('--shard-size', request.shardSize ?? '16', {
+  const shardSize = numberOption('--shard-size', options.shardSize ?? '16', {
     min: 1,
     max: 65_536,
     integer: true,
   });
-  const shardTimeoutSeconds = numberOption('--shard-timeout', request.shardTimeout ?? '300', {
+  const shardTimeoutSeconds = numberOption('--shard-timeout', options.shardTimeout ?? '300', {
     min: 1,
     max: 86_400,
     integer: true,
   });
-  const targets: { address: string; hostname: string | null }[] = [];
-  for await (const t of request.targets) targets.push(t);
   const { openQueue, runDistributedScan } = await import('../../fleet/distributed-scan.ts');
-  const boss = await openQueue(url, { supervise: true, shardTimeoutSeconds });
-  try {
-    const result = await runDistributedScan(boss, {
-      targets,
-      ports: request.ports,
-      scan: request.scan,
-      shardSize,
-      shardTimeoutSeconds,
-      signal: request.signal,
-      ...(ctx.progress
-        ? { onProgress: (done: number, all: number) => ctx.io.stderr.write(`\rshards ${done}/${all} `) }
-        : {}),
-    });
-    ctx.err(
-      `scan: ${result.shards} shards done by ${result.workers.length} worker(s): ${result.workers.join(', ')}`,
-    );
-    return result.hosts;
-  } finally {
-    await boss.stop({ graceful: false, wait: true });
-  }
+  return async (targetStream, scan) => {
+    const targets: Target[] = [];
+    for await (const t of targetStream) targets.push(t);
+    const boss = await openQueue(url, { supervise: true, shardTimeoutSeconds });
+    try {
+      const result = await runDistributedScan(boss, {
+        targets,
+        ports: scan.ports,
+        scan: {
+          ...(scan.template !== undefined ? { template: scan.template } : {}),
+          ...(scan.retries !== undefined ? { retries: scan.retries } : {}),
+          ...(scan.timeoutMs !== undefined ? { timeoutMs: scan.timeoutMs } : {}),
+          ...(scan.concurrency !== undefined ? { concurrency: scan.concurrency } : {}),
+          ...(scan.minParallel !== undefined ? { minParallel: scan.minParallel } : {}),
+          ...(scan.rate !== undefined ? { rate: scan.rate } : {}),
+        },
+        shardSize,
+        shardTimeoutSeconds,
+        ...(scan.signal ? { signal: scan.signal } : {}),
+        ...(ctx.progress
+          ? { onProgress: (done: number, all: number) => ctx.io.stderr.write(`\rshards ${done}/${all} `) }
+          : {}),
+      });
+      ctx.err(
+        `scan: ${result.shards} shards done by ${result.workers.length} worker(s): ${result.workers.join(', ')}`,
+      );
+      return result.hosts;
+    } finally {
+      await boss.stop({ graceful: false, wait: true });
+    }
+  };
 }
 
 interface WorkerCliOptions {

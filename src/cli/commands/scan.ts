@@ -93,7 +93,12 @@ async function resolveName(name: string): Promise<string[]> {
 
 async function scanAction(ctx: CliContext, targetArgs: string[], options: ScanOptions): Promise<void> {
   const { parseTarget, countTarget, parseTargetList, streamTargets } = await import('../../scan/targets.ts');
-  const { scanTcpParallel } = await import('../../scan/parallel.ts');
+  const { scanTcpParallel: scanHere } = await import('../../scan/parallel.ts');
+  // --queue: the same scan, its shards done by scan-worker processes
+  const scanTcpParallel =
+    options.queue === undefined
+      ? scanHere
+      : await (await import('./scan-queue.ts')).queuedScanner(ctx, options);
   const { parsePortSpec } = await import('../../catalog/port-spec.ts');
   const { curatedCatalog } = await import('../../catalog/curated.ts');
   const { iteratePorts, portSetFromRanges, formatPortSet } = await import('../../catalog/port-set.ts');
@@ -181,49 +186,25 @@ async function scanAction(ctx: CliContext, targetArgs: string[], options: ScanOp
     hosts =
       ports.length === 0
         ? []
-        : options.queue !== undefined
-          ? await (
-              await import('./scan-queue.ts')
-            ).scanThroughQueue(ctx, options.queue, {
-              targets: streamTargets(specs, {
-                exclude,
-                resolve: resolveName,
-                ...(options.resolveAll ? { resolveAll: true } : {}),
-              }),
+        : await scanTcpParallel(
+            streamTargets(specs, {
+              exclude,
+              resolve: resolveName,
+              ...(options.resolveAll ? { resolveAll: true } : {}),
+            }),
+            {
               ports,
-              scan: {
-                template: timing,
-                ...(retries !== undefined ? { retries } : {}),
-                ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-                ...(concurrency !== undefined ? { concurrency } : {}),
-                ...(minParallel !== undefined ? { minParallel } : {}),
-                ...(rate !== undefined ? { rate } : {}),
-              },
-              ...(options.shardSize !== undefined ? { shardSize: options.shardSize } : {}),
-              ...(options.shardTimeout !== undefined ? { shardTimeout: options.shardTimeout } : {}),
-              udp: udpPorts.length > 0,
-              banners: options.banners === true,
+              template: timing,
+              fdLimit: fdLimit(),
               signal: controller.signal,
-            })
-          : await scanTcpParallel(
-              streamTargets(specs, {
-                exclude,
-                resolve: resolveName,
-                ...(options.resolveAll ? { resolveAll: true } : {}),
-              }),
-              {
-                ports,
-                template: timing,
-                fdLimit: fdLimit(),
-                signal: controller.signal,
-                ...(retries !== undefined ? { retries } : {}),
-                ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-                ...(concurrency !== undefined ? { concurrency } : {}),
-                ...(minParallel !== undefined ? { minParallel } : {}),
-                ...(rate !== undefined ? { rate } : {}),
-                ...(progress ? { onProgress: progress } : {}),
-              },
-            );
+              ...(retries !== undefined ? { retries } : {}),
+              ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+              ...(concurrency !== undefined ? { concurrency } : {}),
+              ...(minParallel !== undefined ? { minParallel } : {}),
+              ...(rate !== undefined ? { rate } : {}),
+              ...(progress ? { onProgress: progress } : {}),
+            },
+          );
   } finally {
     process.removeListener('SIGINT', onInterrupt);
     if (ctx.progress) ctx.io.stderr.write('\r\u001b[K');
