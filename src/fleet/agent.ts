@@ -40,9 +40,14 @@ function fleetListener(l: Listener): FleetListener {
 }
 
 /** A snapshot of one audit (pure): the listeners and the findings, with a fresh idempotency key. */
-export function snapshotFromAudit(data: AuditData, report: AuditReport, key = randomUUID()): FleetSnapshot {
+export function snapshotFromAudit(
+  data: AuditData,
+  report: AuditReport,
+  options: { watched?: boolean; key?: string } = {},
+): FleetSnapshot {
   return {
-    key,
+    key: options.key ?? randomUUID(),
+    ...(options.watched ? { watched: true } : {}),
     takenAt: report.generatedAt,
     method: report.method,
     policy: report.policy?.name ?? null,
@@ -178,7 +183,7 @@ export async function runAgent(options: AgentOptions): Promise<UploadOutcome | n
       }
       if (now >= nextSnapshot) {
         const { data, report } = await options.audit();
-        options.outbox.add([snapshotFromAudit(data, report)], []);
+        options.outbox.add([snapshotFromAudit(data, report, { watched: options.sample !== undefined })], []);
         snapshots++;
         nextSnapshot = now + options.intervalMs;
       }

@@ -40,6 +40,8 @@ export const fleetSnapshotSchema = z.strictObject({
   /** The audit's method: static, no-firewall or unreadable. */
   method: text(20),
   policy: text(200).nullable(),
+  /** The agent watches between snapshots and sends the changes as events: none are derived from it. */
+  watched: z.boolean().optional(),
   listeners: z.array(fleetListenerSchema).max(20_000),
   findings: z.array(fleetFindingSchema).max(5_000),
 });

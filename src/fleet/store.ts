@@ -378,7 +378,7 @@ export class FleetStore {
     const isBaseline = !Number.isFinite(state.lastSnapshotAt);
     state.current = next;
     state.lastSnapshotAt = at;
-    return isBaseline ? [] : changeEvents(snapshot, opened, closed);
+    return isBaseline || snapshot.watched === true ? [] : changeEvents(snapshot, opened, closed);
   }
 
   async #updateHost(

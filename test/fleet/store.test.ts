@@ -154,6 +154,15 @@ describePostgres('fleet store on PostgreSQL', (cluster) => {
     ]);
   });
 
+  it('a watching agent sends its changes as events: its snapshots update state but derive none', async () => {
+    const id = ids.get('db-1')!;
+    const before = await changesSince(pool, { since: '2026-12-01T00:00:00Z', host: 'db-1' });
+    const watched = { ...snapshot('s-db1-3', '2026-12-02T10:00:00.000Z', [redis('0.0.0.0')]), watched: true };
+    expect((await store.ingest(id, batch([watched]))).snapshots.applied).toBe(1);
+    expect(await changesSince(pool, { since: '2026-12-01T00:00:00Z', host: 'db-1' })).toEqual(before);
+    expect((await hostDetail(pool, 'db-1'))?.listeners.map((l) => l.localAddress)).toEqual(['0.0.0.0']);
+  });
+
   it('a batch sent twice changes nothing the second time; an older snapshot never rolls state back', async () => {
     const id = ids.get('web-2')!;
     const events = [
