@@ -121,8 +121,9 @@ async function postBatch(target: UploadTarget, batch: IngestBatch): Promise<Uplo
  */
 export async function uploadOutbox(outbox: Outbox, target: UploadTarget): Promise<UploadOutcome> {
   let sent = 0;
+  let limit = AGENT_BATCH_ITEMS;
   for (;;) {
-    const items = outbox.peek(AGENT_BATCH_ITEMS, AGENT_BATCH_BYTES);
+    const items = outbox.peek(limit, AGENT_BATCH_BYTES);
     if (items.length === 0) return { ok: true, sent };
     const batch: IngestBatch = { agentVersion: target.version, snapshots: [], events: [] };
     for (const i of items) {
@@ -130,6 +131,12 @@ export async function uploadOutbox(outbox: Outbox, target: UploadTarget): Promis
       else batch.events.push(i.item);
     }
     const outcome = await postBatch(target, batch);
+    // too large for the server or a proxy: half as many for the rest of this upload (one item too
+    // large stays in the outbox, and is reported)
+    if (!outcome.ok && outcome.status === 413 && items.length > 1) {
+      limit = Math.ceil(items.length / 2);
+      continue;
+    }
     if (!outcome.ok) return outcome;
     outbox.remove(items.map((i) => i.seq));
     sent += outcome.sent;

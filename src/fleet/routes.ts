@@ -13,6 +13,7 @@ import { HostRemovedError, type FleetStore } from './store.ts';
  */
 
 export const INGEST_PATH = '/api/fleet/ingest';
+export const INGEST_BODY_LIMIT = 16 * 1024 * 1024;
 const WEB = new URL('../../web/', import.meta.url);
 
 function badRequest(reply: FastifyReply, issues: z.core.$ZodIssue[], what: string): FastifyReply {
@@ -55,7 +56,8 @@ export function fleetPlugin(pool: pg.Pool, store: FleetStore): FleetPlugin {
 }
 
 function registerFleetRoutes(app: FastifyInstance, pool: pg.Pool, store: FleetStore): void {
-  app.post(INGEST_PATH, async (request, reply) => {
+  // a host with 20,000 listeners sends ~5 MB in one snapshot: more than the dashboard's limit for a scan
+  app.post(INGEST_PATH, { bodyLimit: INGEST_BODY_LIMIT }, async (request, reply) => {
     const auth = request.headers.authorization;
     const host = auth?.startsWith('Bearer ') ? await store.hostForToken(auth.slice(7)) : null;
     if (!host)

@@ -149,6 +149,42 @@ describePostgres('agent on PostgreSQL', (cluster) => {
     });
   });
 
+  it('a 413 from a proxy with a small body limit: the agent sends smaller batches, all of them', async () => {
+    const hostToken = await store.addHost('small-proxy-host', 'lab');
+    const outbox = new Outbox(join(dir, 'outbox-413.db'));
+    const at = '2026-12-01T12:00:00.000Z';
+    outbox.add(
+      [],
+      [1, 2, 3, 4, 5].map((i) => ({
+        key: `event-413-${i}`,
+        at,
+        kind: 'knock',
+        listenerKey: `k${i}`,
+        message: 'm',
+      })),
+    );
+    const sizes: number[] = [];
+    // like nginx's client_max_body_size: anything above two items is refused before the server sees it
+    const proxy: typeof fetch = async (input, init) => {
+      const body = JSON.parse(String(init?.body)) as { events: unknown[]; snapshots: unknown[] };
+      const items = body.events.length + body.snapshots.length;
+      sizes.push(items);
+      return items > 2 ? new Response('{"error":"too large"}', { status: 413 }) : fetch(input, init);
+    };
+    expect(
+      await uploadOutbox(outbox, { server: base, token: hostToken, version: 'test', fetch: proxy }),
+    ).toEqual({
+      ok: true,
+      sent: 5,
+    });
+    expect(sizes).toEqual([5, 3, 2, 2, 1]);
+    outbox.close();
+    const stored = await pool.query(
+      "SELECT count(*)::int AS n FROM fleet_events e JOIN fleet_hosts h ON h.id = e.host_id WHERE h.name = 'small-proxy-host'",
+    );
+    expect(stored.rows[0]).toEqual({ n: 5 });
+  });
+
   it('the ingest endpoint takes only a registered host token, and never the dashboard token', async () => {
     const post = (auth: string | null, body: unknown): Promise<Response> =>
       fetch(`${base}/api/fleet/ingest`, {
