@@ -99,7 +99,11 @@ async function renderHosts(content) {
 }
 
 async function renderHost(content, name) {
-  const detail = await api(`/api/fleet/hosts/${encodeURIComponent(name)}`);
+  const since = new Date(Date.now() - 30 * 86400000).toISOString();
+  const [detail, changes] = await Promise.all([
+    api(`/api/fleet/hosts/${encodeURIComponent(name)}`),
+    api(`/api/fleet/changes?since=${encodeURIComponent(since)}&host=${encodeURIComponent(name)}`),
+  ]);
   const h = detail.host;
   ready(
     content,
@@ -121,7 +125,17 @@ async function renderHost(content, name) {
       ],
       detail.findings,
     ),
-    el('p', { class: 'muted' }, `${detail.history.length} history points in the last 30 days`),
+    el('h3', {}, 'Changes in the last 30 days'),
+    table(
+      'host-changes',
+      [
+        ['When', (e) => shownTime(e.at)],
+        ['Kind', (e) => e.kind],
+        ['What', (e) => e.message],
+      ],
+      changes.events,
+    ),
+    el('p', { class: 'muted' }, `${detail.history.length} hourly history points in the last 30 days`),
   );
 }
 

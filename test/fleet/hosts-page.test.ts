@@ -71,6 +71,23 @@ describePostgres('the hosts page in Chromium', (cluster) => {
         ],
       });
     }
+    // web-2 later closes its loopback telnet: one change on its page
+    const web2 = (await pool.query<{ id: string }>("SELECT id FROM fleet_hosts WHERE name = 'web-2'"))
+      .rows[0]!.id;
+    await store.ingest(web2, {
+      agentVersion: 'test',
+      events: [],
+      snapshots: [
+        {
+          key: 'snapshot-web-2-later',
+          takenAt: new Date(Date.now() + 1000).toISOString(),
+          method: 'static',
+          policy: null,
+          listeners: [listener(80, '0.0.0.0', 'http', 'nginx')],
+          findings: [],
+        },
+      ],
+    });
     app = await buildServer({
       host: '127.0.0.1',
       port: 0,
@@ -134,7 +151,11 @@ describePostgres('the hosts page in Chromium', (cluster) => {
     const ports = await page
       .locator('[data-testid="host-listeners"] tbody tr td:nth-child(3)')
       .allTextContents();
-    expect(ports).toEqual(['23', '80']);
+    expect(ports).toEqual(['80']);
+    const changes = await page
+      .locator('[data-testid="host-changes"] tbody tr td:nth-child(3)')
+      .allTextContents();
+    expect(changes).toEqual(['inetd (pid 10) on tcp/23 at 127.0.0.1 closed']);
     expect(problems).toEqual([]);
     await page.close();
   }, 30_000);
