@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BIN, ROOT, runCli } from '../helpers/cli.ts';
@@ -91,6 +92,56 @@ describePostgres('fleet CLI (built binary) on PostgreSQL', (cluster) => {
     const cookie = page.headers.get('set-cookie')?.split(';')[0] ?? '';
     expect((await fetch(new URL('/api/fleet/hosts', url), { headers: { cookie } })).status).toBe(200);
   });
+
+  it('agent --watch: a listener opened while it runs reaches the server as an event; SIGTERM stops it', async () => {
+    const added = JSON.parse(fleet('add-host', 'watch-host', '--json').stdout) as { token: string };
+    const tokenFile = join(dir, 'watch-token');
+    writeFileSync(tokenFile, added.token);
+    const agent = spawn(
+      process.execPath,
+      [
+        BIN,
+        'agent',
+        '--server',
+        serve!.url,
+        '--token-file',
+        tokenFile,
+        '--watch',
+        '--interval',
+        '30',
+        '--watch-interval',
+        '0.2',
+        '--outbox',
+        join(dir, 'watch-outbox.db'),
+        '--json',
+      ],
+      { cwd: ROOT, env },
+    );
+    let out = '';
+    agent.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const uploads = (): number => out.split('\n').filter((l) => l.includes('"ok":true')).length;
+    const until = async (done: () => boolean): Promise<void> => {
+      for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 50));
+    };
+    await until(() => uploads() >= 2);
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const seen = uploads();
+    await until(() => uploads() >= seen + 3);
+    server.close();
+    agent.kill('SIGTERM');
+    const code = await new Promise((resolve) => agent.once('exit', resolve));
+    expect(code).toBe(0);
+    const changes = JSON.parse(
+      fleet('changes', '--host', 'watch-host', '--since', '1d', '--json').stdout,
+    ) as {
+      events: { kind: string; listenerKey: string }[];
+    };
+    expect(changes.events).toContainEqual(
+      expect.objectContaining({ kind: 'listener-opened', listenerKey: `tcp|127.0.0.1|${port}|host` }),
+    );
+  }, 30_000);
 
   it('bad input: exit 2 with a one-line error and a hint, no stack', () => {
     for (const [args, message] of [
