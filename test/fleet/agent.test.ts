@@ -166,7 +166,10 @@ describePostgres('agent on PostgreSQL', (cluster) => {
     const sizes: number[] = [];
     // like nginx's client_max_body_size: anything above two items is refused before the server sees it
     const proxy: typeof fetch = async (input, init) => {
-      const body = JSON.parse(String(init?.body)) as { events: unknown[]; snapshots: unknown[] };
+      const body = JSON.parse(typeof init?.body === 'string' ? init.body : '{}') as {
+        events: unknown[];
+        snapshots: unknown[];
+      };
       const items = body.events.length + body.snapshots.length;
       sizes.push(items);
       return items > 2 ? new Response('{"error":"too large"}', { status: 413 }) : fetch(input, init);
