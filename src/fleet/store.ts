@@ -19,7 +19,7 @@ import {
 
 /** A history point is stored on every change, and at least this often otherwise. */
 export const HISTORY_EVERY_MS = 5 * 60_000;
-/** How long a token lookup is reused; a removed host's token stops working within this time. */
+/** How long a token lookup is reused: a rotated token keeps working this long (a removed host's not at all). */
 const TOKEN_CACHE_MS = 30_000;
 
 export interface FleetHost {
