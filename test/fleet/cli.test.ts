@@ -40,9 +40,12 @@ describePostgres('fleet CLI (built binary) on PostgreSQL', (cluster) => {
   it('add-host prints a token once; the agent uploads with it; fleet queries find this machine', () => {
     const added = fleet('add-host', 'cli-host', '--group', 'lab', '--json');
     expect(added.status, added.stderr).toBe(0);
-    const { token } = JSON.parse(added.stdout) as { token: string };
-    expect(token).toMatch(/^pwh_[\w-]{32}$/);
+    expect((JSON.parse(added.stdout) as { token: string }).token).toMatch(/^pwh_[\w-]{32}$/);
     expect(fleet('add-host', 'cli-host').status).toBe(2);
+    const rotated = fleet('add-host', 'cli-host', '--rotate');
+    expect(rotated.stdout).toMatch(/^pwh_[\w-]{32}\n$/);
+    expect(rotated.stderr).toMatch(/--token-file/);
+    const token = rotated.stdout.trim();
     const tokenFile = join(dir, 'token');
     writeFileSync(tokenFile, `${token}\n`);
 

@@ -88,10 +88,11 @@ export function registerFleet(program: Command, ctx: CliContext): void {
         new FleetStore(pool).addHost(name, options.group, { rotate: options.rotate === true }),
       );
       if (options.json) ctx.out(toJson({ host: name, group: options.group, token }));
-      else
-        ctx.out(
-          `${token}\n# give it to the agent on ${name}: portwarden agent --server https://… --token-file FILE`,
-        );
+      else {
+        // stdout is the token alone, so `> host.token` makes a token file
+        ctx.out(token);
+        ctx.err(`give it to the agent on ${name}: portwarden agent --server https://… --token-file FILE`);
+      }
     });
   db(fleet.command('remove-host').description('forget a host, its listeners, history and events'))
     .argument('<name>', 'the host name')
