@@ -49,6 +49,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'portwarden scan 198.51.100.0/24 -p 22,80,443 -T4',
     'portwarden scan -sU -p 53,123,161 198.51.100.7',
     'portwarden scan -iL hosts.txt -p- -oX scan.xml',
+    'portwarden scan 198.51.100.0/22 -p- --queue postgres://portwarden@db.example/portwarden   # shared by scan-workers',
   ],
   verify: [
     'sudo portwarden verify policy.yaml                      # compile, then probe in namespaces',
@@ -81,7 +82,30 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'sudo portwarden policy suggest policy.yaml           # the policy with learned programs: rules, printed',
     'sudo portwarden policy suggest policy.yaml --write   # written back, comments kept',
   ],
-  serve: ['portwarden serve --policy policy.yaml   # http://127.0.0.1:7780 with a token'],
+  serve: [
+    'portwarden serve --policy policy.yaml   # http://127.0.0.1:7780 with a token',
+    'portwarden serve --db postgres://portwarden@localhost/portwarden   # fleet mode: /hosts, agents ingest',
+  ],
+  agent: [
+    'sudo portwarden agent --server https://fleet.example --token-file /etc/portwarden/token --watch',
+    'portwarden agent --server http://127.0.0.1:7780 --token-file token --once --json',
+  ],
+  fleet: ['portwarden fleet hosts --db postgres://portwarden@localhost/portwarden'],
+  'fleet add-host': [
+    'portwarden fleet add-host web-1 --group web --db postgres://portwarden@localhost/portwarden',
+  ],
+  'fleet remove-host': ['portwarden fleet remove-host web-1 --db postgres://portwarden@localhost/portwarden'],
+  'fleet hosts': [
+    'portwarden fleet hosts --group web --db postgres://portwarden@localhost/portwarden --json',
+  ],
+  'fleet exposing': ['portwarden fleet exposing tcp/23 --db postgres://portwarden@localhost/portwarden'],
+  'fleet running': [
+    'portwarden fleet running redis --address 0.0.0.0 --db postgres://portwarden@localhost/portwarden',
+  ],
+  'scan-worker': ['portwarden scan-worker --queue postgres://portwarden@db.example/portwarden'],
+  'fleet changes': [
+    'portwarden fleet changes --group web --since 2026-11-30 --db postgres://portwarden@localhost/portwarden',
+  ],
   completion: [
     'portwarden completion bash > ~/.local/share/bash-completion/completions/portwarden',
     'portwarden completion zsh >> ~/.zshrc',

@@ -146,6 +146,8 @@ class HostScan {
   private readonly queue: ProbeQueue;
   private inFlight = 0;
   private waking = false;
+  /** The limiter's slot was reserved by the delay a timer waited out: the next probe goes at once. */
+  private reserved = false;
   private done: () => void = () => undefined;
 
   constructor(
@@ -176,9 +178,13 @@ class HostScan {
     const { queue, budget } = this;
     if (this.options.signal?.aborted) queue.clear();
     while (queue.length > 0 && this.inFlight < this.window.size && budget.inFlight < budget.limit) {
-      const delay = this.limiter.delay(this.now());
+      // a timer will pump again; asking the limiter now would reserve a slot nobody uses
+      if (this.waking) return;
+      // delay() reserves the next slot: after waiting for it, the probe goes without asking again
+      const delay = this.reserved ? 0 : this.limiter.delay(this.now());
+      this.reserved = false;
       if (delay > 0) {
-        this.wakeAfter(delay);
+        this.wakeAfter(delay, true);
         return;
       }
       const probe = queue.shift();
@@ -192,11 +198,12 @@ class HostScan {
     }
   }
 
-  private wakeAfter(ms: number): void {
+  private wakeAfter(ms: number, reserved = false): void {
     if (this.waking) return;
     this.waking = true;
     setTimeout(() => {
       this.waking = false;
+      this.reserved = reserved;
       this.pump();
     }, ms);
   }

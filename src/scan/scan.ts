@@ -60,6 +60,11 @@ export interface ScanOptions {
   commandLine?: string;
   /** portwarden's version in the report. Default empty. */
   version?: string;
+  /**
+   * Who scans the TCP ports: this process's worker pool by default; `scan --queue` gives one whose
+   * shards are done by scan-worker processes (same arguments, same answer).
+   */
+  tcpScanner?: typeof scanTcpParallel;
 }
 
 /** A scan's hosts and summary: what renderScanText, renderScanJson and renderScanXml take. */
@@ -154,7 +159,7 @@ function streamOf(targets: Targets, options: ScanOptions): ReturnType<typeof str
 
 async function scanTcpPhase(targets: Targets, ports: number[], options: ScanOptions): Promise<HostResult[]> {
   if (ports.length === 0) return [];
-  return scanTcpParallel(streamOf(targets, options), {
+  return (options.tcpScanner ?? scanTcpParallel)(streamOf(targets, options), {
     ports,
     template: options.timing ?? 4,
     fdLimit: options.fdLimit ?? readFdLimit(),

@@ -40,6 +40,15 @@ export interface ServeOptions {
   sources: DashboardSources;
   /** How long an audit result is reused (ms). */
   cacheMs?: number;
+  /** Ask the token for every request, loopback GETs too (fleet mode: a TLS proxy in front looks local). */
+  alwaysToken?: boolean;
+  /** More routes (the fleet's), some authenticating their own requests instead of by the token. */
+  plugins?: readonly ServerPlugin[];
+}
+
+export interface ServerPlugin {
+  register: (app: FastifyInstance) => void;
+  authenticates?: (request: FastifyRequest) => boolean;
 }
 
 const WEB = new URL('../../web/', import.meta.url);
@@ -303,12 +312,16 @@ function cachedAudit(options: ServeOptions): Current {
  * token — always for changes, and for reading too unless the server listens on loopback only. A
  * valid ?token= on a GET is remembered in a strict cookie, so pages and their API calls need no query.
  */
-export function authorize(options: Pick<ServeOptions, 'token'>, loopbackOnly: boolean) {
+export function authorize(
+  options: Pick<ServeOptions, 'token' | 'alwaysToken' | 'plugins'>,
+  loopbackOnly: boolean,
+) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
     secure(reply);
     const problem = hostProblem(request, loopbackOnly);
     if (problem) return reply.code(problem.status).send({ error: problem.message });
-    const needsToken = !loopbackOnly || request.method !== 'GET';
+    if (options.plugins?.some((p) => p.authenticates?.(request))) return undefined;
+    const needsToken = options.alwaysToken === true || !loopbackOnly || request.method !== 'GET';
     const given = needsToken ? tokenOf(request) : undefined;
     if (given === null) return reply.code(400).send({ error: 'the pw_token cookie is malformed' });
     if (needsToken && !sameToken(given, options.token)) {
@@ -472,5 +485,6 @@ export function buildServer(options: ServeOptions): Promise<FastifyInstance> {
   registerPolicyRoute(app, options.sources);
   registerScanRoutes(app, options.sources);
   registerProgramsRoutes(app, options.sources);
+  for (const plugin of options.plugins ?? []) plugin.register(app);
   return Promise.resolve(app);
 }

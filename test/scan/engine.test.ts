@@ -17,6 +17,17 @@ function fake(table: (port: number, attempt: number) => ProbeOutcome) {
 }
 
 describe('scanTcp with a fake network', () => {
+  it('--rate paces probes and finishes (a waiting pump once re-asked the limiter and never sent)', async () => {
+    const { connect } = fake(() => ({ kind: 'closed', rttMs: 1, reason: 'conn-refused' }));
+    const started = Date.now();
+    const [result] = await scanTcp(host, { ports: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], connect, rate: 100 });
+    const ms = Date.now() - started;
+    expect(result?.ports).toHaveLength(10);
+    // 10 probes at 100/s: 90 ms of waiting at least, and nowhere near the hang
+    expect(ms).toBeGreaterThanOrEqual(85);
+    expect(ms).toBeLessThan(5000);
+  });
+
   it('maps outcomes to nmap states and reasons, retrying only silence', async () => {
     const { connect, attempts } = fake((port) =>
       port === 22

@@ -15,6 +15,9 @@ import { registerServe } from './serve.ts';
 import { registerCompletion } from './completion.ts';
 import { registerMan } from './man.ts';
 import { registerPrograms } from './programs.ts';
+import { registerAgent } from './agent.ts';
+import { registerFleet } from './fleet.ts';
+import { registerScanWorker } from './scan-queue.ts';
 
 /** Every CLI verb; each registers itself on the program. Add new verbs here. */
 export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] = [
@@ -33,4 +36,7 @@ export const COMMANDS: readonly ((program: Command, ctx: CliContext) => void)[] 
   registerCompletion,
   registerMan,
   registerPrograms,
+  registerAgent,
+  registerFleet,
+  registerScanWorker,
 ];

@@ -27,6 +27,9 @@ interface ScanFlags {
   allFormats?: string;
   udp?: boolean;
   banners?: boolean;
+  queue?: string;
+  shardSize?: string;
+  shardTimeout?: string;
 }
 
 export { CONFIRM_OVER };
@@ -88,6 +91,13 @@ async function scanOptions(flags: ScanFlags): Promise<ScanOptions> {
     commandLine: ['portwarden', 'scan', ...process.argv.slice(3)].join(' '),
     version: VERSION,
   };
+}
+
+/** --queue: the same TCP scan, its shards done by `portwarden scan-worker` processes. */
+async function queueOption(ctx: CliContext, flags: ScanFlags): Promise<Pick<ScanOptions, 'tcpScanner'>> {
+  if (flags.queue === undefined) return {};
+  const { queuedScanner } = await import('./scan-queue.ts');
+  return { tcpScanner: await queuedScanner(ctx, flags) };
 }
 
 /** A progress bar with an ETA on stderr, drawn at most every 100 ms. */
@@ -152,7 +162,8 @@ async function scanAction(ctx: CliContext, targetArgs: string[], flags: ScanFlag
     ...targetArgs,
     ...(flags.inputList ? parseTargetList(readList(flags.inputList, 'target list')) : []),
   ];
-  const result = await runScan(ctx, targets, await scanOptions(flags));
+  const options = { ...(await scanOptions(flags)), ...(await queueOption(ctx, flags)) };
+  const result = await runScan(ctx, targets, options);
   writeOutputFiles(await outputFiles(result, flags));
   const report = await import('../../scan/report.ts');
   ctx.out(
@@ -188,5 +199,15 @@ export function registerScan(program: Command, ctx: CliContext): void {
     .option('--banners', 'service detection (-sV)')
     .option('--json', 'machine-readable output (schema in README)')
     .option('--show-all', 'with --json: list every port instead of counting the common states in extraPorts')
+    .option(
+      '--queue <url>',
+      'share the scan with `portwarden scan-worker` processes through this PostgreSQL queue',
+    )
+    .option('--shard-size <n>', 'with --queue: addresses per shard', '16')
+    .option(
+      '--shard-timeout <seconds>',
+      'with --queue: a shard not done by then goes to another worker',
+      '300',
+    )
     .action((targets: string[], flags: ScanFlags) => scanAction(ctx, targets, flags));
 }

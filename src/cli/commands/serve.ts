@@ -27,6 +27,12 @@ async function servedPolicy(options: ServeCliOptions) {
   return { file: options.policy, text, policy: loadPolicyOrThrow(text, options.policy) };
 }
 
+/** `--db postgres://...`: fleet mode (the hosts page and the agents' ingest), else null. */
+async function fleetServe(options: ServeCliOptions) {
+  if (options.db === undefined || !/^postgres(ql)?:\/\//i.test(options.db)) return null;
+  return (await import('./serve-fleet.ts')).openFleetServe(options.db, options.host);
+}
+
 /** The watch database when there is one; --db naming a missing one is an error. */
 async function watchStore(ctx: CliContext, options: ServeCliOptions) {
   const dbPath = watchDbPath(options.db, options.stateDir, ctx.io.env);
@@ -66,9 +72,11 @@ function announce(
   address: string,
   token: string,
   loopback: boolean,
+  fleet: boolean,
 ): void {
-  const url = loopback ? `${address}/` : `${address}/?token=${token}`;
-  if (options.json) return ctx.out(toJson({ url, token, loopback }));
+  // in fleet mode every request needs the token, loopback GETs too
+  const url = loopback && !fleet ? `${address}/` : `${address}/?token=${token}`;
+  if (options.json) return ctx.out(toJson({ url, token, loopback, ...(fleet ? { fleet: true } : {}) }));
   ctx.out(`portwarden dashboard: ${url}`);
   ctx.out(
     loopback
@@ -89,7 +97,8 @@ async function serveAction(ctx: CliContext, options: ServeCliOptions): Promise<v
   const port = numberOption('--port', options.port, { min: 0, max: 65535, integer: true });
   const { buildServer, isLoopback } = await import('../../serve/server.ts');
   const policy = await servedPolicy(options);
-  const store = await watchStore(ctx, options);
+  const fleet = await fleetServe(options);
+  const store = fleet ? null : await watchStore(ctx, options);
   const auditData = await auditSource(options);
   const token = randomBytes(24).toString('base64url');
   const app = await buildServer({
@@ -97,22 +106,26 @@ async function serveAction(ctx: CliContext, options: ServeCliOptions): Promise<v
     port,
     token,
     sources: { auditData, store, policy, version: VERSION },
+    plugins: fleet ? [fleet.plugin] : [],
+    alwaysToken: fleet !== null,
   });
   let address: string;
   try {
     address = await app.listen({ host: options.host, port });
   } catch (error) {
     store?.close();
+    await fleet?.close();
     throw new PortwardenError(
       'SOCKET_FAILED',
       `cannot listen on ${options.host}:${port}: ${(error as Error).message}`,
       { hint: 'pick another --port, or stop what uses it (`portwarden ports` shows who)' },
     );
   }
-  announce(ctx, options, address, token, isLoopback(options.host));
+  announce(ctx, options, address, token, isLoopback(options.host), fleet !== null);
   await signalled();
   await app.close();
   store?.close();
+  await fleet?.close();
 }
 
 export function registerServe(program: Command, ctx: CliContext): void {
@@ -127,7 +140,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option('--port <port>', 'TCP port', '7780')
     .option(
       '--db <file>',
-      'the watch database for history and scans (default <state dir>/watch.db if present)',
+      'the watch database for history and scans (default <state dir>/watch.db if present), or postgres://… for fleet mode',
     )
     .option('--state-dir <dir>', 'state directory (default /var/lib/portwarden, or PORTWARDEN_STATE_DIR)')
     .option('--policy <file>', 'show this policy and its compiled rulesets, and audit against it')
