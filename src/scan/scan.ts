@@ -124,8 +124,19 @@ function defaultTcpPorts(): number[] {
 
 /** Which ports to scan; `udp` alone makes bare port numbers UDP, as in nmap, while T:/U: choose per item. */
 export function selectPorts(options: Pick<ScanOptions, 'ports' | 'top' | 'udp'>): PortSelection {
+  const selection = choosePorts(options);
+  if (selection.tcp.length + selection.udp.length === 0)
+    throw new PortwardenError('PORT_SPEC_EMPTY', 'no ports to scan', { hint: 'give ports, e.g. 22,80,443' });
+  return selection;
+}
+
+function choosePorts(options: Pick<ScanOptions, 'ports' | 'top' | 'udp'>): PortSelection {
   const udpOnly = options.udp === true;
   if (options.top !== undefined) {
+    if (!Number.isInteger(options.top) || options.top < 1)
+      throw new PortwardenError('OPTION_INVALID', `top ${options.top} is not a whole number above 0`, {
+        hint: 'e.g. top: 100, the 100 most commonly exposed ports',
+      });
     const top = curatedCatalog().top;
     return udpOnly
       ? { tcp: [], udp: top.udp.slice(0, options.top) }
