@@ -1,6 +1,12 @@
 import type pg from 'pg';
 import type { FleetFinding } from './schema.ts';
-import type { FleetEventRow, FleetHost, FleetListenerRow } from './store.ts';
+import {
+  listenerFromDb,
+  type FleetEventRow,
+  type FleetHost,
+  type FleetListenerRow,
+  type ListenerDbRow,
+} from './store.ts';
 
 /**
  * Fleet-wide questions, each one indexed query (see migrations.ts for which index answers which).
@@ -50,42 +56,13 @@ export async function listHosts(pool: pg.Pool, group?: string): Promise<FleetHos
   return rows.rows.map(hostFromDb);
 }
 
-interface ListenerJoinRow {
+interface ListenerJoinRow extends ListenerDbRow {
   name: string;
   host_group: string;
-  protocol: 'tcp' | 'udp';
-  local_address: string;
-  local_port: number;
-  netns: string;
-  exposure: string;
-  service: string | null;
-  risk: string | null;
-  process: string | null;
-  pid: number | null;
-  username: string | null;
-  unit: string | null;
-  container: string | null;
-  since: Date;
 }
 
 function listenerRow(r: ListenerJoinRow): FleetListenerRow {
-  return {
-    host: r.name,
-    group: r.host_group,
-    protocol: r.protocol,
-    localAddress: r.local_address,
-    localPort: r.local_port,
-    netns: r.netns,
-    exposure: r.exposure,
-    service: r.service,
-    risk: r.risk,
-    process: r.process,
-    pid: r.pid,
-    user: r.username,
-    unit: r.unit,
-    container: r.container,
-    since: r.since.toISOString(),
-  };
+  return { host: r.name, group: r.host_group, ...listenerFromDb(r), since: r.since.toISOString() };
 }
 
 const LISTENER_SELECT = `SELECT h.name, h.host_group, l.protocol, l.local_address, l.local_port, l.netns,

@@ -69,7 +69,8 @@ export function hashToken(token: string): Buffer {
   return createHash('sha256').update(token).digest();
 }
 
-interface ListenerDbRow {
+/** A listener row as PostgreSQL returns it (snake_case columns). */
+export interface ListenerDbRow {
   protocol: 'tcp' | 'udp';
   local_address: string;
   local_port: number;
@@ -85,7 +86,7 @@ interface ListenerDbRow {
   since: Date;
 }
 
-function listenerFromDb(r: ListenerDbRow): FleetListener {
+export function listenerFromDb(r: ListenerDbRow): FleetListener {
   return {
     protocol: r.protocol,
     localAddress: r.local_address,
