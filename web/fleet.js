@@ -69,7 +69,8 @@ const LISTENER_COLUMNS = [
   ['Protocol', (r) => r.protocol],
   ['Address', (r) => r.localAddress],
   ['Port', (r) => r.localPort],
-  ['Exposure', (r) => r.exposure],
+  ['Bound to', (r) => r.exposure],
+  ['Reachable', (r) => r.reachable],
   ['Service', (r) => r.service],
   ['Process', (r) => r.process],
 ];

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { reachabilityFrom } from '../audit/reachability.ts';
 import type { AuditData, AuditReport } from '../audit/run.ts';
 import type { Socket } from '../inventory/types.ts';
 import { listenersOf, type Listener } from '../inventory/listeners.ts';
@@ -30,6 +31,7 @@ function fleetListener(l: Listener): FleetListener {
     localPort: l.localPort,
     netns: l.netns,
     exposure: l.exposure,
+    reachable: l.reachable,
     service: l.service,
     risk: l.risk,
     process: p?.name ?? null,
@@ -52,7 +54,13 @@ export function snapshotFromAudit(
     takenAt: report.generatedAt,
     method: report.method,
     policy: report.policy?.name ?? null,
-    listeners: [...listenersOf(data.sockets).values()].map(fleetListener),
+    // bound to and reachable through the firewall, as `ports` and the dashboard say it
+    listeners: [
+      ...listenersOf(
+        data.sockets,
+        reachabilityFrom(report.exposure, { method: report.method, reason: data.rulesetReason }),
+      ).values(),
+    ].map(fleetListener),
     findings: report.findings.map((f) => ({
       id: f.id,
       rule: f.rule,

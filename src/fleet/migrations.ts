@@ -77,4 +77,11 @@ CREATE INDEX fleet_events_host_at ON fleet_events (host_id, at);
 CREATE INDEX fleet_events_at ON fleet_events (at);
 `,
   },
+  {
+    version: 2,
+    name: 'listeners: reachable through the firewall, apart from what they are bound to',
+    sql: `
+ALTER TABLE fleet_listeners ADD COLUMN reachable text NOT NULL DEFAULT 'unknown';
+`,
+  },
 ];

@@ -66,20 +66,25 @@ function listenerRow(r: ListenerJoinRow): FleetListenerRow {
 }
 
 const LISTENER_SELECT = `SELECT h.name, h.host_group, l.protocol, l.local_address, l.local_port, l.netns,
-  l.exposure, l.service, l.risk, l.process, l.pid, l.username, l.unit, l.container, l.since
+  l.exposure, l.reachable, l.service, l.risk, l.process, l.pid, l.username, l.unit, l.container, l.since
   FROM fleet_listeners l JOIN fleet_hosts h ON h.id = l.host_id`;
 
-/** "Which hosts expose tcp/23?": listeners on that port bound beyond loopback (index fleet_listeners_port). */
+/**
+ * "Which hosts expose tcp/23?": listeners on that port bound beyond loopback (index fleet_listeners_port),
+ * each with whether its host's firewall lets a peer through; `reachable` keeps only those it may
+ * (yes or unknown: unknown is not no).
+ */
 export async function hostsExposing(
   pool: pg.Pool,
   protocol: 'tcp' | 'udp',
   port: number,
-  limit = 10_000,
+  options: { reachable?: boolean; limit?: number } = {},
 ): Promise<FleetListenerRow[]> {
   const rows = await pool.query<ListenerJoinRow>(
     `${LISTENER_SELECT} WHERE l.local_port = $1 AND l.protocol = $2 AND l.exposure <> 'loopback'
+       AND ($4::boolean IS NOT TRUE OR l.reachable <> 'no')
      ORDER BY h.name COLLATE "C", l.local_address COLLATE "C" LIMIT $3`,
-    [port, protocol, limit],
+    [port, protocol, options.limit ?? 10_000, options.reachable === true],
   );
   return rows.rows.map(listenerRow);
 }

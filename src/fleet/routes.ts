@@ -25,6 +25,8 @@ function badRequest(reply: FastifyReply, issues: z.core.$ZodIssue[], what: strin
 const exposingQuery = z.strictObject({
   protocol: z.enum(['tcp', 'udp']).default('tcp'),
   port: z.coerce.number().int().min(0).max(65535),
+  /** `?reachable=1`: only where the host's firewall lets a peer through (or might). */
+  reachable: z.enum(['0', '1']).optional(),
 });
 const runningQuery = z.strictObject({
   name: z.string().min(1).max(200),
@@ -89,7 +91,8 @@ function registerFleetRoutes(app: FastifyInstance, pool: pg.Pool, store: FleetSt
   app.get('/api/fleet/exposing', async (request, reply) => {
     const parsed = exposingQuery.safeParse(query(request));
     if (!parsed.success) return badRequest(reply, parsed.error.issues, 'expected ?protocol=tcp&port=23');
-    return { listeners: await hostsExposing(pool, parsed.data.protocol, parsed.data.port) };
+    const { protocol, port, reachable } = parsed.data;
+    return { listeners: await hostsExposing(pool, protocol, port, { reachable: reachable === '1' }) };
   });
   app.get('/api/fleet/running', async (request, reply) => {
     const parsed = runningQuery.safeParse(query(request));

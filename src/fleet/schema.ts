@@ -15,7 +15,10 @@ export const fleetListenerSchema = z.strictObject({
   localAddress: text(100),
   localPort: z.int().min(0).max(65535),
   netns: text(200),
+  /** What the socket is bound to: loopback, address, all. */
   exposure: text(40),
+  /** Whether a peer gets through the host's loaded firewall (audit's evaluator); older agents: unknown. */
+  reachable: z.enum(['yes', 'no', 'unknown']).default('unknown'),
   service: text(100).nullable(),
   risk: text(20).nullable(),
   process: text(200).nullable(),

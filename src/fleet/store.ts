@@ -76,6 +76,7 @@ export interface ListenerDbRow {
   local_port: number;
   netns: string;
   exposure: string;
+  reachable: 'yes' | 'no' | 'unknown';
   service: string | null;
   risk: string | null;
   process: string | null;
@@ -93,6 +94,7 @@ export function listenerFromDb(r: ListenerDbRow): FleetListener {
     localPort: r.local_port,
     netns: r.netns,
     exposure: r.exposure,
+    reachable: r.reachable,
     service: r.service,
     risk: r.risk,
     process: r.process,
@@ -106,6 +108,7 @@ export function listenerFromDb(r: ListenerDbRow): FleetListener {
 function sameListener(a: FleetListener, b: FleetListener): boolean {
   return (
     a.exposure === b.exposure &&
+    a.reachable === b.reachable &&
     a.service === b.service &&
     a.risk === b.risk &&
     a.process === b.process &&
@@ -137,13 +140,19 @@ function changeEvents(
     listener: l,
   });
   return [
-    ...opened.map((l) => event('listener-opened', l, `${describe(l)} listens (${l.exposure})`)),
+    ...opened.map((l) =>
+      event(
+        'listener-opened',
+        l,
+        `${describe(l)} listens (bound to ${l.exposure}, reachable: ${l.reachable})`,
+      ),
+    ),
     ...closed.map((l) => event('listener-closed', l, `${describe(l)} closed`)),
   ];
 }
 
 const LISTENER_COLUMNS =
-  'protocol, local_address, local_port, netns, exposure, service, risk, process, pid, username, unit, container, since';
+  'protocol, local_address, local_port, netns, exposure, service, risk, process, pid, username, unit, container, reachable, since';
 
 async function upsertListeners(
   client: pg.PoolClient,
@@ -155,12 +164,12 @@ async function upsertListeners(
   const column = <T>(pick: (l: FleetListener) => T): T[] => rows.map(pick);
   await client.query(
     `INSERT INTO fleet_listeners (host_id, ${LISTENER_COLUMNS})
-     SELECT $1, u.*, $14::timestamptz FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::text[],
-       $7::text[], $8::text[], $9::text[], $10::int[], $11::text[], $12::text[], $13::text[]) AS u
+     SELECT $1, u.*, $15::timestamptz FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::text[],
+       $7::text[], $8::text[], $9::text[], $10::int[], $11::text[], $12::text[], $13::text[], $14::text[]) AS u
      ON CONFLICT (host_id, protocol, local_address, local_port, netns) DO UPDATE SET
        exposure = excluded.exposure, service = excluded.service, risk = excluded.risk,
        process = excluded.process, pid = excluded.pid, username = excluded.username,
-       unit = excluded.unit, container = excluded.container`,
+       unit = excluded.unit, container = excluded.container, reachable = excluded.reachable`,
     [
       hostId,
       column((l) => l.protocol),
@@ -175,6 +184,7 @@ async function upsertListeners(
       column((l) => l.user),
       column((l) => l.unit),
       column((l) => l.container),
+      column((l) => l.reachable),
       since,
     ],
   );

@@ -21,6 +21,7 @@ const listener = (
   localPort,
   netns: 'host',
   exposure: localAddress.startsWith('127.') ? 'loopback' : 'all',
+  reachable: localAddress.startsWith('127.') ? 'no' : 'yes',
   service,
   risk: null,
   process,

@@ -12,6 +12,7 @@ const listener = (over: Partial<FleetListener>): FleetListener => ({
   localPort: 80,
   netns: 'host',
   exposure: 'all',
+  reachable: 'yes',
   service: 'http',
   risk: null,
   process: 'nginx',
@@ -58,7 +59,7 @@ describePostgres('fleet store on PostgreSQL', (cluster) => {
 
   beforeAll(async () => {
     pool = new pg.Pool({ connectionString: cluster().url, max: 4 });
-    expect(await migrate(pool)).toEqual([1]);
+    expect(await migrate(pool)).toEqual([1, 2]);
     store = new FleetStore(pool);
     for (const [name, group] of [
       ['web-1', 'web'],
@@ -74,7 +75,7 @@ describePostgres('fleet store on PostgreSQL', (cluster) => {
   it('migrations are versioned: a second run applies nothing', async () => {
     expect(await migrate(pool)).toEqual([]);
     const rows = await pool.query('SELECT version FROM fleet_migrations');
-    expect(rows.rows).toEqual([{ version: 1 }]);
+    expect(rows.rows).toEqual([{ version: 1 }, { version: 2 }]);
   });
 
   it('a removed host: its cached token gets no ingest (the agent is told it is unauthenticated)', async () => {
@@ -191,5 +192,20 @@ describePostgres('fleet store on PostgreSQL', (cluster) => {
     await store.ingest(id, batch([snapshot('s-web2-old', '2026-12-01T11:00:00.000Z', [telnet('0.0.0.0')])]));
     expect(await count()).toEqual(before);
     expect((await hostDetail(pool, 'web-2'))?.listeners.map((l) => l.localPort)).toEqual([80]);
+  });
+
+  it('bound to and reachable are two answers: --reachable keeps only hosts whose firewall lets a peer in', async () => {
+    const id = ids.get('web-2')!;
+    const at = '2026-12-04T10:00:00.000Z';
+    const dropped = { ...telnet('0.0.0.0'), reachable: 'no' as const };
+    await store.ingest(id, batch([snapshot('s-web2-reach', at, [listener({}), dropped])]));
+    const exposing = await hostsExposing(pool, 'tcp', 23);
+    expect(exposing.map((r) => `${r.host} ${r.exposure} ${r.reachable}`)).toEqual(['web-2 all no']);
+    expect(await hostsExposing(pool, 'tcp', 23, { reachable: true })).toEqual([]);
+    await store.ingest(
+      id,
+      batch([snapshot('s-web2-open', '2026-12-04T11:00:00.000Z', [listener({}), telnet('0.0.0.0')])]),
+    );
+    expect((await hostsExposing(pool, 'tcp', 23, { reachable: true })).map((r) => r.host)).toEqual(['web-2']);
   });
 });

@@ -36,6 +36,7 @@ function printListeners(
     localAddress: string;
     localPort: number;
     exposure: string;
+    reachable: string;
     service: string | null;
     process: string | null;
   }[],
@@ -44,7 +45,7 @@ function printListeners(
   if (rows.length === 0) return ctx.out('no host matches');
   for (const r of rows)
     ctx.out(
-      `${r.host.padEnd(24)} ${(r.group || '-').padEnd(12)} ${r.protocol}/${r.localPort} on ${r.localAddress} (${r.exposure}) ${r.service ?? '-'} ${r.process ?? '-'}`,
+      `${r.host.padEnd(24)} ${(r.group || '-').padEnd(12)} ${r.protocol}/${r.localPort} on ${r.localAddress} (bound to ${r.exposure}, reachable: ${r.reachable}) ${r.service ?? '-'} ${r.process ?? '-'}`,
     );
 }
 
@@ -118,13 +119,16 @@ function registerQuestionCommands(fleet: Command, ctx: CliContext): void {
     });
   withDb(fleet.command('exposing').description('which hosts expose a port beyond loopback'))
     .argument('<port>', 'tcp/23, udp/161, or a number (tcp)')
-    .action(async (spec: string, options: DbOptions) => {
+    .option('--reachable', "only where the host's firewall lets a peer through (yes or unknown)")
+    .action(async (spec: string, options: DbOptions & { reachable?: boolean }) => {
       const { protocol, port } = portArgument(spec);
       const { hostsExposing } = await import('../../fleet/queries.ts');
       printListeners(
         ctx,
         options.json,
-        await withFleet(options, (pool) => hostsExposing(pool, protocol, port)),
+        await withFleet(options, (pool) =>
+          hostsExposing(pool, protocol, port, { reachable: options.reachable === true }),
+        ),
       );
     });
   withDb(
