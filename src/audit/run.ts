@@ -278,7 +278,10 @@ export async function readSocketsReachability(
   const byNetns = new Map<string, ReachOf>();
   for (const label of new Set(listeners.map((s) => s.netns))) {
     const mine = listeners.filter((s) => s.netns === label);
-    if (options.captured || inventory.platform !== 'linux')
+    // loopback-bound listeners need no ruleset: nobody beyond the host reaches them
+    if (mine.every((s) => s.exposure === 'loopback'))
+      byNetns.set(label, reachabilityUnknown('not evaluated (loopback only)'));
+    else if (options.captured || inventory.platform !== 'linux')
       byNetns.set(label, reachabilityUnknown('a captured listing: its firewall was not read'));
     else if (label === 'host') byNetns.set(label, await readReachability(mine));
     else if (/^[A-Za-z0-9_.-]+$/.test(label))

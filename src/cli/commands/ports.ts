@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import type { Exposure, Inventory, Socket } from '../../inventory/types.ts';
-import { parsePortSpec } from '../../catalog/port-spec.ts';
 import type { SocketFilter } from '../../inventory/filter.ts';
 import { PortwardenError } from '../../errors.ts';
 import { paint, RISK_COLOR, toJson, type CliContext } from '../context.ts';
@@ -42,11 +41,13 @@ function nameOption(flag: string, value: string | undefined, example: string): s
 }
 
 /** The positional port spec and the owner flags, checked: bad input is exit 2 with a hint. */
-function socketFilter(spec: string | undefined, options: PortsOptions): SocketFilter {
+async function socketFilter(spec: string | undefined, options: PortsOptions): Promise<SocketFilter> {
   const filter: SocketFilter = {};
   const specs = [spec, options.port].filter((s) => s !== undefined);
   // A bare number means both protocols here, as in `lsof -i :53`.
   if (specs.length > 0) {
+    // loaded on use: the port spec parser brings the IANA registry (700 KB of JSON)
+    const { parsePortSpec } = await import('../../catalog/port-spec.ts');
     filter.ports = parsePortSpec(specs.join(','), { defaultProtocols: ['tcp', 'udp'] });
   }
   if (options.pid !== undefined) {
@@ -248,7 +249,7 @@ function renderText(
 }
 
 async function portsAction(ctx: CliContext, spec: string | undefined, options: PortsOptions): Promise<void> {
-  const filter = socketFilter(spec, options);
+  const filter = await socketFilter(spec, options);
   const { listSockets } = await import('../../inventory/list.ts');
   const inventory = await listSockets({
     filter,
