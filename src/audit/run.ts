@@ -232,6 +232,9 @@ export async function readReachability(
   sockets: readonly Socket[],
   options: { netns?: string } = {},
 ): Promise<ReachOf> {
+  // loopback-bound listeners need no ruleset: nobody beyond the host reaches them (watch's every sample)
+  if (sockets.every((s) => s.exposure === 'loopback' || !isListening(s)))
+    return reachabilityUnknown('not evaluated (loopback only)');
   const [live, interfaces] = await Promise.all([readLiveRuleset(options), readInterfaces(options.netns)]);
   return reachabilityOfData(auditDataOf(sockets, live, interfaces, []));
 }
@@ -278,10 +281,7 @@ export async function readSocketsReachability(
   const byNetns = new Map<string, ReachOf>();
   for (const label of new Set(listeners.map((s) => s.netns))) {
     const mine = listeners.filter((s) => s.netns === label);
-    // loopback-bound listeners need no ruleset: nobody beyond the host reaches them
-    if (mine.every((s) => s.exposure === 'loopback'))
-      byNetns.set(label, reachabilityUnknown('not evaluated (loopback only)'));
-    else if (options.captured || inventory.platform !== 'linux')
+    if (options.captured || inventory.platform !== 'linux')
       byNetns.set(label, reachabilityUnknown('a captured listing: its firewall was not read'));
     else if (label === 'host') byNetns.set(label, await readReachability(mine));
     else if (/^[A-Za-z0-9_.-]+$/.test(label))

@@ -14,6 +14,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { PortwardenError } from '../errors.ts';
+import { errnoReason } from '../system/files.ts';
 
 /**
  * The CLI's only file I/O for user-named files. Reading refuses what is not a regular file (a FIFO
@@ -116,20 +117,11 @@ export interface OutputFile {
 
 const WRITE_HINT = 'check that the directory exists and is writable';
 
-/** An errno in words, without the temp file's name that Node puts in its messages. */
+/** An errno in words for a write: a missing path there means a missing directory. */
 function reason(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  const words: Record<string, string> = {
-    ENOENT: 'its directory does not exist',
-    ENOTDIR: 'a part of its path is not a directory',
-    EACCES: 'permission denied',
-    EPERM: 'permission denied',
-    EROFS: 'read-only file system',
-    ENOSPC: 'no space left on device',
-    EEXIST: 'it exists',
-    EISDIR: 'it is a directory',
-  };
-  return (code ? words[code] : undefined) ?? (error as Error).message;
+  return (error as NodeJS.ErrnoException).code === 'ENOENT'
+    ? 'its directory does not exist'
+    : errnoReason(error);
 }
 
 function unwritable(path: string, reason: string, hint: string, cause?: unknown): PortwardenError {

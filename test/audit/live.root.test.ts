@@ -106,14 +106,14 @@ await describeRootTier('audit inside namespaces with real listeners and rulesets
         ' chain forward { type filter hook forward priority 0; policy accept; }',
         '}',
         'table ip nat {',
-        ' chain prerouting { type nat hook prerouting priority dstnat; tcp dport 8080 dnat to 172.17.0.2:80; }',
+        ' chain prerouting { type nat hook prerouting priority dstnat; tcp dport 8080 dnat to 198.51.100.80:80; }',
         '}',
         '',
       ].join('\n'),
     );
     const { report } = await audit(ns);
     const dnat = report.findings.find((f) => f.rule === 'PW007');
-    expect(dnat).toMatchObject({ severity: 'high', protocol: 'tcp', port: 8080, address: '172.17.0.2' });
+    expect(dnat).toMatchObject({ severity: 'high', protocol: 'tcp', port: 8080, address: '198.51.100.80' });
     expect(dnat?.message).toMatch(/although the input chain drops that port/);
   });
 

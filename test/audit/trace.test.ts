@@ -31,12 +31,12 @@ describe('parseTraceSpec', () => {
     expect(parseTraceSpec(words)).toMatchObject(expected);
   });
   it.each([
-    [['icmp', '1.2.3.4', 'eth0:22'], /protocol "icmp" must be tcp or udp/],
+    [['icmp', '203.0.113.4', 'eth0:22'], /protocol "icmp" must be tcp or udp/],
     [['tcp', '1.2.3', 'eth0:22'], /source "1.2.3" is not an IP address/],
-    [['tcp', '1.2.3.4', '-'], /destination "-" needs a port/],
-    [['tcp', '1.2.3.4', 'eth0:70000'], /destination port "70000" is not a port/],
-    [['tcp', '1.2.3.4'], /a source address and a destination are required/],
-    [['tcp', '1.2.3.4', '2001:db8::1:22'], /must be in brackets/],
+    [['tcp', '203.0.113.4', '-'], /destination "-" needs a port/],
+    [['tcp', '203.0.113.4', 'eth0:70000'], /destination port "70000" is not a port/],
+    [['tcp', '203.0.113.4'], /a source address and a destination are required/],
+    [['tcp', '203.0.113.4', '2001:db8::1:22'], /must be in brackets/],
   ])('%j is a usage error with a hint', (words, message) => {
     try {
       parseTraceSpec(words);
